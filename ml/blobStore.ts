@@ -1,0 +1,46 @@
+/**
+ * The storage contract the ML library needs (checkpoints, tensors, images). The MinIO-backed
+ * implementation lives in store/objectStore.ts; MemoryBlobStore serves unit tests.
+ */
+export interface BlobStore {
+  putBytes(key: string, data: Uint8Array, contentType?: string): Promise<void>;
+  /** Throws an error whose message names the key when it does not exist. */
+  getBytes(key: string): Promise<Uint8Array>;
+  exists(key: string): Promise<boolean>;
+  /** Keys under a prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+  remove(key: string): Promise<void>;
+}
+
+export class MissingKeyError extends Error {
+  constructor(readonly key: string, where = 'the object store') {
+    super(`No object '${key}' in ${where}.`);
+    this.name = 'MissingKeyError';
+  }
+}
+
+export class MemoryBlobStore implements BlobStore {
+  private readonly objects = new Map<string, Uint8Array>();
+
+  async putBytes(key: string, data: Uint8Array): Promise<void> {
+    this.objects.set(key, new Uint8Array(data));
+  }
+
+  async getBytes(key: string): Promise<Uint8Array> {
+    const data = this.objects.get(key);
+    if (!data) throw new MissingKeyError(key, 'the in-memory store');
+    return new Uint8Array(data);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return this.objects.has(key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  async remove(key: string): Promise<void> {
+    this.objects.delete(key);
+  }
+}
