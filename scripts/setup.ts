@@ -1,0 +1,19 @@
+/**
+ * Installs what the project needs into the git-ignored tools folder, reusing what is there:
+ * the Temporal CLI, the Temporal time-skipping test server, MinIO, and the native TensorFlow addon.
+ */
+import { setupBackends } from './setup-tf';
+import { ensureTool, SetupError, type ToolName } from './tools';
+
+function main(): void {
+  const tools: ToolName[] = ['temporal', 'temporal-test-server', 'minio'];
+  for (const tool of tools) console.log(`[tools] ${tool}: ${ensureTool(tool)}`);
+  setupBackends();
+}
+
+try {
+  main();
+} catch (error) {
+  console.error(`setup error: ${error instanceof SetupError ? error.message : (error as Error).stack}`);
+  process.exit(1);
+}
