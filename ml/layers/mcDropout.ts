@@ -2,24 +2,28 @@
  * Dropout that can stay stochastic at inference (Monte Carlo mode) while batch-norm keeps using its moving
  * statistics: Keras' `training=true` would switch both, so MC mode is a flag on this layer alone.
  *
- * Masks come from seeded draws: `setMCDropoutSeed(s)` restarts a global counter, so two runs that call the
- * dropout layers in the same order with the same shapes draw identical masks (used to prove fast MC = naive MC).
+ * Masks come from seeded draws: `setMCDropoutSeed(s)` restarts a counter per layer, and the n-th call of a layer
+ * draws from a seed made of (s, layer name, n). Two runs that call each dropout layer the same number of times
+ * with the same shapes therefore draw identical masks, whatever order the layers run in — fast MC (a split
+ * model) and naive MC (the full model) agree mask for mask.
  */
 import * as tf from '@tensorflow/tfjs';
 
 let seedBase: number | undefined;
-let drawCounter = 0;
+const callsPerLayer = new Map<string, number>();
 
 /** Fixes the sequence of dropout masks (undefined → unseeded, fresh randomness). */
 export function setMCDropoutSeed(seed: number | undefined): void {
   seedBase = seed;
-  drawCounter = 0;
+  callsPerLayer.clear();
 }
 
-function nextSeed(): number | undefined {
+/** A string seed (seedrandom accepts any string), unique per (seed, layer, call index). */
+function nextSeed(layerName: string): string | undefined {
   if (seedBase === undefined) return undefined;
-  drawCounter += 1;
-  return seedBase * 1_000_003 + drawCounter;
+  const calls = (callsPerLayer.get(layerName) ?? 0) + 1;
+  callsPerLayer.set(layerName, calls);
+  return `${seedBase}/${layerName}/${calls}`;
 }
 
 export interface MCDropoutArgs {
@@ -51,7 +55,7 @@ export class MCDropout extends tf.layers.Layer {
       const stochastic = this.mcActive || kwargs.training === true;
       if (!stochastic || this.rate === 0) return tf.clone(x);
       const keep = 1 - this.rate;
-      const mask = tf.randomUniform(x.shape, 0, 1, 'float32', nextSeed()).less(keep).cast('float32');
+      const mask = tf.randomUniform(x.shape, 0, 1, 'float32', nextSeed(this.name)).less(keep).cast('float32');
       return x.mul(mask).div(keep);
     });
   }

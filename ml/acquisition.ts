@@ -1,0 +1,222 @@
+/**
+ * Acquisition functions for Monte Carlo dropout, exactly as in DESIGN.md ("The method, precisely").
+ * With T samples and p_t = p(y = c | x, W_t) per pixel:
+ *   CFE = −(1/T) Σ_t Σ_c p_t log p_t          (expected entropy)
+ *   MFE = −Σ_c p̄ log p̄,  p̄ = (1/T) Σ_t p_t    (predictive entropy)
+ *   MI  = |MFE − CFE|                          (BALD)
+ *   STD = mean over c of the population std over t of p_t
+ * Natural log, 0 · log 0 = 0. A sigmoid output (one channel) counts as two classes (p, 1 − p).
+ * Per-pixel values are reduced per image by mean (default), sum or max.
+ *
+ * Two implementations with one meaning: `acquisitionScore` is the direct formula on a plain array (the
+ * reference, used by tests and small callers); `MCMomentAccumulator` streams the T passes on the backend,
+ * holding only per-pixel running moments, never the T samples.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type UncertaintyFunction = 'cfe' | 'mfe' | 'mi' | 'std';
+export type AcquisitionFunction = UncertaintyFunction | 'random';
+export type PixelReduction = 'mean' | 'sum' | 'max';
+
+export const UNCERTAINTY_FUNCTIONS: readonly UncertaintyFunction[] = ['cfe', 'mfe', 'mi', 'std'];
+export const ACQUISITION_FUNCTIONS: readonly AcquisitionFunction[] = ['cfe', 'mfe', 'mi', 'std', 'random'];
+
+export interface ProbsShape {
+  samples: number;
+  pixels: number;
+  /** 1 means a sigmoid output: each value p stands for the two classes (p, 1 − p). */
+  classes: number;
+}
+
+function xlogx(p: number): number {
+  return p > 0 ? p * Math.log(p) : 0;
+}
+
+/** Per-pixel values of one function from `[samples][pixels][classes]` probabilities (the direct formula). */
+export function pixelUncertainty(probs: Float32Array, shape: ProbsShape, fn: UncertaintyFunction): Float64Array {
+  const { samples: T, pixels: P, classes: C } = shape;
+  if (!(Number.isInteger(T) && T >= 1 && Number.isInteger(P) && P >= 1 && Number.isInteger(C) && C >= 1)) {
+    throw new Error(`Shape must have positive integer samples, pixels and classes; got ${JSON.stringify(shape)}.`);
+  }
+  if (probs.length !== T * P * C) {
+    throw new Error(`probs has ${probs.length} values but shape ${T}×${P}×${C} needs ${T * P * C}.`);
+  }
+  const sigmoid = C === 1;
+  const classes = sigmoid ? 2 : C;
+  const prob = (t: number, p: number, c: number): number => {
+    if (!sigmoid) return probs[(t * P + p) * C + c];
+    const v = probs[t * P + p];
+    return c === 0 ? v : 1 - v;
+  };
+  const out = new Float64Array(P);
+  for (let p = 0; p < P; p++) {
+    let expectedEntropy = 0;
+    let predictiveEntropy = 0;
+    let stdSum = 0;
+    for (let c = 0; c < classes; c++) {
+      let mean = 0;
+      for (let t = 0; t < T; t++) {
+        const v = prob(t, p, c);
+        mean += v;
+        expectedEntropy -= xlogx(v);
+      }
+      mean /= T;
+      predictiveEntropy -= xlogx(mean);
+      let squares = 0;
+      for (let t = 0; t < T; t++) squares += (prob(t, p, c) - mean) ** 2;
+      stdSum += Math.sqrt(squares / T);
+    }
+    expectedEntropy /= T;
+    switch (fn) {
+      case 'cfe': out[p] = expectedEntropy; break;
+      case 'mfe': out[p] = predictiveEntropy; break;
+      case 'mi': out[p] = Math.abs(predictiveEntropy - expectedEntropy); break;
+      case 'std': out[p] = stdSum / classes; break;
+      default: throw new Error(`Unknown acquisition function '${String(fn)}'; use one of ${UNCERTAINTY_FUNCTIONS.join(', ')}.`);
+    }
+  }
+  return out;
+}
+
+function reduceValues(values: ArrayLike<number>, reduce: PixelReduction): number {
+  let acc = reduce === 'max' ? -Infinity : 0;
+  for (let i = 0; i < values.length; i++) acc = reduce === 'max' ? Math.max(acc, values[i]) : acc + values[i];
+  if (reduce === 'mean') return acc / values.length;
+  if (reduce === 'sum' || reduce === 'max') return acc;
+  throw new Error(`Unknown pixel reduction '${String(reduce)}'; use mean, sum or max.`);
+}
+
+/** One image's score: the per-pixel value of `fn`, reduced over pixels. */
+export function acquisitionScore(
+  probs: Float32Array,
+  shape: { samples: number; pixels: number; classes: number },
+  fn: 'cfe' | 'mfe' | 'mi' | 'std',
+  reduce: 'mean' | 'sum' | 'max' = 'mean',
+): number {
+  return reduceValues(pixelUncertainty(probs, shape, fn), reduce);
+}
+
+/** 32-bit FNV-1a of a string, for mixing ids into seeds. */
+function hashString(text: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** A 32-bit avalanche mix (murmur3 finaliser), so nearby hashes give unrelated scores. */
+function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The 'random' acquisition function: a uniform score in [0, 1) per id, from (seed, id) alone — the same item
+ * gets the same score whatever batch or order it arrives in, and a new seed (e.g. per phase) reshuffles.
+ */
+export function randomScores(ids: readonly string[], seed: number): number[] {
+  if (!Number.isInteger(seed)) throw new Error(`Random acquisition needs an integer seed, got ${seed}.`);
+  const seedMix = mix32(seed ^ 0x9e3779b9);
+  return ids.map((id) => mix32(hashString(id, seedMix) ^ seedMix) / 2 ** 32);
+}
+
+/**
+ * Streams MC samples for a batch of images: per pixel and class, a running mean and sum of squared deviations
+ * (Welford's update, which stays exactly 0 when samples agree, unlike Σp² − (Σp)²/T in float32) and, per pixel,
+ * Σ_t Σ_c p log p. Memory is three tensors of the batch's output size, whatever T is.
+ */
+export class MCMomentAccumulator {
+  private count = 0;
+  private mean: tf.Tensor3D | undefined;
+  private squaredDeviations: tf.Tensor3D | undefined;
+  private sumXLogX: tf.Tensor2D | undefined;
+  private pixelShape: number[] = [];
+
+  get samples(): number {
+    return this.count;
+  }
+
+  /** Adds one pass: probabilities [batch, ...pixels, classes] (classes 1 = sigmoid). Does not take ownership. */
+  add(probs: tf.Tensor): void {
+    if (probs.rank < 3) throw new Error(`MC samples must be [batch, ...pixels, classes]; got shape [${probs.shape}].`);
+    const [batch, ...rest] = probs.shape;
+    const pixelShape = rest.slice(0, -1);
+    const pixels = pixelShape.reduce((a, b) => a * b, 1);
+    if (this.count > 0 && (batch !== this.mean!.shape[0] || pixelShape.join() !== this.pixelShape.join())) {
+      throw new Error(`MC sample shape [${probs.shape}] differs from earlier samples of this batch.`);
+    }
+    const next = tf.tidy(() => {
+      let p = probs.toFloat().reshape([batch, pixels, rest[rest.length - 1]]) as tf.Tensor3D;
+      if (p.shape[2] === 1) p = tf.concat([p, tf.sub(1, p)], 2);
+      const xlogx = tf.where(p.greater(0), p.mul(p.log()), tf.zerosLike(p));
+      const entropyTerm = xlogx.sum(2) as tf.Tensor2D;
+      if (this.count === 0) {
+        return { mean: p.clone(), squaredDeviations: tf.zerosLike(p), sumXLogX: entropyTerm };
+      }
+      const delta = p.sub(this.mean!);
+      const mean = this.mean!.add(delta.div(this.count + 1)) as tf.Tensor3D;
+      const squaredDeviations = this.squaredDeviations!.add(delta.mul(p.sub(mean))) as tf.Tensor3D;
+      return { mean, squaredDeviations, sumXLogX: this.sumXLogX!.add(entropyTerm) as tf.Tensor2D };
+    });
+    this.freeMoments();
+    this.mean = next.mean;
+    this.squaredDeviations = next.squaredDeviations;
+    this.sumXLogX = next.sumXLogX;
+    this.pixelShape = pixelShape;
+    this.count += 1;
+  }
+
+  /** Per-pixel values of `fn`, shaped [batch, ...pixels]. The caller owns the result. */
+  pixelMap(fn: UncertaintyFunction): tf.Tensor {
+    if (this.count === 0) throw new Error('No MC samples were added; cannot compute uncertainty.');
+    const [batch] = this.mean!.shape;
+    return tf.tidy(() => {
+      const expectedEntropy = () => this.sumXLogX!.div(-this.count);
+      const predictiveEntropy = () => {
+        const m = this.mean!;
+        return tf.where(m.greater(0), m.mul(m.log()), tf.zerosLike(m)).sum(2).neg();
+      };
+      let values: tf.Tensor;
+      switch (fn) {
+        case 'cfe': values = expectedEntropy(); break;
+        case 'mfe': values = predictiveEntropy(); break;
+        case 'mi': values = predictiveEntropy().sub(expectedEntropy()).abs(); break;
+        case 'std': values = this.squaredDeviations!.div(this.count).relu().sqrt().mean(2); break;
+        default: throw new Error(`Unknown acquisition function '${String(fn)}'; use one of ${UNCERTAINTY_FUNCTIONS.join(', ')}.`);
+      }
+      return values.reshape([batch, ...this.pixelShape]);
+    });
+  }
+
+  /** Per-image scores of `fn`, shape [batch]. The caller owns the result. */
+  imageScores(fn: UncertaintyFunction, reduce: PixelReduction = 'mean'): tf.Tensor1D {
+    return tf.tidy(() => {
+      const map = this.pixelMap(fn);
+      const flat = map.reshape([map.shape[0], -1]);
+      switch (reduce) {
+        case 'mean': return flat.mean(1) as tf.Tensor1D;
+        case 'sum': return flat.sum(1) as tf.Tensor1D;
+        case 'max': return flat.max(1) as tf.Tensor1D;
+        default: throw new Error(`Unknown pixel reduction '${String(reduce)}'; use mean, sum or max.`);
+      }
+    });
+  }
+
+  /** Frees the running moments and forgets the samples; the accumulator can then start a new batch. */
+  dispose(): void {
+    this.freeMoments();
+    this.count = 0;
+    this.pixelShape = [];
+  }
+
+  private freeMoments(): void {
+    this.mean?.dispose();
+    this.squaredDeviations?.dispose();
+    this.sumXLogX?.dispose();
+    this.mean = this.squaredDeviations = this.sumXLogX = undefined;
+  }
+}
