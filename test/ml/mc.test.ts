@@ -1,0 +1,207 @@
+import { existsSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { acquisitionScore, UNCERTAINTY_FUNCTIONS } from '../../ml/acquisition';
+import { initBackend } from '../../ml/backend';
+import { MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
+import { mcScorePool, type MCMode, type MCNet, type PoolBatch } from '../../ml/mcSampling';
+import { decoderDropoutNet, headDropoutNet, testImages } from './helpers/mcNets';
+
+beforeAll(async () => {
+  await initBackend('auto', () => {});
+});
+
+const ids = ['v1/f1', 'v1/f2', 'v2/f1', 'v2/f2', 'v3/f1'];
+const loader = { ids, load: async (batch: string[]) => testImages(batch) };
+
+function mcActiveFlags(net: MCNet): boolean[] {
+  return net.model.layers.filter((l): l is MCDropout => l instanceof MCDropout).map((l) => l.mcActive);
+}
+
+async function runPool(net: MCNet, mode: MCMode, dropoutSeed: number | undefined, samples = 4) {
+  const maps = new Map<string, Float32Array>();
+  const features = new Map<string, Float32Array>();
+  const results = await mcScorePool({
+    net,
+    pool: loader,
+    mode,
+    samples,
+    batchSize: 2,
+    functions: ['cfe', 'mfe', 'mi', 'std'],
+    dropoutSeed,
+    maps: { fn: 'mi', onMap: (id, map) => void maps.set(id, map) },
+    onFeatures: (id, f) => void features.set(id, f),
+  });
+  return { results, maps, features };
+}
+
+const nets: [string, () => MCNet][] = [
+  ['head dropout, sigmoid', () => headDropoutNet(1)],
+  ['decoder dropout with a two-output prefix, softmax', () => decoderDropoutNet(3)],
+];
+
+describe.each(nets)('fast MC vs naive MC (%s)', (_, makeNet) => {
+  const net = makeNet();
+
+  it('draws identical probabilities pass for pass with the same seeded masks', async () => {
+    const images = testImages(ids.slice(0, 3));
+    const { prefix, tail } = net.mcSplit!();
+    const passes = (fast: boolean) => {
+      setMCDropoutSeed(11);
+      setMCMode(net.model, true);
+      const out = tf.tidy(() => {
+        const samples: tf.Tensor[] = [];
+        for (let t = 0; t < 3; t++) {
+          samples.push(fast
+            ? (tail.apply(prefix.apply(images, { training: false }) as tf.Tensor[], { training: false }) as tf.Tensor)
+            : (net.model.apply(images, { training: false }) as tf.Tensor));
+        }
+        return tf.stack(samples);
+      });
+      setMCMode(net.model, false);
+      setMCDropoutSeed(undefined);
+      return out;
+    };
+    const naive = passes(false);
+    const fast = passes(true);
+    const naiveValues = await naive.data();
+    const fastValues = await fast.data();
+    let maxDiff = 0;
+    for (let i = 0; i < naiveValues.length; i++) maxDiff = Math.max(maxDiff, Math.abs(naiveValues[i] - fastValues[i]));
+    expect(maxDiff).toBeLessThan(1e-6);
+    // The passes really are stochastic: pass 0 and pass 1 differ.
+    const [first, second] = tf.unstack(naive);
+    expect(tf.max(tf.abs(first.sub(second))).dataSync()[0]).toBeGreaterThan(1e-3);
+    tf.dispose([images, naive, fast, first, second]);
+  });
+
+  it('gives the same scores, maps and features from mcScorePool with the same dropout seed', async () => {
+    const naive = await runPool(net, 'naive', 5);
+    const fast = await runPool(net, 'fast', 5);
+    expect(fast.results.map((r) => r.id)).toEqual(ids);
+    expect(naive.results.map((r) => r.id)).toEqual(ids);
+    for (let i = 0; i < ids.length; i++) {
+      for (const fn of UNCERTAINTY_FUNCTIONS) {
+        expect(fast.results[i].scores[fn]).toBeCloseTo(naive.results[i].scores[fn], 6);
+      }
+      const a = naive.maps.get(ids[i])!;
+      const b = fast.maps.get(ids[i])!;
+      expect(a.length).toBe(16 * 16);
+      expect(Math.max(...a.map((v, j) => Math.abs(v - b[j])))).toBeLessThan(1e-5);
+      expect(Array.from(fast.features.get(ids[i])!)).toEqual(Array.from(naive.features.get(ids[i])!));
+    }
+    // A different seed draws different masks and so different scores: the comparison above can fail.
+    const other = await runPool(net, 'fast', 6);
+    expect(Math.abs(other.results[0].scores.mfe - fast.results[0].scores.mfe)).toBeGreaterThan(1e-6);
+  });
+
+  it('scores match the direct formula on the same samples', async () => {
+    const T = 3;
+    const { results } = await runPool(net, 'fast', 9, T);
+    // Replay the same seeded passes for image 'v1/f1' (batch 1 = ['v1/f1', 'v1/f2']) and score them directly.
+    const { prefix, tail } = net.mcSplit!();
+    const images = testImages(ids.slice(0, 2));
+    setMCDropoutSeed(9);
+    setMCMode(net.model, true);
+    const samples = tf.tidy(() => {
+      const features = prefix.apply(images, { training: false }) as tf.Tensor[];
+      const passes: tf.Tensor[] = [];
+      for (let t = 0; t < T; t++) passes.push((tail.apply(features, { training: false }) as tf.Tensor).slice(0, 1));
+      return tf.stack(passes);
+    });
+    setMCMode(net.model, false);
+    setMCDropoutSeed(undefined);
+    const classes = samples.shape[samples.rank - 1];
+    const probs = (await samples.data()) as Float32Array;
+    for (const fn of UNCERTAINTY_FUNCTIONS) {
+      const direct = acquisitionScore(probs, { samples: T, pixels: 16 * 16, classes }, fn);
+      expect(results[0].scores[fn]).toBeCloseTo(direct, 5);
+    }
+    tf.dispose([images, samples]);
+  });
+
+  it('leaves no tensors behind and switches MC mode off again', async () => {
+    await runPool(net, 'fast', undefined, 2);
+    for (const mode of ['fast', 'naive'] as const) {
+      const before = tf.memory().numTensors;
+      const { results } = await runPool(net, mode, undefined, 3);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(results.every((r) => r.scores.mfe > 0 && r.scores.std > 0)).toBe(true);
+      expect(mcActiveFlags(net).every((active) => !active)).toBe(true);
+    }
+  });
+});
+
+describe('mcScorePool', () => {
+  const net = headDropoutNet(2, 3);
+
+  it('reports progress per batch and accepts an async iterator of batches', async () => {
+    const progress: number[] = [];
+    await mcScorePool({
+      net, pool: loader, samples: 2, batchSize: 2, functions: ['mfe'],
+      onProgress: (p) => void progress.push(p.imagesDone, p.imagesTotal!),
+    });
+    expect(progress).toEqual([2, 5, 4, 5, 5, 5]);
+
+    async function* batches(): AsyncGenerator<PoolBatch> {
+      yield { ids: ['a', 'b', 'c'], images: testImages(['a', 'b', 'c']) };
+      yield { ids: ['d'], images: testImages(['d']) };
+    }
+    const before = tf.memory().numTensors;
+    const results = await mcScorePool({ net, pool: batches(), samples: 2, functions: ['std', 'random'], randomSeed: 4 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(results.map((r) => r.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(Object.keys(results[0].scores).sort()).toEqual(['random', 'std']);
+  });
+
+  it('computes several functions from the same passes, with the chosen reduction', async () => {
+    const run = (reduce: 'mean' | 'sum' | 'max') =>
+      mcScorePool({ net, pool: loader, samples: 3, functions: ['cfe', 'mi'], reduce, dropoutSeed: 21 });
+    const [mean, sum, max] = [await run('mean'), await run('sum'), await run('max')];
+    for (let i = 0; i < ids.length; i++) {
+      expect(sum[i].scores.cfe).toBeCloseTo(mean[i].scores.cfe * 256, 3);
+      expect(max[i].scores.mi).toBeGreaterThanOrEqual(mean[i].scores.mi);
+    }
+  });
+
+  it('refuses a second concurrent run on the same model', async () => {
+    const first = mcScorePool({ net, pool: loader, samples: 2, functions: ['mfe'] });
+    await expect(mcScorePool({ net, pool: loader, samples: 2, functions: ['mfe'] })).rejects.toThrow(/already in progress/);
+    expect(await first).toHaveLength(ids.length);
+  });
+
+  it('says what is wrong with a model without dropout, a bad split, or random without a seed', async () => {
+    const input = tf.input({ shape: [16, 16, 3] });
+    const plain = tf.model({ inputs: input, outputs: tf.layers.conv2d({ filters: 1, kernelSize: 1, activation: 'sigmoid' }).apply(input) as tf.SymbolicTensor });
+    await expect(mcScorePool({ net: { model: plain }, pool: loader, functions: ['mfe'] })).rejects.toThrow(/no MCDropout layers/);
+    await expect(mcScorePool({ net: { model: plain }, pool: loader, functions: ['mfe'], mode: 'fast' })).rejects.toThrow(/mcSplit/);
+    const badSplit: MCNet = { model: net.model, mcSplit: () => ({ prefix: net.model, tail: net.model }) };
+    await expect(mcScorePool({ net: badSplit, pool: loader, functions: ['mfe'] })).rejects.toThrow(/prefix contains MCDropout/);
+    await expect(mcScorePool({ net, pool: loader, functions: ['random'] })).rejects.toThrow(/randomSeed/);
+    const before = tf.memory().numTensors;
+    const wrongCount = { ids: ['x', 'y'], load: async () => testImages(['x']) };
+    await expect(mcScorePool({ net, pool: wrongCount, functions: ['mfe'], samples: 1 })).rejects.toThrow(/2 ids but 1 images/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(mcActiveFlags(net).every((active) => !active)).toBe(true);
+    plain.dispose();
+  });
+});
+
+const zooIndex = new URL('../../ml/zoo/index.ts', import.meta.url);
+
+describe.skipIf(!existsSync(zooIndex))('with the model zoo', () => {
+  it('fast MC equals naive MC on a zoo Unet for head and decoder dropout', async () => {
+    const zoo = (await import(zooIndex.href)) as { buildModel: (config: unknown) => MCNet };
+    for (const strategy of ['head', 'decoder'] as const) {
+      const net = zoo.buildModel({
+        arch: 'Unet', encoder: 'resnet34', encoderDepth: 3, inputShape: [16, 16, 3], classes: 1,
+        dropout: { strategy, rate: 0.3 }, widthScale: 0.125, seed: 1,
+      });
+      const [naive, fast] = [await runPool(net, 'naive', 3, 2), await runPool(net, 'fast', 3, 2)];
+      for (let i = 0; i < ids.length; i++) {
+        for (const fn of UNCERTAINTY_FUNCTIONS) expect(fast.results[i].scores[fn]).toBeCloseTo(naive.results[i].scores[fn], 5);
+      }
+      expect(fast.results[0].scores.std).toBeGreaterThan(0);
+    }
+  });
+});
