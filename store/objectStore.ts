@@ -59,12 +59,13 @@ export function decodeTensor(bytes: Uint8Array, key = 'tensor'): StoredTensor {
   const dataOffset = Math.ceil((8 + headerLength) / 8) * 8;
   const raw = bytes.slice(dataOffset); // copy: aligned, independent of the source buffer
   const count = header.shape.reduce((a, b) => a * b, 1);
-  const data = header.dtype === 'float32' ? new Float32Array(raw.buffer, 0, count)
-    : header.dtype === 'int32' ? new Int32Array(raw.buffer, 0, count)
-      : new Uint8Array(raw.buffer, 0, count);
-  if (raw.byteLength !== data.byteLength) {
+  const bytesPerElement = header.dtype === 'uint8' ? 1 : 4;
+  if (raw.byteLength !== count * bytesPerElement) {
     throw new ObjectStoreError(`'${key}' is truncated: ${raw.byteLength} data bytes for shape [${header.shape}] ${header.dtype}.`);
   }
+  const data = header.dtype === 'float32' ? new Float32Array(raw.buffer, 0, count)
+    : header.dtype === 'int32' ? new Int32Array(raw.buffer, 0, count)
+      : raw;
   return { shape: header.shape, dtype: header.dtype, data };
 }
 
