@@ -18,12 +18,57 @@ export function setMCDropoutSeed(seed: number | undefined): void {
   callsPerLayer.clear();
 }
 
-/** A string seed (seedrandom accepts any string), unique per (seed, layer, call index). */
+/** A seed string unique per (seed, layer, call index); undefined when unseeded. */
 function nextSeed(layerName: string): string | undefined {
   if (seedBase === undefined) return undefined;
   const calls = (callsPerLayer.get(layerName) ?? 0) + 1;
   callsPerLayer.set(layerName, calls);
   return `${seedBase}/${layerName}/${calls}`;
+}
+
+/** Four non-zero 32-bit words of generator state: FNV-1a of the seed string, spread by splitmix32. */
+function generatorState(seed: string | undefined): Int32Array {
+  let h = 0x811c9dc5;
+  if (seed === undefined) {
+    h = (Math.random() * 2 ** 32) >>> 0;
+  } else {
+    for (let i = 0; i < seed.length; i++) h = Math.imul(h ^ seed.charCodeAt(i), 0x01000193);
+  }
+  const state = new Int32Array(4);
+  for (let i = 0; i < 4; i++) {
+    h = (h + 0x9e3779b9) | 0;
+    let z = h;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    state[i] = z ^ (z >>> 16);
+  }
+  if (state.every((w) => w === 0)) state[0] = 1;
+  return state;
+}
+
+/**
+ * A dropout mask: each value is 1/keep with probability keep, else 0 (keep quantised to 1/65536, and the scale
+ * uses the quantised value, so E[mask] = 1 exactly). Drawn with xoshiro128**, two 16-bit uniforms per step:
+ * tf.randomUniform fills its buffer with a slower JS generator and needs extra ops to threshold and scale,
+ * and masks are most of the cost of fast MC.
+ */
+export function dropoutMask(size: number, keep: number, seed: string | undefined): Float32Array {
+  const [s0, s1, s2, s3] = generatorState(seed);
+  let a = s0, b = s1, c = s2, d = s3;
+  const threshold = Math.round(keep * 65536);
+  const scale = threshold > 0 ? 65536 / threshold : 0;
+  const mask = new Float32Array(size);
+  for (let i = 0; i < size; i += 2) {
+    const m = Math.imul(b, 5);
+    const r = Math.imul((m << 7) | (m >>> 25), 9);
+    const t = b << 9;
+    c ^= a; d ^= b; b ^= c; a ^= d; c ^= t;
+    d = (d << 11) | (d >>> 21);
+    // ((u − threshold) >>> 31) is 1 exactly when u < threshold.
+    mask[i] = (((r & 0xffff) - threshold) >>> 31) * scale;
+    if (i + 1 < size) mask[i + 1] = (((r >>> 16) - threshold) >>> 31) * scale;
+  }
+  return mask;
 }
 
 export interface MCDropoutArgs {
@@ -54,9 +99,8 @@ export class MCDropout extends tf.layers.Layer {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const stochastic = this.mcActive || kwargs.training === true;
       if (!stochastic || this.rate === 0) return tf.clone(x);
-      const keep = 1 - this.rate;
-      const mask = tf.randomUniform(x.shape, 0, 1, 'float32', nextSeed(this.name)).less(keep).cast('float32');
-      return x.mul(mask).div(keep);
+      const mask = tf.tensor(dropoutMask(x.size, 1 - this.rate, nextSeed(this.name)), x.shape, 'float32');
+      return x.mul(mask);
     });
   }
 

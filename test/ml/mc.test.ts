@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { acquisitionScore, UNCERTAINTY_FUNCTIONS } from '../../ml/acquisition';
 import { initBackend } from '../../ml/backend';
-import { MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
+import { dropoutMask, MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
 import { mcScorePool, type MCMode, type MCNet, type PoolBatch } from '../../ml/mcSampling';
 import { decoderDropoutNet, headDropoutNet, testImages } from './helpers/mcNets';
 
@@ -34,6 +34,40 @@ async function runPool(net: MCNet, mode: MCMode, dropoutSeed: number | undefined
   });
   return { results, maps, features };
 }
+
+describe('dropout masks', () => {
+  it('keep each value with probability keep, scaled by 1/keep, reproducibly per seed', () => {
+    for (const keep of [0.5, 0.7, 0.9]) {
+      const mask = dropoutMask(200_001, keep, 'seed/layer/1');
+      const kept = mask.filter((v) => v > 0);
+      // Binomial std of the kept fraction is about 0.001 here; allow 5 of them.
+      expect(Math.abs(kept.length / mask.length - keep)).toBeLessThan(0.005);
+      expect(new Set(kept).size).toBe(1);
+      expect(kept[0]).toBeCloseTo(1 / keep, 4);
+      expect(Math.abs(mask.reduce((a, b) => a + b, 0) / mask.length - 1)).toBeLessThan(0.01);
+    }
+    expect(dropoutMask(1000, 0.5, 'a')).toEqual(dropoutMask(1000, 0.5, 'a'));
+    const [a, b] = [dropoutMask(1000, 0.5, 'a'), dropoutMask(1000, 0.5, 'b')];
+    expect(a.filter((v, i) => v !== b[i]).length).toBeGreaterThan(400);
+    const [u, v] = [dropoutMask(1000, 0.5, undefined), dropoutMask(1000, 0.5, undefined)];
+    expect(u.filter((x, i) => x !== v[i]).length).toBeGreaterThan(400);
+  });
+
+  it('draws the same masks per layer call whatever order the layers run in', () => {
+    const x = tf.ones([1, 64]);
+    const [p, q] = [new MCDropout({ rate: 0.5, name: 'p', mcActive: true }), new MCDropout({ rate: 0.5, name: 'q', mcActive: true })];
+    setMCDropoutSeed(3);
+    const pFirst = [p.apply(x), q.apply(x), p.apply(x)] as tf.Tensor[];
+    setMCDropoutSeed(3);
+    const qFirst = [q.apply(x), p.apply(x), p.apply(x)] as tf.Tensor[];
+    setMCDropoutSeed(undefined);
+    expect(Array.from(pFirst[0].dataSync())).toEqual(Array.from(qFirst[1].dataSync()));
+    expect(Array.from(pFirst[1].dataSync())).toEqual(Array.from(qFirst[0].dataSync()));
+    expect(Array.from(pFirst[2].dataSync())).toEqual(Array.from(qFirst[2].dataSync()));
+    expect(Array.from(pFirst[0].dataSync())).not.toEqual(Array.from(pFirst[2].dataSync()));
+    tf.dispose([x, ...pFirst, ...qFirst]);
+  });
+});
 
 const nets: [string, () => MCNet][] = [
   ['head dropout, sigmoid', () => headDropoutNet(1)],
