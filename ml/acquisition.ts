@@ -124,16 +124,23 @@ export function randomScores(ids: readonly string[], seed: number): number[] {
   return ids.map((id) => mix32(hashString(id, seedMix) ^ seedMix) / 2 ** 32);
 }
 
+/** Σ_c p log p over the last axis, with 0 · log 0 = 0 (p is clamped only inside the log). */
+function sumXLogX(p: tf.Tensor): tf.Tensor {
+  return p.mul(p.maximum(1e-30).log()).sum(-1);
+}
+
 /**
- * Streams MC samples for a batch of images: per pixel and class, a running mean and sum of squared deviations
- * (Welford's update, which stays exactly 0 when samples agree, unlike Σp² − (Σp)²/T in float32) and, per pixel,
- * Σ_t Σ_c p log p. Memory is three tensors of the batch's output size, whatever T is.
+ * Streams MC samples for a batch of images. Per pixel and class it keeps the first sample K and the shifted
+ * sums Σ(p − K) and Σ(p − K)² (the shift keeps the variance exact in float32: it is exactly 0 when samples
+ * agree, where Σp² − (Σp)²/T would leave rounding noise), and per pixel Σ_t Σ_c p log p.
+ * Memory is four tensors of the batch's output size, whatever T is.
  */
 export class MCMomentAccumulator {
   private count = 0;
-  private mean: tf.Tensor3D | undefined;
-  private squaredDeviations: tf.Tensor3D | undefined;
-  private sumXLogX: tf.Tensor2D | undefined;
+  private shift: tf.Tensor3D | undefined;
+  private shiftedSum: tf.Tensor3D | undefined;
+  private shiftedSquares: tf.Tensor3D | undefined;
+  private entropySum: tf.Tensor2D | undefined;
   private pixelShape: number[] = [];
 
   get samples(): number {
@@ -146,26 +153,26 @@ export class MCMomentAccumulator {
     const [batch, ...rest] = probs.shape;
     const pixelShape = rest.slice(0, -1);
     const pixels = pixelShape.reduce((a, b) => a * b, 1);
-    if (this.count > 0 && (batch !== this.mean!.shape[0] || pixelShape.join() !== this.pixelShape.join())) {
+    if (this.count > 0 && (batch !== this.shift!.shape[0] || pixelShape.join() !== this.pixelShape.join())) {
       throw new Error(`MC sample shape [${probs.shape}] differs from earlier samples of this batch.`);
     }
-    const next = tf.tidy(() => {
+    const previous = [this.shiftedSum, this.shiftedSquares, this.entropySum];
+    tf.tidy(() => {
       let p = probs.toFloat().reshape([batch, pixels, rest[rest.length - 1]]) as tf.Tensor3D;
       if (p.shape[2] === 1) p = tf.concat([p, tf.sub(1, p)], 2);
-      const xlogx = tf.where(p.greater(0), p.mul(p.log()), tf.zerosLike(p));
-      const entropyTerm = xlogx.sum(2) as tf.Tensor2D;
+      const entropyTerm = sumXLogX(p) as tf.Tensor2D;
       if (this.count === 0) {
-        return { mean: p.clone(), squaredDeviations: tf.zerosLike(p), sumXLogX: entropyTerm };
+        this.shift = tf.keep(p.clone());
+        this.entropySum = tf.keep(entropyTerm);
+        return;
       }
-      const delta = p.sub(this.mean!);
-      const mean = this.mean!.add(delta.div(this.count + 1)) as tf.Tensor3D;
-      const squaredDeviations = this.squaredDeviations!.add(delta.mul(p.sub(mean))) as tf.Tensor3D;
-      return { mean, squaredDeviations, sumXLogX: this.sumXLogX!.add(entropyTerm) as tf.Tensor2D };
+      const delta = p.sub(this.shift!);
+      this.shiftedSum = tf.keep(this.shiftedSum ? this.shiftedSum.add(delta) : delta) as tf.Tensor3D;
+      const squares = delta.square();
+      this.shiftedSquares = tf.keep(this.shiftedSquares ? this.shiftedSquares.add(squares) : squares) as tf.Tensor3D;
+      this.entropySum = tf.keep(this.entropySum!.add(entropyTerm));
     });
-    this.freeMoments();
-    this.mean = next.mean;
-    this.squaredDeviations = next.squaredDeviations;
-    this.sumXLogX = next.sumXLogX;
+    if (this.count > 0) tf.dispose(previous.filter((t): t is tf.Tensor => t !== undefined));
     this.pixelShape = pixelShape;
     this.count += 1;
   }
@@ -173,19 +180,22 @@ export class MCMomentAccumulator {
   /** Per-pixel values of `fn`, shaped [batch, ...pixels]. The caller owns the result. */
   pixelMap(fn: UncertaintyFunction): tf.Tensor {
     if (this.count === 0) throw new Error('No MC samples were added; cannot compute uncertainty.');
-    const [batch] = this.mean!.shape;
+    const [batch] = this.shift!.shape;
+    const T = this.count;
     return tf.tidy(() => {
-      const expectedEntropy = () => this.sumXLogX!.div(-this.count);
-      const predictiveEntropy = () => {
-        const m = this.mean!;
-        return tf.where(m.greater(0), m.mul(m.log()), tf.zerosLike(m)).sum(2).neg();
-      };
+      const expectedEntropy = () => this.entropySum!.div(-T);
+      const mean = () => (this.shiftedSum ? this.shift!.add(this.shiftedSum.div(T)) : this.shift!);
+      const predictiveEntropy = () => sumXLogX(mean()).neg();
       let values: tf.Tensor;
       switch (fn) {
         case 'cfe': values = expectedEntropy(); break;
         case 'mfe': values = predictiveEntropy(); break;
         case 'mi': values = predictiveEntropy().sub(expectedEntropy()).abs(); break;
-        case 'std': values = this.squaredDeviations!.div(this.count).relu().sqrt().mean(2); break;
+        case 'std':
+          values = this.shiftedSum
+            ? this.shiftedSquares!.sub(this.shiftedSum.square().div(T)).div(T).relu().sqrt().mean(2)
+            : tf.zeros(this.entropySum!.shape);
+          break;
         default: throw new Error(`Unknown acquisition function '${String(fn)}'; use one of ${UNCERTAINTY_FUNCTIONS.join(', ')}.`);
       }
       return values.reshape([batch, ...this.pixelShape]);
@@ -206,17 +216,11 @@ export class MCMomentAccumulator {
     });
   }
 
-  /** Frees the running moments and forgets the samples; the accumulator can then start a new batch. */
+  /** Frees the running sums and forgets the samples; the accumulator can then start a new batch. */
   dispose(): void {
-    this.freeMoments();
+    tf.dispose([this.shift, this.shiftedSum, this.shiftedSquares, this.entropySum].filter((t): t is tf.Tensor => t !== undefined));
+    this.shift = this.shiftedSum = this.shiftedSquares = this.entropySum = undefined;
     this.count = 0;
     this.pixelShape = [];
-  }
-
-  private freeMoments(): void {
-    this.mean?.dispose();
-    this.squaredDeviations?.dispose();
-    this.sumXLogX?.dispose();
-    this.mean = this.squaredDeviations = this.sumXLogX = undefined;
   }
 }
