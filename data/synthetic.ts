@@ -321,7 +321,7 @@ function countOnes(mask: Uint8Array): number {
   return n;
 }
 
-export type PairImageFormat = 'png' | 'png16' | 'jpeg' | 'tiff' | 'rgb-png';
+export type PairImageFormat = 'png' | 'png16' | 'jpeg' | 'tiff' | 'tiff16' | 'rgb-png';
 export type PairMaskFormat = '0-255' | '0-1' | 'labels';
 
 export interface FolderOfPairsWriteOptions {
@@ -330,21 +330,22 @@ export interface FolderOfPairsWriteOptions {
   maskFormat?: PairMaskFormat;
 }
 
-const pairExtension: Record<PairImageFormat, string> = { png: 'png', png16: 'png', jpeg: 'jpg', tiff: 'tif', 'rgb-png': 'png' };
+const pairExtension: Record<PairImageFormat, string> = { png: 'png', png16: 'png', jpeg: 'jpg', tiff: 'tif', tiff16: 'tif', 'rgb-png': 'png' };
 
 export async function encodeSyntheticImage(frame: SyntheticFrame, format: PairImageFormat): Promise<Buffer> {
   const { width, height, image } = frame;
-  if (format === 'png16') {
+  if (format === 'png16' || format === 'tiff16') {
     const grey16 = new Uint16Array(image.length);
     for (let i = 0; i < image.length; i++) grey16[i] = Math.round(image[i] * 65535);
-    return sharp(grey16, { raw: { width, height, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+    const input16 = sharp(grey16, { raw: { width, height, channels: 1 } }).toColourspace('grey16');
+    return format === 'png16' ? input16.png().toBuffer() : input16.tiff({ compression: 'lzw' }).toBuffer();
   }
   const channels = format === 'rgb-png' ? 3 : 1;
   const grey = new Uint8Array(image.length * channels);
   for (let i = 0; i < image.length; i++) grey.fill(Math.round(image[i] * 255), i * channels, (i + 1) * channels);
   const input = sharp(grey, { raw: { width, height, channels } });
   if (format === 'jpeg') return input.jpeg({ quality: 95 }).toBuffer();
-  if (format === 'tiff') return input.tiff().toBuffer();
+  if (format === 'tiff') return input.tiff({ compression: 'lzw' }).toBuffer();
   return input.png().toBuffer();
 }
 

@@ -1,0 +1,245 @@
+/**
+ * What every importer shares: the content-hashed dataset id, per-file error reporting, preprocessing and
+ * storing of items, the group-wise seeded split, and the write order that keeps a dataset all-or-nothing
+ * (images and masks, then items and splits, then the import summary, the manifest last).
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BlobStore } from '../../ml/blobStore';
+import {
+  datasetKeys, itemContentHash, itemIdPattern, readManifest, writeDataset, writeItemData,
+  type DatasetItem, type DatasetManifest, type DatasetSplits,
+} from '../manifest';
+import { Random } from '../random';
+import { InputFileError, resizeImage, resizeMask, type GreyImage } from './preprocess';
+
+export interface ImportSkip {
+  /** The offending file, relative to the import folder. */
+  file: string;
+  reason: string;
+}
+
+export interface ImportSummary {
+  datasetId: string;
+  manifest: DatasetManifest;
+  /** Items stored (labelled or not). */
+  imported: number;
+  labelled: number;
+  skipped: ImportSkip[];
+  /** True when this exact dataset already existed and nothing was written. */
+  reused: boolean;
+}
+
+export interface SplitOptions {
+  /** Seed of the split (default 0). */
+  seed?: number;
+  /** Labelled images in the initial training set (paper: 40, the default), spread over as many groups as possible. */
+  initialCount?: number;
+  /** Share of labelled groups held out for testing (default 0.2). */
+  testShare?: number;
+  /** Explicit test groups (e.g. CAMUS' official testing list); overrides testShare. */
+  testGroups?: readonly string[];
+}
+
+/** One decoded input item, at its source size. */
+export interface LoadedItem {
+  id: string;
+  image: GreyImage;
+  /** 0/1 at the image's size, if labelled. */
+  mask?: Uint8Array;
+  /** File to blame for mask problems. */
+  maskFile?: string;
+  spacing?: [number, number];
+  source: string;
+}
+
+/** A unit of input (one image with its mask, or one sequence file giving many frames). */
+export interface ImportCandidate {
+  /** File to blame when loading fails, relative to the import folder. */
+  file: string;
+  group: string;
+  load(): Promise<LoadedItem[]>;
+}
+
+export class ImportFailedError extends Error {
+  constructor(message: string, readonly skipped: ImportSkip[]) {
+    super(message);
+    this.name = 'ImportFailedError';
+  }
+}
+
+/** Item ids become object keys: path separators turn into '__', anything else unusual into '_'. */
+export function itemIdFromPath(relativePath: string): string {
+  const id = relativePath.split(/[\\/]+/).join('__').replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '');
+  return id || 'item';
+}
+
+/**
+ * sha256 over the options and every input file's relative path and bytes: the same inputs give the same
+ * dataset id wherever the folder lives.
+ */
+export async function fingerprintInputs(root: string, files: readonly string[], options: unknown): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(options));
+  for (const file of [...new Set(files)].sort()) {
+    hash.update(`\0${path.relative(root, file).split(path.sep).join('/')}\0`);
+    try {
+      hash.update(createHash('sha256').update(await readFile(file)).digest('hex'));
+    } catch (error) {
+      hash.update(`unreadable:${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Splits by group, never by frame. Test: `testShare` of the labelled groups (or `testGroups`), their labelled
+ * frames. Initial: `initialCount` labelled frames of the other groups, taken round-robin over shuffled groups.
+ * Pool: every other frame of the training groups. Unlabelled frames of test groups are in no split.
+ */
+export function splitByGroup(
+  items: ReadonlyArray<{ id: string; group: string; labelled: boolean }>,
+  options: SplitOptions = {},
+): DatasetSplits {
+  const seed = options.seed ?? 0;
+  const initialCount = options.initialCount ?? 40;
+  const testShare = options.testShare ?? 0.2;
+  if (!Number.isInteger(initialCount) || initialCount < 0) throw new Error(`initialCount must be a whole number ≥ 0, got ${initialCount}.`);
+  if (!(testShare >= 0 && testShare < 1)) throw new Error(`testShare must be in [0, 1), got ${testShare}.`);
+  const labelledGroups = [...new Set(items.filter((i) => i.labelled).map((i) => i.group))].sort();
+  let testGroups: Set<string>;
+  if (options.testGroups) {
+    testGroups = new Set(options.testGroups);
+  } else {
+    const shuffled = new Random(seed, 'split-test-groups').shuffled(labelledGroups);
+    const wanted = Math.round(testShare * labelledGroups.length);
+    const count = labelledGroups.length < 2 || testShare === 0 ? 0 : Math.min(labelledGroups.length - 1, Math.max(1, wanted));
+    testGroups = new Set(shuffled.slice(0, count));
+  }
+  const test = items.filter((i) => testGroups.has(i.group) && i.labelled).map((i) => i.id);
+  const training = items.filter((i) => !testGroups.has(i.group));
+  const rng = new Random(seed, 'split-initial');
+  const byGroup = new Map<string, string[]>();
+  for (const item of training) {
+    if (!item.labelled) continue;
+    const list = byGroup.get(item.group) ?? [];
+    list.push(item.id);
+    byGroup.set(item.group, list);
+  }
+  const queues = rng.shuffled([...byGroup.keys()].sort()).map((group) => rng.shuffled(byGroup.get(group)!));
+  const initial: string[] = [];
+  while (initial.length < initialCount && queues.some((q) => q.length > 0)) {
+    for (const queue of queues) {
+      if (initial.length >= initialCount) break;
+      const next = queue.shift();
+      if (next !== undefined) initial.push(next);
+    }
+  }
+  const initialSet = new Set(initial);
+  const pool = training.filter((i) => !initialSet.has(i.id)).map((i) => i.id);
+  return { initial, pool, test };
+}
+
+export interface RunImportOptions extends SplitOptions {
+  name: string;
+  /** Recorded in the manifest, e.g. 'folder-of-pairs' or 'camus:nifti'. */
+  source: string;
+  size: [number, number];
+  /** From fingerprintInputs; the dataset id is derived from it. */
+  fingerprint: string;
+  candidates: readonly ImportCandidate[];
+  /** Problems found before loading (unmatched files, bad names). */
+  skipped?: ImportSkip[];
+}
+
+function countOnes(mask: Uint8Array): number {
+  let n = 0;
+  for (let i = 0; i < mask.length; i++) n += mask[i];
+  return n;
+}
+
+async function readSummary(store: BlobStore, datasetId: string): Promise<Pick<ImportSummary, 'skipped' | 'labelled'>> {
+  const key = datasetKeys.importSummary(datasetId);
+  if (!(await store.exists(key))) return { skipped: [], labelled: 0 };
+  return JSON.parse(new TextDecoder().decode(await store.getBytes(key))) as Pick<ImportSummary, 'skipped' | 'labelled'>;
+}
+
+export async function runImport(store: BlobStore, options: RunImportOptions): Promise<ImportSummary> {
+  const datasetId = `ds-${options.fingerprint.slice(0, 20)}`;
+  if (await store.exists(datasetKeys.manifest(datasetId))) {
+    const manifest = await readManifest(store, datasetId);
+    const previous = await readSummary(store, datasetId);
+    return { datasetId, manifest, imported: manifest.itemCount, labelled: previous.labelled, skipped: previous.skipped, reused: true };
+  }
+  const { size } = options;
+  const skipped: ImportSkip[] = [...(options.skipped ?? [])];
+  const items: DatasetItem[] = [];
+  const sourceOfId = new Map<string, string>();
+  for (const candidate of options.candidates) {
+    let loaded: LoadedItem[];
+    try {
+      loaded = await candidate.load();
+    } catch (error) {
+      skipped.push({ file: error instanceof InputFileError ? error.file : candidate.file, reason: (error as Error).message });
+      continue;
+    }
+    for (const item of loaded) {
+      const previous = sourceOfId.get(item.id);
+      if (previous !== undefined) {
+        skipped.push({ file: item.source, reason: `duplicate item id '${item.id}' (already imported from ${previous})` });
+        continue;
+      }
+      if (!itemIdPattern.test(item.id)) {
+        skipped.push({ file: item.source, reason: `item id '${item.id}' has characters other than letters, digits, '.', '_' and '-'` });
+        continue;
+      }
+      const { image } = item;
+      let mask: Uint8Array | undefined;
+      if (item.mask) {
+        const maskFile = item.maskFile ?? item.source;
+        if (item.mask.length !== image.width * image.height) {
+          skipped.push({ file: maskFile, reason: `mask size does not match the image (${image.width}×${image.height})` });
+          continue;
+        }
+        if (countOnes(item.mask) === 0) {
+          skipped.push({ file: maskFile, reason: 'mask is empty: no pixel has the chosen label' });
+          continue;
+        }
+        mask = await resizeMask(item.mask, image.width, image.height, size);
+        if (countOnes(mask) === 0) {
+          skipped.push({ file: maskFile, reason: `mask vanishes when resized to ${size[0]}×${size[1]}; import at a larger size` });
+          continue;
+        }
+      }
+      const pixels = await resizeImage(image, size);
+      const keys = await writeItemData(store, datasetId, item.id, size, pixels, mask);
+      sourceOfId.set(item.id, item.source);
+      items.push({
+        id: item.id,
+        group: candidate.group,
+        ...keys,
+        source: item.source,
+        originalSize: [image.height, image.width],
+        ...(item.spacing ? { spacing: item.spacing } : {}),
+        contentHash: itemContentHash(pixels, mask),
+      });
+    }
+  }
+  if (items.length === 0) {
+    const reasons = skipped.slice(0, 5).map((s) => `${s.file}: ${s.reason}`).join('; ');
+    throw new ImportFailedError(`Nothing could be imported for '${options.name}' (${skipped.length} file(s) skipped${reasons ? `: ${reasons}` : ''}).`, skipped);
+  }
+  const labelled = items.filter((i) => i.maskKey).length;
+  if (labelled === 0) {
+    throw new ImportFailedError(`No labelled image was found for '${options.name}': the test and initial sets need masks. Check the mask pattern or file names.`, skipped);
+  }
+  const splits = splitByGroup(items.map((i) => ({ id: i.id, group: i.group, labelled: i.maskKey !== undefined })), options);
+  await store.putBytes(
+    datasetKeys.importSummary(datasetId),
+    new TextEncoder().encode(JSON.stringify({ imported: items.length, labelled, skipped })),
+    'application/json',
+  );
+  const manifest = await writeDataset(store, { id: datasetId, name: options.name, size, source: options.source, seed: options.seed ?? 0 }, items, splits);
+  return { datasetId, manifest, imported: items.length, labelled, skipped, reused: false };
+}

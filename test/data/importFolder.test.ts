@@ -1,0 +1,209 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBlobStore } from '../../ml/blobStore';
+import { loadTensors, readItems, readSplit, type DatasetManifest } from '../../data/manifest';
+import { importFolderOfPairs } from '../../data/import/folderOfPairs';
+import {
+  encodeSyntheticImage, encodeSyntheticMask, generateSyntheticEcho, writeFolderOfPairs,
+  type PairImageFormat, type SyntheticFrame,
+} from '../../data/synthetic';
+
+let root: string;
+let frames: SyntheticFrame[];
+const byId = () => new Map(frames.map((f) => [f.id, f]));
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'import-folder-'));
+  frames = generateSyntheticEcho({ videos: 5, framesPerVideo: 4, size: 32, seed: 3 });
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function everything(store: MemoryBlobStore, manifest: DatasetManifest) {
+  const items = await readItems(store, manifest);
+  const tensors = await loadTensors(store, manifest, items.map((i) => i.id));
+  const images = (await tensors.images.array()) as number[][][][];
+  const masks = tensors.masks ? ((await tensors.masks.array()) as number[][][][]) : undefined;
+  tf.dispose([tensors.images, ...(tensors.masks ? [tensors.masks] : [])]);
+  return { items, images, masks };
+}
+
+function flat(image: number[][][]): number[] {
+  return image.flat(2);
+}
+
+describe('importFolderOfPairs', () => {
+  const formats: Array<[PairImageFormat, number]> = [['png', 0.6 / 255], ['png16', 1e-4], ['tiff', 0.6 / 255], ['tiff16', 1e-4], ['rgb-png', 0.6 / 255], ['jpeg', 0.03]];
+
+  it.each(formats)('imports %s images with exact masks', async (format, tolerance) => {
+    const dir = path.join(root, format);
+    await writeFolderOfPairs(dir, frames, { imageFormat: format });
+    const store = new MemoryBlobStore();
+    const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 6 });
+    expect(summary.skipped).toEqual([]);
+    expect(summary.imported).toBe(20);
+    expect(summary.labelled).toBe(20);
+    expect(summary.manifest.size).toEqual([32, 32]);
+    const { items, images, masks } = await everything(store, summary.manifest);
+    const source = byId();
+    items.forEach((item, n) => {
+      const frame = source.get(item.id)!;
+      expect(item.group).toBe(frame.group);
+      expect(item.originalSize).toEqual([32, 32]);
+      const pixels = flat(images[n]);
+      const errors = pixels.map((v, i) => Math.abs(v - frame.image[i]));
+      if (format === 'jpeg') expect(errors.reduce((a, b) => a + b, 0) / errors.length).toBeLessThan(tolerance);
+      else expect(Math.max(...errors)).toBeLessThan(tolerance);
+      expect(flat(masks![n])).toEqual(Array.from(frame.mask));
+    });
+  });
+
+  it('reads 0/1 masks and multi-label masks with a chosen label; refuses multi-label masks without one', async () => {
+    const source = byId();
+    for (const [maskFormat, label] of [['0-1', undefined], ['labels', 1], ['labels', 3]] as const) {
+      const dir = path.join(root, `mask-${maskFormat}-${label}`);
+      await writeFolderOfPairs(dir, frames, { maskFormat });
+      const store = new MemoryBlobStore();
+      const summary = await importFolderOfPairs(store, { dir, size: 32, label, initialCount: 4 });
+      const { items, masks } = await everything(store, summary.manifest);
+      // A label absent from a frame (the atrium can leave a small image) is reported, not imported.
+      expect(summary.imported + summary.skipped.length).toBe(20);
+      items.forEach((item, n) => {
+        const frame = source.get(item.id)!;
+        const expected = Array.from(frame.labels, (l) => (l === (label ?? 1) ? 1 : 0));
+        expect(flat(masks![n])).toEqual(expected);
+      });
+    }
+    const dir = path.join(root, 'mask-labels-none');
+    await writeFolderOfPairs(dir, frames, { maskFormat: 'labels' });
+    await expect(importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32 })).rejects.toThrow(/several labels \(0, 1, 2, 3\).*label option/);
+  });
+
+  it('resizes images (Lanczos) and masks (nearest) to the requested size', async () => {
+    const dir = path.join(root, 'png');
+    const store = new MemoryBlobStore();
+    const summary = await importFolderOfPairs(store, { dir, size: [16, 24], initialCount: 4 });
+    const { items, images, masks } = await everything(store, summary.manifest);
+    expect(summary.manifest.size).toEqual([16, 24]);
+    expect(images[0].length).toBe(16);
+    expect(images[0][0].length).toBe(24);
+    const frame = byId().get(items[0].id)!;
+    const sourceArea = frame.mask.reduce((a, b) => a + b, 0) / (32 * 32);
+    const maskValues = flat(masks![0]);
+    expect(new Set(maskValues)).toEqual(new Set([0, 1]));
+    expect(Math.abs(maskValues.reduce((a, b) => a + b, 0) / (16 * 24) - sourceArea)).toBeLessThan(0.02);
+    expect(items[0].originalSize).toEqual([32, 32]);
+  });
+
+  it('reports broken files per file and imports the rest', async () => {
+    const dir = path.join(root, 'broken');
+    const good = frames.slice(0, 16);
+    await writeFolderOfPairs(dir, good);
+    const [a, b, c, d] = frames.slice(16);
+    const png = await encodeSyntheticImage(a, 'png');
+    await writeFile(path.join(dir, `${a.id}.png`), png.subarray(0, 60));
+    await writeFile(path.join(dir, `${a.id}_mask.png`), await encodeSyntheticMask(a, '0-255'));
+    await writeFile(path.join(dir, `${b.id}.png`), await encodeSyntheticImage(b, 'png'));
+    await writeFile(path.join(dir, `${b.id}_mask.png`), await sharp(Buffer.alloc(16 * 16, 255), { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer());
+    await writeFile(path.join(dir, `${c.id}.png`), await encodeSyntheticImage(c, 'png'));
+    await writeFile(path.join(dir, `${c.id}_mask.png`), await sharp(Buffer.alloc(32 * 32), { raw: { width: 32, height: 32, channels: 1 } }).png().toBuffer());
+    await writeFile(path.join(dir, `${d.id}.png`), await encodeSyntheticImage(d, 'png'));
+    const maskBytes = await encodeSyntheticMask(d, '0-255');
+    await writeFile(path.join(dir, `${d.id}_mask.png`), maskBytes.subarray(0, maskBytes.length - 30));
+    // Same id twice: video000_frame000 as .jpg beside the .png.
+    await writeFile(path.join(dir, 'video000_frame000.jpg'), await encodeSyntheticImage(frames[0], 'jpeg'));
+    // An image without a mask is imported unlabelled.
+    await writeFile(path.join(dir, 'video001_frame009.png'), await encodeSyntheticImage(frames[5], 'png'));
+
+    const store = new MemoryBlobStore();
+    const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 4 });
+    const reasons = Object.fromEntries(summary.skipped.map((s) => [s.file, s.reason]));
+    expect(Object.keys(reasons).sort()).toEqual([
+      `${a.id}.png`, `${b.id}_mask.png`, `${c.id}_mask.png`, `${d.id}_mask.png`, 'video000_frame000.png',
+    ].sort());
+    expect(reasons[`${a.id}.png`]).toMatch(/cannot read image/);
+    expect(reasons[`${b.id}_mask.png`]).toMatch(/16×16 but its image .* is 32×32/);
+    expect(reasons[`${c.id}_mask.png`]).toMatch(/empty/);
+    expect(reasons[`${d.id}_mask.png`]).toMatch(/cannot read mask/);
+    expect(reasons['video000_frame000.png']).toMatch(/duplicate item id 'video000_frame000' \(already imported from video000_frame000\.jpg\)/);
+    expect(summary.imported).toBe(17);
+    expect(summary.labelled).toBe(16);
+    const items = await readItems(store, summary.manifest);
+    const unlabelled = items.find((i) => i.id === 'video001_frame009')!;
+    expect(unlabelled.maskKey).toBeUndefined();
+    const test = await readSplit(store, summary.datasetId, 'test');
+    expect(test).not.toContain('video001_frame009');
+    expect(await readSplit(store, summary.datasetId, 'initial')).not.toContain('video001_frame009');
+  });
+
+  it('splits by group: test shares no video with training, the initial set spreads over videos', async () => {
+    const dir = path.join(root, 'png');
+    const store = new MemoryBlobStore();
+    const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 6, testShare: 0.2, seed: 11 });
+    const items = new Map((await readItems(store, summary.manifest)).map((i) => [i.id, i]));
+    const [initial, pool, test] = await Promise.all((['initial', 'pool', 'test'] as const).map((s) => readSplit(store, summary.datasetId, s)));
+    const groups = (ids: string[]) => new Set(ids.map((id) => items.get(id)!.group));
+    expect(groups(test).size).toBe(1);
+    expect(test).toHaveLength(4);
+    for (const g of groups(test)) {
+      expect(groups(initial).has(g)).toBe(false);
+      expect(groups(pool).has(g)).toBe(false);
+    }
+    expect(initial).toHaveLength(6);
+    expect(groups(initial).size).toBe(4);
+    expect(new Set([...initial, ...pool, ...test]).size).toBe(20);
+    expect(summary.manifest.splits.counts).toEqual({ initial: 6, pool: 10, test: 4 });
+    const otherSeed = await importFolderOfPairs(store, { dir, size: 32, initialCount: 6, seed: 12 });
+    expect(otherSeed.datasetId).not.toBe(summary.datasetId);
+  });
+
+  it('re-importing the same files and options gives the same dataset id and writes nothing', async () => {
+    const dir = path.join(root, 'reimport');
+    await writeFolderOfPairs(dir, frames.slice(0, 8));
+    const store = new MemoryBlobStore();
+    const first = await importFolderOfPairs(store, { dir, size: 32, initialCount: 2 });
+    const keys = await store.list('');
+    const second = await importFolderOfPairs(store, { dir, size: 32, initialCount: 2 });
+    expect(second.datasetId).toBe(first.datasetId);
+    expect(second.reused).toBe(true);
+    expect(second.manifest).toEqual(first.manifest);
+    expect(await store.list('')).toEqual(keys);
+    // A different store (another machine) derives the same id from the same bytes.
+    const elsewhere = await importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32, initialCount: 2 });
+    expect(elsewhere.datasetId).toBe(first.datasetId);
+    await writeFile(path.join(dir, `${frames[0].id}.png`), await encodeSyntheticImage(frames[9], 'png'));
+    const changed = await importFolderOfPairs(store, { dir, size: 32, initialCount: 2 });
+    expect(changed.datasetId).not.toBe(first.datasetId);
+  });
+
+  it('takes groups from a regex or a CSV, and masks from a pattern in another folder', async () => {
+    const dir = path.join(root, 'layout');
+    await writeFolderOfPairs(path.join(dir, 'flat'), frames.slice(0, 8));
+    const regex = await importFolderOfPairs(new MemoryBlobStore(), { dir: path.join(dir, 'flat'), size: 32, groupFrom: /_(frame00[0-1])$/, initialCount: 2 });
+    expect(regex.skipped.map((s) => s.file).sort()).toEqual(['video000_frame002.png', 'video000_frame003.png', 'video001_frame002.png', 'video001_frame003.png']);
+
+    const csv = 'file,patient\nvideo000_frame000.png,P1\nvideo000_frame001,P1\nvideo001_frame000.png,P2\nvideo001_frame001.png,P2\nvideo000_frame002.png,P3\n';
+    await writeFile(path.join(dir, 'groups.csv'), csv);
+    const store = new MemoryBlobStore();
+    const fromCsv = await importFolderOfPairs(store, { dir: path.join(dir, 'flat'), size: 32, groupFrom: { csv: '../groups.csv', groupColumn: 'patient' }, initialCount: 2 });
+    const groups = Object.fromEntries((await readItems(store, fromCsv.manifest)).map((i) => [i.id, i.group]));
+    expect(groups).toEqual({ video000_frame000: 'P1', video000_frame001: 'P1', video001_frame000: 'P2', video001_frame001: 'P2', video000_frame002: 'P3' });
+    expect(fromCsv.skipped).toHaveLength(3);
+
+    await mkdir(path.join(dir, 'split', 'images'), { recursive: true });
+    await mkdir(path.join(dir, 'split', 'masks'), { recursive: true });
+    for (const f of frames.slice(0, 8)) {
+      await writeFile(path.join(dir, 'split', 'images', `${f.id}.png`), await readFile(path.join(dir, 'flat', `${f.id}.png`)));
+      await writeFile(path.join(dir, 'split', 'masks', `${f.id}.png`), await readFile(path.join(dir, 'flat', `${f.id}_mask.png`)));
+    }
+    const parallel = await importFolderOfPairs(new MemoryBlobStore(), { dir: path.join(dir, 'split'), maskPattern: '../masks/{stem}.png', size: 32, initialCount: 2 });
+    expect(parallel.imported).toBe(8);
+    expect(parallel.labelled).toBe(8);
+  });
+});
