@@ -1,0 +1,400 @@
+/**
+ * The training loop: Adam on Dice + CE, seeded shuffling and augmentation, per-epoch validation IoU, early stopping,
+ * checkpoints every epoch (plus the best weights separately) and exact resumption.
+ *
+ * Reproducibility: every random choice — shuffle order, augmentation parameters and noise, dropout masks — comes
+ * from one `SeededRng` whose state is saved with each checkpoint; dropout masks are reseeded from it at the start of
+ * every epoch. A run resumed from the checkpoint of epoch e therefore replays epochs e+1… exactly as the
+ * uninterrupted run would (up to Adam's bias-correction terms, which tfjs recomputes as β^t on restore).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BlobStore } from '../blobStore';
+import { setMCDropoutSeed } from '../layers/mcDropout';
+import { augmentBatch, PAPER_AUGMENTATIONS, type AugmentConfig } from './augment';
+import { loadCheckpoint, readCheckpointMeta, removeCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
+import { segmentationLoss } from './losses';
+import { foregroundCounts, foregroundOf, scoresFromCounts, type ForegroundCounts } from './metrics';
+import { SeededRng } from './rng';
+
+/** images [N,H,W,C] float in [0,1]; masks [N,H,W,1] in {0,1} (sigmoid models) or one-hot [N,H,W,classes]. */
+export interface SegDataset {
+  images: tf.Tensor4D;
+  masks: tf.Tensor4D;
+}
+
+export interface TrainProgress {
+  /** 'batch' after every optimizer step, 'epoch' after validation and checkpointing. */
+  kind: 'batch' | 'epoch';
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Optimizer steps completed since the run began (resumed runs count the steps before the restart). */
+  step: number;
+  stepsPerEpoch: number;
+  /** The batch's loss, or the epoch's mean loss for kind 'epoch'. */
+  loss: number;
+  valIoU?: number;
+  checkpointKey?: string;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** Undefined → the paper's augmentations (PAPER_AUGMENTATIONS); false → none. */
+  augment?: AugmentConfig | false;
+  /** Stop after this many epochs without a validation IoU improvement (needs a validation set). */
+  earlyStoppingPatience?: number;
+  /** Saved at the end of every epoch under `<prefix>/epoch-NNNN` (older ones removed), best weights under `<prefix>/best`. */
+  checkpoint?: { store: BlobStore; prefix: string };
+  /** A checkpoint prefix (in `checkpoint.store`) to resume from, e.g. a previous `lastCheckpointKey`. */
+  resumeFrom?: string;
+  /** Called per batch and per epoch; awaited, so a slow callback slows training rather than piling up. */
+  onProgress?: (p: TrainProgress) => void | Promise<void>;
+  /** Cancellation: checked before every batch; throws TrainingAbortedError. */
+  signal?: AbortSignal;
+  /** Put the best validation weights back into the model at the end (default true). */
+  restoreBestWeights?: boolean;
+}
+
+export interface EpochRecord {
+  /** 1-based. */
+  epoch: number;
+  /** Mean training loss over the epoch's samples. */
+  loss: number;
+  valIoU?: number;
+  valDice?: number;
+  ms: number;
+}
+
+export interface TrainResult {
+  /** Every completed epoch, including those before a resume. */
+  history: EpochRecord[];
+  /** Epoch with the best validation IoU (the last epoch when there is no validation set; 0 when none ran). */
+  bestEpoch: number;
+  bestValIoU?: number;
+  bestCheckpointKey?: string;
+  lastCheckpointKey?: string;
+  /** Epochs completed in total (= history.length). */
+  epochsRun: number;
+}
+
+export interface EvaluationResult {
+  /** Mean of the per-image foreground IoU (the paper's metric). */
+  iou: number;
+  /** Mean of the per-image Dice. */
+  dice: number;
+  perImageIoU: number[];
+  perImageDice: number[];
+  /** Σ intersection / Σ union over the set. */
+  pooledIoU: number;
+}
+
+/** Thrown when `signal` aborts training; `name` is 'AbortError' like DOM aborts. */
+export class TrainingAbortedError extends Error {
+  constructor(readonly epoch: number, readonly step: number, cause?: unknown) {
+    super(`Training was cancelled at epoch ${epoch}, after step ${step}.`, { cause });
+    this.name = 'AbortError';
+  }
+}
+
+/** Identifies the run a checkpoint belongs to; resuming with different values could not replay the same run. */
+interface RunFingerprint {
+  trainSize: number;
+  batchSize: number;
+  seed: number;
+}
+
+interface ResumeExtra {
+  fingerprint: RunFingerprint;
+  epochsWithoutImprovement: number;
+  bestCheckpointKey?: string;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function outputChannels(model: tf.LayersModel): number {
+  const shape = model.outputs[0].shape;
+  const channels = shape[shape.length - 1];
+  if (model.outputs.length !== 1 || shape.length !== 4 || channels === null) {
+    throw new Error(`The model must have one [N, H, W, classes] output, got ${JSON.stringify(model.outputs.map((o) => o.shape))}.`);
+  }
+  return channels;
+}
+
+function checkDataset(model: tf.LayersModel, data: SegDataset, what: string): void {
+  const { images, masks } = data;
+  if (images.rank !== 4 || masks.rank !== 4 || !tf.util.arraysEqual(images.shape.slice(0, 3), masks.shape.slice(0, 3))) {
+    throw new Error(`${what}: images ${JSON.stringify(images.shape)} and masks ${JSON.stringify(masks.shape)} must be [N, H, W, C] with the same N, H, W.`);
+  }
+  if (images.shape[0] === 0) throw new Error(`${what} is empty.`);
+  const classes = outputChannels(model);
+  if (masks.shape[3] !== classes) {
+    throw new Error(`${what}: masks have ${masks.shape[3]} channels but the model outputs ${classes}; use [N,H,W,1] {0,1} masks for 1 class, one-hot otherwise.`);
+  }
+}
+
+function checkOptions(opts: TrainOptions): void {
+  const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
+  if (!(Number.isInteger(opts.epochs) && opts.epochs >= 0)) throw new Error(`epochs must be a non-negative integer, got ${opts.epochs}.`);
+  if (!positiveInt(opts.batchSize)) throw new Error(`batchSize must be a positive integer, got ${opts.batchSize}.`);
+  if (!(opts.learningRate > 0)) throw new Error(`learningRate must be positive, got ${opts.learningRate}.`);
+  if (opts.earlyStoppingPatience !== undefined && !positiveInt(opts.earlyStoppingPatience)) {
+    throw new Error(`earlyStoppingPatience must be a positive integer, got ${opts.earlyStoppingPatience}.`);
+  }
+  if (opts.resumeFrom !== undefined && !opts.checkpoint) {
+    throw new Error(`resumeFrom '${opts.resumeFrom}' needs checkpoint.store to read it from.`);
+  }
+}
+
+function emptyCounts(): ForegroundCounts {
+  return { intersection: [], predicted: [], actual: [] };
+}
+
+/** Runs `fn` on consecutive batches of `images` (inference mode). */
+function forEachBatch(images: tf.Tensor4D, batchSize: number, fn: (batch: tf.Tensor4D, start: number) => void): void {
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
+  const n = images.shape[0];
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    const batch = tf.slice(images, [start, 0, 0, 0], [size, -1, -1, -1]);
+    try {
+      fn(batch, start);
+    } finally {
+      batch.dispose();
+    }
+  }
+}
+
+/** Foreground IoU and Dice of the model's predictions (inference mode: batch-norm moving statistics, dropout off). */
+export function evaluateModel(model: tf.LayersModel, data: SegDataset, batchSize: number): EvaluationResult {
+  checkDataset(model, data, 'Evaluation data');
+  const counts = emptyCounts();
+  forEachBatch(data.images, batchSize, (batch, start) => {
+    const masks = tf.slice(data.masks, [start, 0, 0, 0], [batch.shape[0], -1, -1, -1]);
+    const pred = model.predict(batch) as tf.Tensor4D;
+    try {
+      const c = foregroundCounts(pred, masks);
+      counts.intersection.push(...c.intersection);
+      counts.predicted.push(...c.predicted);
+      counts.actual.push(...c.actual);
+    } finally {
+      tf.dispose([pred, masks]);
+    }
+  });
+  const s = scoresFromCounts(counts);
+  return { iou: s.meanIoU, dice: s.meanDice, perImageIoU: s.perImageIoU, perImageDice: s.perImageDice, pooledIoU: s.pooledIoU };
+}
+
+/**
+ * Binary masks predicted for `images`: [N,H,W,1] in {0,1} (p > 0.5) for sigmoid models, one-hot of the argmax
+ * [N,H,W,classes] for softmax models — the same layout as the training masks.
+ */
+export function predictMasks(model: tf.LayersModel, images: tf.Tensor4D, batchSize: number): tf.Tensor4D {
+  const classes = outputChannels(model);
+  const parts: tf.Tensor4D[] = [];
+  try {
+    forEachBatch(images, batchSize, (batch) => {
+      parts.push(
+        tf.tidy(() => {
+          const pred = model.predict(batch) as tf.Tensor4D;
+          if (classes === 1) return tf.cast(foregroundOf(pred), 'float32').expandDims(3) as tf.Tensor4D;
+          return tf.oneHot(tf.argMax(pred, 3), classes).toFloat() as tf.Tensor4D;
+        }),
+      );
+    });
+    return tf.concat(parts, 0);
+  } finally {
+    tf.dispose(parts);
+  }
+}
+
+function epochKey(prefix: string, epoch: number): string {
+  return `${prefix}/epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+interface LoopState {
+  rng: SeededRng;
+  step: number;
+  history: EpochRecord[];
+  bestValIoU?: number;
+  bestEpoch: number;
+  epochsWithoutImprovement: number;
+  bestCheckpointKey?: string;
+  lastCheckpointKey?: string;
+  /** A checkpoint of this run that the next save supersedes. */
+  supersededKey?: string;
+}
+
+async function resumeState(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  store: BlobStore,
+  key: string,
+  fingerprint: RunFingerprint,
+  prefix: string | undefined,
+): Promise<LoopState> {
+  const meta = await readCheckpointMeta(store, key);
+  const extra = meta.extra as ResumeExtra | undefined;
+  if (!extra?.fingerprint || !meta.rngState) {
+    throw new Error(`Checkpoint '${key}' was not written by trainModel (no RNG state); it cannot be resumed.`);
+  }
+  const saved = extra.fingerprint;
+  if (saved.trainSize !== fingerprint.trainSize || saved.batchSize !== fingerprint.batchSize || saved.seed !== fingerprint.seed) {
+    throw new Error(
+      `Checkpoint '${key}' belongs to a run with ${JSON.stringify(saved)}, but this run has ${JSON.stringify(fingerprint)}; ` +
+        'resume with the same training set, batch size and seed, or start afresh without resumeFrom.',
+    );
+  }
+  await loadCheckpoint(model, optimizer, store, key);
+  return {
+    rng: SeededRng.fromState(meta.rngState),
+    step: meta.step,
+    history: meta.history ?? [],
+    bestValIoU: meta.bestMetric,
+    bestEpoch: meta.bestEpoch ?? 0,
+    epochsWithoutImprovement: extra.epochsWithoutImprovement,
+    bestCheckpointKey: extra.bestCheckpointKey,
+    lastCheckpointKey: key,
+    supersededKey: prefix !== undefined && key.startsWith(`${prefix}/epoch-`) ? key : undefined,
+  };
+}
+
+/**
+ * Trains `model` in place with Adam on Dice + cross-entropy, calling it with `training: true` (batch statistics,
+ * dropout on). Returns the history; with a validation set the model ends holding its best-IoU weights.
+ */
+export async function trainModel(
+  model: tf.LayersModel,
+  train: SegDataset,
+  val: SegDataset | undefined,
+  opts: TrainOptions,
+): Promise<TrainResult> {
+  checkOptions(opts);
+  checkDataset(model, train, 'Training data');
+  if (val) checkDataset(model, val, 'Validation data');
+  const augment = opts.augment === undefined ? PAPER_AUGMENTATIONS : opts.augment;
+  const n = train.images.shape[0];
+  const stepsPerEpoch = Math.ceil(n / opts.batchSize);
+  const fingerprint: RunFingerprint = { trainSize: n, batchSize: opts.batchSize, seed: opts.seed };
+  const store = opts.checkpoint?.store;
+  const prefix = opts.checkpoint?.prefix.replace(/\/+$/, '');
+  const optimizer = tf.train.adam(opts.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  let bestWeights: tf.Tensor[] | undefined;
+
+  try {
+    const state: LoopState =
+      opts.resumeFrom !== undefined && store
+        ? await resumeState(model, optimizer, store, opts.resumeFrom, fingerprint, prefix)
+        : { rng: new SeededRng(opts.seed), step: 0, history: [], bestEpoch: 0, epochsWithoutImprovement: 0 };
+    const patienceExhausted = () =>
+      val !== undefined && opts.earlyStoppingPatience !== undefined && state.epochsWithoutImprovement >= opts.earlyStoppingPatience;
+
+    for (let epoch = state.history.length + 1; epoch <= opts.epochs && !patienceExhausted(); epoch++) {
+      const started = Date.now();
+      setMCDropoutSeed(state.rng.nextUint32());
+      const order = state.rng.permutation(n);
+      let lossSum = 0;
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        if (opts.signal?.aborted) throw new TrainingAbortedError(epoch, state.step, opts.signal.reason);
+        const indices = order.slice(s * opts.batchSize, (s + 1) * opts.batchSize);
+        const lossTensor = tf.tidy(() => {
+          const picked = tf.tensor1d(indices, 'int32');
+          let x = tf.gather(train.images, picked);
+          let y = tf.gather(train.masks, picked);
+          if (augment) ({ images: x, masks: y } = augmentBatch(x, y, augment, state.rng));
+          return optimizer.minimize(
+            () => segmentationLoss(y, model.apply(x, { training: true }) as tf.Tensor4D),
+            true,
+            variables,
+          ) as tf.Scalar;
+        });
+        const loss = (await lossTensor.data())[0];
+        lossTensor.dispose();
+        state.step += 1;
+        if (!Number.isFinite(loss)) {
+          throw new Error(`The loss became ${loss} at epoch ${epoch}, step ${state.step}; lower the learning rate (now ${opts.learningRate}) or check the data for NaNs.`);
+        }
+        lossSum += loss * indices.length;
+        await opts.onProgress?.({ kind: 'batch', epoch, step: state.step, stepsPerEpoch, loss });
+        await yieldToEventLoop();
+      }
+
+      if (opts.signal?.aborted) throw new TrainingAbortedError(epoch, state.step, opts.signal.reason);
+      const record: EpochRecord = { epoch, loss: lossSum / n, ms: 0 };
+      if (val) {
+        const scores = evaluateModel(model, val, opts.batchSize);
+        record.valIoU = scores.iou;
+        record.valDice = scores.dice;
+        if (state.bestValIoU === undefined || scores.iou > state.bestValIoU) {
+          state.bestValIoU = scores.iou;
+          state.bestEpoch = epoch;
+          state.epochsWithoutImprovement = 0;
+          tf.dispose(bestWeights);
+          bestWeights = model.getWeights().map((w) => tf.clone(w));
+          if (store && prefix !== undefined) {
+            state.bestCheckpointKey = `${prefix}/best`;
+            await saveCheckpoint(model, undefined, store, state.bestCheckpointKey, { epoch, step: state.step, bestMetric: scores.iou, bestEpoch: epoch });
+          }
+        } else {
+          state.epochsWithoutImprovement += 1;
+        }
+      } else {
+        state.bestEpoch = epoch;
+      }
+      record.ms = Date.now() - started;
+      state.history.push(record);
+
+      if (store && prefix !== undefined) {
+        const key = epochKey(prefix, epoch);
+        const extra: ResumeExtra = {
+          fingerprint,
+          epochsWithoutImprovement: state.epochsWithoutImprovement,
+          ...(state.bestCheckpointKey ? { bestCheckpointKey: state.bestCheckpointKey } : {}),
+        };
+        const meta: CheckpointMeta = {
+          epoch,
+          step: state.step,
+          ...(state.bestValIoU !== undefined ? { bestMetric: state.bestValIoU } : {}),
+          bestEpoch: state.bestEpoch,
+          rngState: state.rng.getState(),
+          history: state.history,
+          extra: { ...extra },
+        };
+        await saveCheckpoint(model, optimizer, store, key, meta);
+        if (state.supersededKey && state.supersededKey !== key) await removeCheckpoint(store, state.supersededKey);
+        state.lastCheckpointKey = key;
+        state.supersededKey = key;
+      }
+      await opts.onProgress?.({
+        kind: 'epoch',
+        epoch,
+        step: state.step,
+        stepsPerEpoch,
+        loss: record.loss,
+        ...(record.valIoU !== undefined ? { valIoU: record.valIoU } : {}),
+        ...(state.lastCheckpointKey ? { checkpointKey: state.lastCheckpointKey } : {}),
+      });
+    }
+
+    const lastEpoch = state.history.length;
+    if (val && (opts.restoreBestWeights ?? true) && state.bestEpoch > 0 && state.bestEpoch !== lastEpoch) {
+      if (bestWeights) model.setWeights(bestWeights);
+      else if (store && state.bestCheckpointKey) await loadCheckpoint(model, undefined, store, state.bestCheckpointKey, { weightsOnly: true });
+    }
+    return {
+      history: state.history,
+      bestEpoch: state.bestEpoch,
+      ...(state.bestValIoU !== undefined ? { bestValIoU: state.bestValIoU } : {}),
+      ...(state.bestCheckpointKey ? { bestCheckpointKey: state.bestCheckpointKey } : {}),
+      ...(state.lastCheckpointKey ? { lastCheckpointKey: state.lastCheckpointKey } : {}),
+      epochsRun: lastEpoch,
+    };
+  } finally {
+    tf.dispose(bestWeights);
+    optimizer.dispose();
+    // Later MC sampling must not inherit the training run's dropout seed.
+    setMCDropoutSeed(undefined);
+  }
+}
