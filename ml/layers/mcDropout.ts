@@ -48,25 +48,27 @@ function generatorState(seed: string | undefined): Int32Array {
 
 /**
  * A dropout mask: each value is 1/keep with probability keep, else 0 (keep quantised to 1/65536, and the scale
- * uses the quantised value, so E[mask] = 1 exactly). Drawn with xoshiro128**, two 16-bit uniforms per step:
- * tf.randomUniform fills its buffer with a slower JS generator and needs extra ops to threshold and scale,
- * and masks are most of the cost of fast MC.
+ * uses the quantised value, so E[mask] = 1 exactly). Drawn with xoshiro128**, two 16-bit uniforms per step,
+ * written as float bit patterns without branches: tf.randomUniform fills its buffer with a generator several
+ * times slower and needs extra ops to threshold and scale, and masks are most of the cost of fast MC.
  */
 export function dropoutMask(size: number, keep: number, seed: string | undefined): Float32Array {
   const [s0, s1, s2, s3] = generatorState(seed);
   let a = s0, b = s1, c = s2, d = s3;
   const threshold = Math.round(keep * 65536);
-  const scale = threshold > 0 ? 65536 / threshold : 0;
   const mask = new Float32Array(size);
+  if (threshold === 0) return mask;
+  const bits = new Uint32Array(mask.buffer);
+  const scaleBits = new Uint32Array(Float32Array.of(65536 / threshold).buffer)[0] | 0;
   for (let i = 0; i < size; i += 2) {
     const m = Math.imul(b, 5);
     const r = Math.imul((m << 7) | (m >>> 25), 9);
     const t = b << 9;
     c ^= a; d ^= b; b ^= c; a ^= d; c ^= t;
     d = (d << 11) | (d >>> 21);
-    // ((u − threshold) >>> 31) is 1 exactly when u < threshold.
-    mask[i] = (((r & 0xffff) - threshold) >>> 31) * scale;
-    if (i + 1 < size) mask[i + 1] = (((r >>> 16) - threshold) >>> 31) * scale;
+    // (u − threshold) >> 31 is all ones exactly when u < threshold: keep (scale), else 0.
+    bits[i] = (((r & 0xffff) - threshold) >> 31) & scaleBits;
+    if (i + 1 < size) bits[i + 1] = (((r >>> 16) - threshold) >> 31) & scaleBits;
   }
   return mask;
 }
