@@ -1,0 +1,260 @@
+/**
+ * Building blocks shared by the DenseNet, EfficientNet, DPN, RegNet, VGG and MobileNet encoders.
+ *
+ * tfjs-layers lacks three things these PyTorch encoders need: grouped convolutions, dilated depthwise
+ * convolutions, and gradients through any dilated convolution (tfjs-core asserts dilation 1 in the Conv2D and
+ * DepthwiseConv2dNative gradients). `FlexConv2D` covers all three; plain convolutions keep the stock layers.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type Sym = tf.SymbolicTensor;
+export type ActivationName = 'relu' | 'relu6' | 'swish' | 'sigmoid';
+
+export function channelsOf(x: Sym): number {
+  const channels = x.shape[x.shape.length - 1];
+  if (channels == null) throw new Error(`Tensor ${x.name} has no static channel dimension.`);
+  return channels;
+}
+
+function applyTo(layer: tf.layers.Layer, x: Sym | Sym[]): Sym {
+  return layer.apply(x) as Sym;
+}
+
+export function greatestCommonDivisor(a: number, b: number): number {
+  return b === 0 ? a : greatestCommonDivisor(b, a % b);
+}
+
+export interface FlexConv2DArgs {
+  filters: number;
+  kernelSize: number;
+  strides?: number;
+  dilationRate?: number;
+  /** PyTorch `groups`: input and output channels split into this many independent convolutions. */
+  groups?: number;
+  useBias?: boolean;
+  name?: string;
+}
+
+/**
+ * Conv2D with PyTorch-style `groups` and trainable dilation ('same' padding, NHWC).
+ * The kernel is [k, k, inChannels / groups, filters] with output channels grouped contiguously, like PyTorch, so
+ * parameter counts match. Dilation runs as space-to-batch → undilated 'valid' conv → batch-to-space (TensorFlow's
+ * own atrous algorithm), which is exact for odd kernels and differentiable in tfjs.
+ */
+export class FlexConv2D extends tf.layers.Layer {
+  static className = 'EchoFlexConv2D';
+  readonly filters: number;
+  readonly kernelSize: number;
+  readonly strides: number;
+  readonly dilationRate: number;
+  readonly groups: number;
+  readonly useBias: boolean;
+  private kernel?: tf.LayerVariable;
+  private bias?: tf.LayerVariable;
+
+  constructor(args: FlexConv2DArgs) {
+    super({ name: args.name });
+    this.filters = args.filters;
+    this.kernelSize = args.kernelSize;
+    this.strides = args.strides ?? 1;
+    this.dilationRate = args.dilationRate ?? 1;
+    this.groups = args.groups ?? 1;
+    this.useBias = args.useBias ?? false;
+    if (this.strides > 1 && this.dilationRate > 1) {
+      throw new Error(`${this.name}: stride ${this.strides} and dilation ${this.dilationRate} cannot be combined.`);
+    }
+    if (this.dilationRate > 1 && this.kernelSize % 2 === 0) {
+      throw new Error(`${this.name}: dilated convolutions need an odd kernel, got ${this.kernelSize}.`);
+    }
+    if (this.filters % this.groups !== 0) {
+      throw new Error(`${this.name}: ${this.filters} filters are not divisible into ${this.groups} groups.`);
+    }
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const inChannels = shape[3];
+    if (inChannels == null || inChannels % this.groups !== 0) {
+      throw new Error(`${this.name}: ${inChannels} input channels are not divisible into ${this.groups} groups.`);
+    }
+    const k = this.kernelSize;
+    this.kernel = this.addWeight('kernel', [k, k, inChannels / this.groups, this.filters], 'float32',
+      tf.initializers.heNormal({}));
+    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', tf.initializers.zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
+    const reduce = (size: number | null) => (size == null ? null : Math.ceil(size / this.strides));
+    return [shape[0], reduce(shape[1]), reduce(shape[2]), this.filters];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      const kernel = this.kernel!.read() as tf.Tensor4D;
+      let y = this.dilationRate > 1 && this.kernelSize > 1
+        ? this.atrous(x, kernel)
+        : this.convolve(x, kernel, this.strides, 'same');
+      if (this.bias) y = tf.add(y, this.bias.read());
+      return y;
+    });
+  }
+
+  private atrous(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
+    const d = this.dilationRate;
+    const half = ((this.kernelSize - 1) * d) / 2;
+    const extraH = (d - (x.shape[1] % d)) % d;
+    const extraW = (d - (x.shape[2] % d)) % d;
+    const phases = tf.spaceToBatchND(x, [d, d], [[half, half + extraH], [half, half + extraW]]);
+    const y = this.convolve(phases, kernel, 1, 'valid');
+    return tf.batchToSpaceND(y, [d, d], [[0, extraH], [0, extraW]]);
+  }
+
+  private convolve(x: tf.Tensor4D, kernel: tf.Tensor4D, strides: number, pad: 'same' | 'valid'): tf.Tensor4D {
+    const inChannels = x.shape[3];
+    if (this.groups === 1) return tf.conv2d(x, kernel, strides, pad);
+    if (this.groups === inChannels) {
+      // Depthwise (with channel multiplier): PyTorch's output o = i * multiplier + j is TF's depthwise layout.
+      const k = this.kernelSize;
+      const depthwiseKernel = tf.reshape(kernel, [k, k, inChannels, this.filters / inChannels]) as tf.Tensor4D;
+      return tf.depthwiseConv2d(x, depthwiseKernel, strides, pad);
+    }
+    const xs = tf.split(x, this.groups, 3) as tf.Tensor4D[];
+    const ks = tf.split(kernel, this.groups, 3) as tf.Tensor4D[];
+    return tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i], strides, pad)), 3);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      dilationRate: this.dilationRate,
+      groups: this.groups,
+      useBias: this.useBias,
+    };
+  }
+}
+tf.serialization.registerClass(FlexConv2D);
+
+export interface ConvOptions {
+  filters: number;
+  kernel: number;
+  stride?: number;
+  dilation?: number;
+  groups?: number;
+  bias?: boolean;
+  name: string;
+}
+
+/** 'same'-padded convolution; stock tfjs layers where they suffice, FlexConv2D for groups or dilation. */
+export function conv(x: Sym, o: ConvOptions): Sym {
+  const stride = o.stride ?? 1;
+  const dilation = o.kernel > 1 ? o.dilation ?? 1 : 1;
+  const groups = o.groups ?? 1;
+  const bias = o.bias ?? false;
+  if (groups === 1 && dilation === 1) {
+    return applyTo(tf.layers.conv2d({
+      filters: o.filters, kernelSize: o.kernel, strides: stride, padding: 'same', useBias: bias,
+      kernelInitializer: 'heNormal', name: o.name,
+    }), x);
+  }
+  return applyTo(new FlexConv2D({
+    filters: o.filters, kernelSize: o.kernel, strides: stride, dilationRate: dilation, groups, useBias: bias,
+    name: o.name,
+  }), x);
+}
+
+/** BatchNorm over channels. `epsilon` follows the PyTorch source (1e-5 torchvision/timm, 1e-3 DPN/EfficientNet). */
+export function batchNorm(x: Sym, name: string, epsilon = 1e-5, momentum = 0.9): Sym {
+  return applyTo(tf.layers.batchNormalization({ axis: -1, epsilon, momentum, name }), x);
+}
+
+export function activation(x: Sym, kind: ActivationName, name: string): Sym {
+  return applyTo(tf.layers.activation({ activation: kind, name }), x);
+}
+
+export interface ConvBnActOptions extends ConvOptions {
+  act: ActivationName | null;
+  bnEpsilon?: number;
+  bnMomentum?: number;
+}
+
+export function convBnAct(x: Sym, o: ConvBnActOptions): Sym {
+  const y = batchNorm(conv(x, o), `${o.name}_bn`, o.bnEpsilon, o.bnMomentum);
+  return o.act ? activation(y, o.act, `${o.name}_${o.act}`) : y;
+}
+
+export function add(xs: Sym[], name: string): Sym {
+  return applyTo(tf.layers.add({ name }), xs);
+}
+
+export function concat(xs: Sym[], name: string): Sym {
+  return applyTo(tf.layers.concatenate({ axis: -1, name }), xs);
+}
+
+/** Max pooling; 'same' reproduces PyTorch's (k=3, s=2, p=1) and (k=2, s=2) output sizes on even inputs. */
+export function maxPool(x: Sym, size: number, stride: number, name: string): Sym {
+  return applyTo(tf.layers.maxPooling2d({ poolSize: size, strides: stride, padding: 'same', name }), x);
+}
+
+export function avgPool(x: Sym, size: number, stride: number, name: string): Sym {
+  return applyTo(tf.layers.averagePooling2d({ poolSize: size, strides: stride, padding: 'valid', name }), x);
+}
+
+/** Squeeze-and-excitation: global pool → 1×1 conv (bias) → act → 1×1 conv (bias) → sigmoid gate × x. */
+export function squeezeExcite(x: Sym, reducedChannels: number, innerAct: ActivationName, name: string): Sym {
+  const channels = channelsOf(x);
+  let s = applyTo(tf.layers.globalAveragePooling2d({ name: `${name}_pool` }), x);
+  s = applyTo(tf.layers.reshape({ targetShape: [1, 1, channels], name: `${name}_reshape` }), s);
+  s = conv(s, { filters: reducedChannels, kernel: 1, bias: true, name: `${name}_reduce` });
+  s = activation(s, innerAct, `${name}_${innerAct}`);
+  s = conv(s, { filters: channels, kernel: 1, bias: true, name: `${name}_expand` });
+  s = activation(s, 'sigmoid', `${name}_gate`);
+  return applyTo(tf.layers.multiply({ name: `${name}_scale` }), [x, s]);
+}
+
+/**
+ * smp's `make_dilated`: dilation per feature index 0…5. Output stride 16 dilates stage 5 by 2; 8 dilates stages
+ * 4 and 5 by 2 and 4. In a dilated stage every convolution runs at stride 1 with that dilation, as smp's
+ * `replace_strides_with_dilation` does to every Conv2d of the stage.
+ */
+export function stageDilations(outputStride: number): number[] {
+  if (outputStride === 32) return [1, 1, 1, 1, 1, 1];
+  if (outputStride === 16) return [1, 1, 1, 1, 1, 2];
+  if (outputStride === 8) return [1, 1, 1, 1, 2, 4];
+  throw new Error(`Output stride should be 32, 16 or 8, got ${outputStride}.`);
+}
+
+/** Stride and dilation of a stage's convolutions once smp's make_dilated has run. */
+export function strideAndDilation(stride: number, stageDilation: number): { stride: number; dilation: number } {
+  return stageDilation > 1 ? { stride: 1, dilation: stageDilation } : { stride, dilation: 1 };
+}
+
+/** smp refuses dilation for encoders that downsample by pooling (VGG, DenseNet). */
+export function rejectDilation(family: string, outputStride: number): void {
+  if (outputStride !== 32) {
+    throw new Error(
+      `${family} encoders do not support output stride ${outputStride}: they downsample with pooling, which cannot be ` +
+      'dilated (segmentation_models_pytorch refuses this too). Use outputStride 32 or another encoder.',
+    );
+  }
+}
+
+export function checkDepth(depth: number, family: string): void {
+  if (!Number.isInteger(depth) || depth < 1 || depth > 5) {
+    throw new Error(`${family} encoder depth must be an integer in 1…5, got ${depth}.`);
+  }
+}
+
+/** Python's round(): halves go to the even neighbour (numpy and timm rely on it). */
+export function roundHalfEven(value: number): number {
+  const floor = Math.floor(value);
+  const diff = value - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}

@@ -1,0 +1,146 @@
+/**
+ * Dual Path Network encoders (Cadene's pretrainedmodels DPN, as wrapped by smp's DPNEncorder; classifier removed).
+ * Each block carries a pair (residual path, densely connected path). smp's features: 1 = conv1 → BN → ReLU (before
+ * the max-pool); 2–4 = ReLU(concat(residual, dense)) of the stage's last block; 5 = `conv5_bn_ac` (BN + ReLU of the
+ * concatenation). BN epsilon is 1e-3 throughout, convolutions have no bias.
+ *
+ * PyTorch computes the projection and the c1×1_c conv as one conv whose output channels are then sliced; two convs
+ * over the same BN+ReLU input are the same function with the same parameters, so they are built that way here
+ * (which also makes the "b" variant, whose c1×1_c is already two convs, identical in structure).
+ */
+import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
+import {
+  activation, add, batchNorm, checkDepth, concat, conv, convBnAct, greatestCommonDivisor, maxPool, stageDilations,
+  strideAndDilation, type Sym,
+} from './common';
+
+const BN_EPSILON = 1e-3;
+
+interface DpnParams {
+  small: boolean;
+  initFeatures: number;
+  kR: number;
+  groups: number;
+  /** Blocks per stage conv2…conv5. */
+  kSec: readonly [number, number, number, number];
+  /** Dense-path increment per block, per stage. */
+  incSec: readonly [number, number, number, number];
+  outChannels: readonly number[];
+}
+
+interface DualPath {
+  residual: Sym;
+  dense: Sym;
+}
+
+/** BN → ReLU → conv, the pre-activation unit of DPN. */
+function bnActConv(
+  x: Sym, filters: number, kernel: number, stride: number, dilation: number, groups: number, name: string,
+): Sym {
+  const y = activation(batchNorm(x, `${name}_bn`, BN_EPSILON), 'relu', `${name}_relu`);
+  return conv(y, { filters, kernel, stride, dilation, groups, name: `${name}_conv` });
+}
+
+interface BlockShape {
+  bottleneck: number;
+  groups: number;
+  residualChannels: number;
+  inc: number;
+  /** 'proj' (stride-1 projection), 'down' (stride-2 projection) or 'normal' (identity paths). */
+  type: 'proj' | 'down' | 'normal';
+  stageDilation: number;
+}
+
+function dualPathBlock(x: Sym | DualPath, s: BlockShape, name: string): DualPath {
+  const xIn = 'residual' in x ? concat([x.residual, x.dense], `${name}_in`) : x;
+  const { stride, dilation } = strideAndDilation(s.type === 'down' ? 2 : 1, s.stageDilation);
+  let shortcutResidual: Sym;
+  let shortcutDense: Sym;
+  if (s.type === 'normal') {
+    if (!('residual' in x)) throw new Error(`${name}: a normal dual-path block needs a dual-path input.`);
+    shortcutResidual = x.residual;
+    shortcutDense = x.dense;
+  } else {
+    // c1x1_w: one BN+ReLU feeding the residual (num_1x1_c) and dense (2 × inc) projections.
+    const pre = activation(batchNorm(xIn, `${name}_w_bn`, BN_EPSILON), 'relu', `${name}_w_relu`);
+    shortcutResidual = conv(pre, { filters: s.residualChannels, kernel: 1, stride, name: `${name}_w_conv_residual` });
+    shortcutDense = conv(pre, { filters: 2 * s.inc, kernel: 1, stride, name: `${name}_w_conv_dense` });
+  }
+  let y = bnActConv(xIn, s.bottleneck, 1, 1, 1, 1, `${name}_a`);
+  y = bnActConv(y, s.bottleneck, 3, stride, dilation, s.groups, `${name}_b`);
+  const pre = activation(batchNorm(y, `${name}_c_bn`, BN_EPSILON), 'relu', `${name}_c_relu`);
+  const outResidual = conv(pre, { filters: s.residualChannels, kernel: 1, name: `${name}_c_conv_residual` });
+  const outDense = conv(pre, { filters: s.inc, kernel: 1, name: `${name}_c_conv_dense` });
+  return {
+    residual: add([shortcutResidual, outResidual], `${name}_residual`),
+    dense: concat([shortcutDense, outDense], `${name}_dense`),
+  };
+}
+
+function dpn(p: DpnParams): EncoderSpec {
+  return {
+    family: 'DPN',
+    outChannels: p.outChannels,
+    build({ input, depth, widthScale, outputStride, name }) {
+      checkDepth(depth, 'DPN');
+      const dilations = stageDilations(outputStride);
+      const features: Sym[] = [input];
+      const stem = convBnAct(input, {
+        filters: scaled(p.initFeatures, widthScale), kernel: p.small ? 3 : 7, stride: 2, act: 'relu',
+        bnEpsilon: BN_EPSILON, name: `${name}_conv1`,
+      });
+      features.push(stem);
+      let x: Sym | DualPath = maxPool(stem, 3, 2, `${name}_conv1_pool`);
+      const bwFactor = p.small ? 1 : 4;
+      for (let stage = 2; stage <= depth; stage += 1) {
+        const i = stage - 2;
+        const bw = 64 * 2 ** i * bwFactor;
+        const r = Math.floor((p.kR * bw) / (64 * bwFactor));
+        const bottleneck = scaled(r, widthScale);
+        const shape = {
+          bottleneck,
+          groups: greatestCommonDivisor(bottleneck, p.groups),
+          residualChannels: scaled(bw, widthScale),
+          inc: scaled(p.incSec[i], widthScale),
+          stageDilation: dilations[stage],
+        };
+        for (let b = 1; b <= p.kSec[i]; b += 1) {
+          const type = b > 1 ? 'normal' : stage === 2 ? 'proj' : 'down';
+          x = dualPathBlock(x, { ...shape, type }, `${name}_conv${stage}_${b}`);
+        }
+        const pair = x as DualPath;
+        const joined = concat([pair.residual, pair.dense], `${name}_conv${stage}_out`);
+        features.push(stage === 5
+          ? activation(batchNorm(joined, `${name}_conv5_bn_ac_bn`, BN_EPSILON), 'relu', `${name}_conv5_bn_ac_relu`)
+          : activation(joined, 'relu', `${name}_feature${stage}_relu`));
+      }
+      return features;
+    },
+  };
+}
+
+const DPN68: Omit<DpnParams, 'outChannels'> = {
+  small: true, initFeatures: 10, kR: 128, groups: 32, kSec: [3, 4, 12, 3], incSec: [16, 32, 32, 64],
+};
+
+export const dpnEncoders: EncoderRegistry = {
+  dpn68: dpn({ ...DPN68, outChannels: [3, 10, 144, 320, 704, 832] }),
+  // dpn68b differs from dpn68 only in splitting c1x1_c into two convs, which is how both are built here.
+  dpn68b: dpn({ ...DPN68, outChannels: [3, 10, 144, 320, 704, 832] }),
+  dpn92: dpn({
+    small: false, initFeatures: 64, kR: 96, groups: 32, kSec: [3, 4, 20, 3], incSec: [16, 32, 24, 128],
+    outChannels: [3, 64, 336, 704, 1552, 2688],
+  }),
+  dpn98: dpn({
+    small: false, initFeatures: 96, kR: 160, groups: 40, kSec: [3, 6, 20, 3], incSec: [16, 32, 32, 128],
+    outChannels: [3, 96, 336, 768, 1728, 2688],
+  }),
+  dpn107: dpn({
+    small: false, initFeatures: 128, kR: 200, groups: 50, kSec: [4, 8, 20, 3], incSec: [20, 64, 64, 128],
+    outChannels: [3, 128, 376, 1152, 2432, 2688],
+  }),
+  dpn131: dpn({
+    small: false, initFeatures: 128, kR: 160, groups: 40, kSec: [4, 8, 28, 3], incSec: [16, 32, 32, 128],
+    outChannels: [3, 128, 352, 832, 1984, 2688],
+  }),
+};
