@@ -15,7 +15,9 @@
  * - piecewise affine: a jittered control grid whose displacements are interpolated bilinearly (not by triangles);
  * - CLAHE: per-channel tiled histogram equalisation with clip limit and bilinear blending of neighbouring tiles'
  *   look-up tables, 256 bins (albumentations equalises the L channel of LAB; for grey echo frames this is the same);
- * - median blur: exact 3 × 3 median; plain and motion blur: per-sample depthwise convolutions, reflect-padded.
+ * - median blur: exact 3 × 3 median; plain and motion blur: per-sample depthwise convolutions, reflect-padded;
+ * - Gaussian noise is independent per channel (albumentations' per_channel default).
+ * Order: flips/transpose → warps → CLAHE → brightness/contrast → blur → noise, then clipped to [0, 1].
  */
 import * as tf from '@tensorflow/tfjs';
 import { SeededRng } from './rng';

@@ -166,7 +166,10 @@ function forEachBatch(images: tf.Tensor4D, batchSize: number, fn: (batch: tf.Ten
   }
 }
 
-/** Foreground IoU and Dice of the model's predictions (inference mode: batch-norm moving statistics, dropout off). */
+/**
+ * Foreground IoU and Dice of the model's predictions in inference mode (batch-norm moving statistics; dropout off
+ * unless the model was switched into MC mode with setMCMode).
+ */
 export function evaluateModel(model: tf.LayersModel, data: SegDataset, batchSize: number): EvaluationResult {
   checkDataset(model, data, 'Evaluation data');
   const counts = emptyCounts();

@@ -104,6 +104,18 @@ describe('augmentBatch', () => {
     img.dispose();
   });
 
+  it.each(Object.keys(always).filter((k) => k !== 'gaussianNoise'))('%s treats the channels of a 3-channel image alike', (name) => {
+    // Grey frames stored as RGB: every op but the (per-channel) noise must give three identical channels,
+    // which also catches kernels or samples landing on the wrong channel.
+    const { images, masks } = discs(3, false);
+    const rgb = tf.tile(images, [1, 1, 1, 3]) as tf.Tensor4D;
+    const out = augmentBatch(rgb, masks, { ...always[name], gaussianNoise: false }, new SeededRng(21));
+    const [r, g, b] = tf.split(out.images, 3, 3);
+    expect(tf.abs(tf.sub(r, g)).max().dataSync()[0]).toBe(0);
+    expect(tf.abs(tf.sub(r, b)).max().dataSync()[0]).toBe(0);
+    tf.dispose([images, masks, rgb, out.images, out.masks, r, g, b]);
+  });
+
   it('warps one-hot masks into one-hot masks', () => {
     const { images, masks } = discs(2, true);
     const oneHot = tf.concat([tf.sub(1, masks), masks], 3) as tf.Tensor4D;

@@ -95,12 +95,12 @@ describe('trainModel', () => {
       resumeFrom: half.lastCheckpointKey,
     });
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4]);
-    expectClose(resumed.history.map((h) => h.loss), uninterrupted.history.map((h) => h.loss), 1e-4);
-    expectClose(resumed.history.map((h) => h.valIoU!), uninterrupted.history.map((h) => h.valIoU!), 1e-3);
+    expectClose(resumed.history.map((h) => h.loss), uninterrupted.history.map((h) => h.loss), 1e-5);
+    expectClose(resumed.history.map((h) => h.valIoU!), uninterrupted.history.map((h) => h.valIoU!), 1e-4);
     expect(resumed.bestEpoch).toBe(uninterrupted.bestEpoch);
-    const wa = full.getWeights();
     const wb = second.getWeights();
-    wa.forEach((w, i) => expect(tf.abs(tf.sub(w, wb[i])).max().dataSync()[0]).toBeLessThan(1e-3));
+    const maxDiff = tf.tidy(() => full.getWeights().map((w, i) => tf.abs(tf.sub(w, wb[i])).max().dataSync()[0]));
+    maxDiff.forEach((d) => expect(d).toBeLessThan(1e-5));
     // Only the last epoch checkpoint and the best weights remain.
     const metas = (await storeB.list('runs/b/')).filter((k) => k.endsWith('meta.json'));
     expect(metas).toEqual(['runs/b/best/meta.json', 'runs/b/epoch-0004/meta.json']);
@@ -132,7 +132,7 @@ describe('trainModel', () => {
       },
     });
     expect(perEpoch).toHaveLength(4);
-    expect(new Set(perEpoch.slice(1)).size).toBe(1);
+    expect(new Set(perEpoch).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before);
     model.dispose();
   });
@@ -248,6 +248,21 @@ describe('checkpoints', () => {
     restoredOptimizer.dispose();
     [model, copy, rebuilt].forEach((m) => m.dispose());
     disposeDataset(data);
+  });
+
+  it('the folder store writes, lists, reads back and removes keys', async () => {
+    const store = new FolderBlobStore(path.join(tmp, 'kv'));
+    await store.putBytes('a/b/one.bin', new Uint8Array([1, 2, 3]));
+    await store.putBytes('a/two.json', new Uint8Array([4]));
+    await store.putBytes('c.bin', new Uint8Array([5]));
+    expect(await store.list('a/')).toEqual(['a/b/one.bin', 'a/two.json']);
+    expect(Array.from(await store.getBytes('a/b/one.bin'))).toEqual([1, 2, 3]);
+    expect(await store.exists('a/two.json')).toBe(true);
+    await store.remove('a/two.json');
+    expect(await store.exists('a/two.json')).toBe(false);
+    await expect(store.getBytes('a/two.json')).rejects.toMatchObject({ name: 'MissingKeyError', key: 'a/two.json' });
+    await expect(store.putBytes('../escape', new Uint8Array([1]))).rejects.toThrow(/outside/);
+    expect(await store.list('nothing/')).toEqual([]);
   });
 
   it('an incomplete checkpoint (no meta.json) is not loaded', async () => {
