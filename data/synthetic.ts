@@ -279,29 +279,38 @@ function normaliseSize(size: SyntheticOptions['size']): [number, number] {
   return [height, width];
 }
 
-/** Generates `videos × framesPerVideo` frames, video by video. */
-export function generateSyntheticEcho(options: SyntheticOptions): SyntheticFrame[] {
-  const [height, width] = normaliseSize(options.size);
-  const seed = options.seed ?? 0;
+function checkOptions(options: SyntheticOptions): [number, number] {
   for (const [name, value] of [['videos', options.videos], ['framesPerVideo', options.framesPerVideo]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`Synthetic ${name} must be a positive integer, got ${value}.`);
   }
+  return normaliseSize(options.size);
+}
+
+/** The frames of one video (0-based); the same as that video's frames from generateSyntheticEcho. */
+export function generateSyntheticVideo(options: SyntheticOptions, video: number): SyntheticFrame[] {
+  const [height, width] = checkOptions(options);
+  const rng = new Random(options.seed ?? 0, `synthetic-video-${video}`);
+  const params = videoParameters(rng, height, width);
+  const videoSpeckle = gaussianField(rng, height * width);
   const frames: SyntheticFrame[] = [];
-  for (let video = 0; video < options.videos; video++) {
-    const rng = new Random(seed, `synthetic-video-${video}`);
-    const params = videoParameters(rng, height, width);
-    const videoSpeckle = gaussianField(rng, height * width);
-    for (let frame = 0; frame < options.framesPerVideo; frame++) {
-      const phase = (params.phase0 + frame * params.cyclesPerFrame) % 1;
-      const contraction = 0.5 * (1 - Math.cos(2 * Math.PI * phase));
-      const geometry = geometryAt(params, contraction);
-      const { image, labels } = renderFrame(params, geometry, videoSpeckle, rng, height, width);
-      const mask = new Uint8Array(labels.length);
-      for (let i = 0; i < labels.length; i++) mask[i] = labels[i] === 1 ? 1 : 0;
-      const group = `video${String(video).padStart(3, '0')}`;
-      frames.push({ id: `${group}_frame${String(frame).padStart(3, '0')}`, group, video, frame, height, width, image, labels, mask, phase, geometry });
-    }
+  for (let frame = 0; frame < options.framesPerVideo; frame++) {
+    const phase = (params.phase0 + frame * params.cyclesPerFrame) % 1;
+    const contraction = 0.5 * (1 - Math.cos(2 * Math.PI * phase));
+    const geometry = geometryAt(params, contraction);
+    const { image, labels } = renderFrame(params, geometry, videoSpeckle, rng, height, width);
+    const mask = new Uint8Array(labels.length);
+    for (let i = 0; i < labels.length; i++) mask[i] = labels[i] === 1 ? 1 : 0;
+    const group = `video${String(video).padStart(3, '0')}`;
+    frames.push({ id: `${group}_frame${String(frame).padStart(3, '0')}`, group, video, frame, height, width, image, labels, mask, phase, geometry });
   }
+  return frames;
+}
+
+/** Generates `videos × framesPerVideo` frames, video by video (for large sets, call generateSyntheticVideo per video). */
+export function generateSyntheticEcho(options: SyntheticOptions): SyntheticFrame[] {
+  checkOptions(options);
+  const frames: SyntheticFrame[] = [];
+  for (let video = 0; video < options.videos; video++) frames.push(...generateSyntheticVideo(options, video));
   return frames;
 }
 

@@ -26,7 +26,10 @@ export interface ImportSummary {
   /** Items stored (labelled or not). */
   imported: number;
   labelled: number;
+  /** Every skipped file; can be long, so activities should return `summaryKey` and a few examples instead. */
   skipped: ImportSkip[];
+  /** Object holding { imported, labelled, skipped } for this dataset. */
+  summaryKey: string;
   /** True when this exact dataset already existed and nothing was written. */
   reused: boolean;
 }
@@ -151,6 +154,8 @@ export interface RunImportOptions extends SplitOptions {
   candidates: readonly ImportCandidate[];
   /** Problems found before loading (unmatched files, bad names). */
   skipped?: ImportSkip[];
+  /** Candidates decoded at once (default 4). */
+  concurrency?: number;
 }
 
 function countOnes(mask: Uint8Array): number {
@@ -165,66 +170,105 @@ async function readSummary(store: BlobStore, datasetId: string): Promise<Pick<Im
   return JSON.parse(new TextDecoder().decode(await store.getBytes(key))) as Pick<ImportSummary, 'skipped' | 'labelled'>;
 }
 
+interface PreparedItem {
+  id: string;
+  group: string;
+  source: string;
+  originalSize: [number, number];
+  spacing?: [number, number];
+  pixels: Float32Array;
+  mask?: Uint8Array;
+}
+
+/** Loads one candidate and preprocesses its items; problems come back as skips, in input order. */
+async function prepareCandidate(candidate: ImportCandidate, size: [number, number]): Promise<Array<PreparedItem | ImportSkip>> {
+  let loaded: LoadedItem[];
+  try {
+    loaded = await candidate.load();
+  } catch (error) {
+    return [{ file: error instanceof InputFileError ? error.file : candidate.file, reason: (error as Error).message }];
+  }
+  const out: Array<PreparedItem | ImportSkip> = [];
+  for (const item of loaded) {
+    if (!itemIdPattern.test(item.id)) {
+      out.push({ file: item.source, reason: `item id '${item.id}' has characters other than letters, digits, '.', '_' and '-'` });
+      continue;
+    }
+    const { image } = item;
+    let mask: Uint8Array | undefined;
+    if (item.mask) {
+      const maskFile = item.maskFile ?? item.source;
+      if (item.mask.length !== image.width * image.height) {
+        out.push({ file: maskFile, reason: `mask size does not match the image (${image.width}×${image.height})` });
+        continue;
+      }
+      if (countOnes(item.mask) === 0) {
+        out.push({ file: maskFile, reason: 'mask is empty: no pixel has the chosen label' });
+        continue;
+      }
+      mask = await resizeMask(item.mask, image.width, image.height, size);
+      if (countOnes(mask) === 0) {
+        out.push({ file: maskFile, reason: `mask vanishes when resized to ${size[0]}×${size[1]}; import at a larger size` });
+        continue;
+      }
+    }
+    out.push({
+      id: item.id,
+      group: candidate.group,
+      source: item.source,
+      originalSize: [image.height, image.width],
+      ...(item.spacing ? { spacing: item.spacing } : {}),
+      pixels: await resizeImage(image, size),
+      ...(mask ? { mask } : {}),
+    });
+  }
+  return out;
+}
+
 export async function runImport(store: BlobStore, options: RunImportOptions): Promise<ImportSummary> {
   const datasetId = `ds-${options.fingerprint.slice(0, 20)}`;
   if (await store.exists(datasetKeys.manifest(datasetId))) {
     const manifest = await readManifest(store, datasetId);
     const previous = await readSummary(store, datasetId);
-    return { datasetId, manifest, imported: manifest.itemCount, labelled: previous.labelled, skipped: previous.skipped, reused: true };
+    return { datasetId, manifest, imported: manifest.itemCount, labelled: previous.labelled, skipped: previous.skipped, summaryKey: datasetKeys.importSummary(datasetId), reused: true };
   }
   const { size } = options;
   const skipped: ImportSkip[] = [...(options.skipped ?? [])];
   const items: DatasetItem[] = [];
   const sourceOfId = new Map<string, string>();
-  for (const candidate of options.candidates) {
-    let loaded: LoadedItem[];
-    try {
-      loaded = await candidate.load();
-    } catch (error) {
-      skipped.push({ file: error instanceof InputFileError ? error.file : candidate.file, reason: (error as Error).message });
-      continue;
+  const window = options.concurrency ?? 4;
+  // Decoding and resizing run a few candidates at a time; id checks and the order of items stay sequential.
+  for (let start = 0; start < options.candidates.length; start += window) {
+    const batch = options.candidates.slice(start, start + window);
+    const outcomes = await Promise.all(batch.map((candidate) => prepareCandidate(candidate, size)));
+    const accepted: PreparedItem[] = [];
+    for (const outcome of outcomes) {
+      for (const entry of outcome) {
+        if ('reason' in entry) {
+          skipped.push(entry);
+          continue;
+        }
+        const previous = sourceOfId.get(entry.id);
+        if (previous !== undefined) {
+          skipped.push({ file: entry.source, reason: `duplicate item id '${entry.id}' (already imported from ${previous})` });
+          continue;
+        }
+        sourceOfId.set(entry.id, entry.source);
+        accepted.push(entry);
+      }
     }
-    for (const item of loaded) {
-      const previous = sourceOfId.get(item.id);
-      if (previous !== undefined) {
-        skipped.push({ file: item.source, reason: `duplicate item id '${item.id}' (already imported from ${previous})` });
-        continue;
-      }
-      if (!itemIdPattern.test(item.id)) {
-        skipped.push({ file: item.source, reason: `item id '${item.id}' has characters other than letters, digits, '.', '_' and '-'` });
-        continue;
-      }
-      const { image } = item;
-      let mask: Uint8Array | undefined;
-      if (item.mask) {
-        const maskFile = item.maskFile ?? item.source;
-        if (item.mask.length !== image.width * image.height) {
-          skipped.push({ file: maskFile, reason: `mask size does not match the image (${image.width}×${image.height})` });
-          continue;
-        }
-        if (countOnes(item.mask) === 0) {
-          skipped.push({ file: maskFile, reason: 'mask is empty: no pixel has the chosen label' });
-          continue;
-        }
-        mask = await resizeMask(item.mask, image.width, image.height, size);
-        if (countOnes(mask) === 0) {
-          skipped.push({ file: maskFile, reason: `mask vanishes when resized to ${size[0]}×${size[1]}; import at a larger size` });
-          continue;
-        }
-      }
-      const pixels = await resizeImage(image, size);
-      const keys = await writeItemData(store, datasetId, item.id, size, pixels, mask);
-      sourceOfId.set(item.id, item.source);
+    const written = await Promise.all(accepted.map((entry) => writeItemData(store, datasetId, entry.id, size, entry.pixels, entry.mask)));
+    accepted.forEach((entry, n) => {
       items.push({
-        id: item.id,
-        group: candidate.group,
-        ...keys,
-        source: item.source,
-        originalSize: [image.height, image.width],
-        ...(item.spacing ? { spacing: item.spacing } : {}),
-        contentHash: itemContentHash(pixels, mask),
+        id: entry.id,
+        group: entry.group,
+        ...written[n],
+        source: entry.source,
+        originalSize: entry.originalSize,
+        ...(entry.spacing ? { spacing: entry.spacing } : {}),
+        contentHash: itemContentHash(entry.pixels, entry.mask),
       });
-    }
+    });
   }
   if (items.length === 0) {
     const reasons = skipped.slice(0, 5).map((s) => `${s.file}: ${s.reason}`).join('; ');
@@ -241,5 +285,5 @@ export async function runImport(store: BlobStore, options: RunImportOptions): Pr
     'application/json',
   );
   const manifest = await writeDataset(store, { id: datasetId, name: options.name, size, source: options.source, seed: options.seed ?? 0 }, items, splits);
-  return { datasetId, manifest, imported: items.length, labelled, skipped, reused: false };
+  return { datasetId, manifest, imported: items.length, labelled, skipped, summaryKey: datasetKeys.importSummary(datasetId), reused: false };
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBlobStore } from '../../ml/blobStore';
 import { loadTensors, readItems, readSplit, type DatasetManifest } from '../../data/manifest';
 import { importFolderOfPairs } from '../../data/import/folderOfPairs';
+import { importSyntheticEcho } from '../../data/import';
 import {
   encodeSyntheticImage, encodeSyntheticMask, generateSyntheticEcho, writeFolderOfPairs,
   type PairImageFormat, type SyntheticFrame,
@@ -205,5 +206,21 @@ describe('importFolderOfPairs', () => {
     const parallel = await importFolderOfPairs(new MemoryBlobStore(), { dir: path.join(dir, 'split'), maskPattern: '../masks/{stem}.png', size: 32, initialCount: 2 });
     expect(parallel.imported).toBe(8);
     expect(parallel.labelled).toBe(8);
+  });
+
+  it('importSyntheticEcho writes a generated set through the importer, idempotently', async () => {
+    const store = new MemoryBlobStore();
+    const options = { dir: path.join(root, 'synthetic'), videos: 3, framesPerVideo: 2, size: 32, seed: 3, initialCount: 2 };
+    const summary = await importSyntheticEcho(store, options);
+    expect(summary.imported).toBe(6);
+    expect(summary.manifest.splits.counts).toEqual({ initial: 2, pool: 2, test: 2 });
+    const { items, masks } = await everything(store, summary.manifest);
+    // Same seed as the fixture frames: video 0 matches.
+    expect(flat(masks![items.findIndex((i) => i.id === 'video000_frame001')])).toEqual(Array.from(frames[1].mask));
+    const again = await importSyntheticEcho(store, options);
+    expect(again.datasetId).toBe(summary.datasetId);
+    expect(again.reused).toBe(true);
+    const camus = await importSyntheticEcho(new MemoryBlobStore(), { ...options, dir: path.join(root, 'synthetic-camus'), format: 'camus-nifti' });
+    expect(camus.manifest.source).toBe('camus:nifti');
   });
 });
