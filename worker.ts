@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
-import { createActivities } from './activities';
+import { accelActivities, lightActivities } from './activities';
 import { loadConfig, type ProjectConfig } from './config';
 import { initBackend } from './ml/backend';
 import { ObjectStore } from './store/objectStore';
@@ -40,7 +40,6 @@ export async function createWorkers(options: CreateWorkersOptions = {}): Promise
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
   const store = new ObjectStore(config.minio);
   await store.ensureBucket();
-  const activities = createActivities({ store });
   const workflowSource = options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath };
   const workers: Worker[] = [];
   if (role === 'all' || role === 'light') {
@@ -49,7 +48,7 @@ export async function createWorkers(options: CreateWorkersOptions = {}): Promise
       namespace: config.temporal.namespace,
       taskQueue: config.taskQueues.light,
       ...workflowSource,
-      activities,
+      activities: lightActivities({ store }),
       maxConcurrentActivityTaskExecutions: intFromEnv('LIGHT_CONCURRENCY', 8),
     }));
   }
@@ -58,7 +57,7 @@ export async function createWorkers(options: CreateWorkersOptions = {}): Promise
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.taskQueues.accel,
-      activities,
+      activities: accelActivities({ store }),
       maxConcurrentActivityTaskExecutions: intFromEnv('ACCEL_CONCURRENCY', 1),
     }));
   }

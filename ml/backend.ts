@@ -2,6 +2,9 @@
  * Picks the fastest TensorFlow.js backend that loads: tfjs-node-gpu (CUDA) → tfjs-node (native CPU) → pure-JS cpu.
  * Everything else imports '@tensorflow/tfjs'; the native packages register their backend into that same engine.
  */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'cpu';
@@ -9,7 +12,22 @@ export type BackendPreference = 'auto' | 'gpu' | 'node' | 'cpu';
 
 let loaded: BackendName | undefined;
 
+/**
+ * True when the package's native addon has been built. Importing a package whose addon is missing would register
+ * its kernels and then fail, leaving duplicate registrations behind, so this is checked first.
+ */
+function addonBuilt(specifier: string): boolean {
+  try {
+    const dir = path.dirname(createRequire(import.meta.url).resolve(`${specifier}/package.json`));
+    const lib = path.join(dir, 'lib');
+    return fs.readdirSync(lib).some((entry) => entry.startsWith('napi-v') && fs.existsSync(path.join(lib, entry, 'tfjs_binding.node')));
+  } catch {
+    return false;
+  }
+}
+
 async function tryImport(specifier: string): Promise<boolean> {
+  if (!addonBuilt(specifier)) return false;
   try {
     await import(specifier);
     return tf.getBackend() === 'tensorflow';

@@ -1,7 +1,14 @@
-/** Shared test set-up: the real services' config with task queues unique to one test file. */
+/** Shared test set-up: the real services' config with task queues unique to one test file, tiny datasets, inputs. */
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadConfig, type ProjectConfig } from '../config';
+import { importFolderOfPairs } from '../data/import/folderOfPairs';
+import { generateSyntheticEcho, writeFolderOfPairs } from '../data/synthetic';
+import type { ActiveLearningInput, SearchInput } from '../shared';
+import type { ObjectStore } from '../store/objectStore';
 import { workflowsPath } from '../worker';
 
 export function testConfig(name: string): ProjectConfig {
@@ -19,4 +26,57 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({ workflowsPath, logger: { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} } });
   return bundle;
+}
+
+/** A tiny synthetic echo dataset imported through the real folder-of-pairs importer into MinIO. */
+export async function tinyDataset(
+  store: ObjectStore,
+  options: { videos?: number; framesPerVideo?: number; size?: number; seed?: number; initialCount?: number } = {},
+): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-tiny-'));
+  const size = options.size ?? 32;
+  const frames = generateSyntheticEcho({ videos: options.videos ?? 5, framesPerVideo: options.framesPerVideo ?? 6, size, seed: options.seed ?? 1 });
+  await writeFolderOfPairs(dir, frames);
+  const summary = await importFolderOfPairs(store, { dir, size, initialCount: options.initialCount ?? 4, testShare: 0.2, seed: options.seed ?? 1, name: 'tiny-test' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  return summary.datasetId;
+}
+
+/** Active-learning settings for a tiny, fast run (Unet + resnet18 at 1/16 width, depth 3). */
+export function tinyActiveLearning(config: ProjectConfig, datasetId: string, overrides: Partial<ActiveLearningInput> = {}): ActiveLearningInput {
+  return {
+    datasetId,
+    model: { arch: 'Unet', encoder: 'resnet18', encoderDepth: 3, widthScale: 0.0625 },
+    dropout: { strategy: 'head', rate: 0.3 },
+    hyper: { epochs: 2, batchSize: 4, learningRate: 1e-3, seed: 7, augment: false },
+    acquisition: 'mfe',
+    reduce: 'mean',
+    mcSamples: 4,
+    mcMode: 'fast',
+    labelsPerPhase: 3,
+    targetIoU: 0.999,
+    maxLabelled: 1000,
+    maxPhases: 3,
+    oracle: true,
+    reminderEveryMs: 24 * 3600_000,
+    taskQueues: config.taskQueues,
+    ...overrides,
+  };
+}
+
+export function tinySearch(config: ProjectConfig, datasetId: string, overrides: Partial<SearchInput> = {}): SearchInput {
+  return {
+    datasetId,
+    seed: 3,
+    space: { archs: ['Unet', 'FPN', 'Linknet'], encoders: ['resnet18'], learningRates: [1e-3, 4e-4], batchSizes: [4] },
+    maxTrials: 3,
+    concurrency: 2,
+    encoderDepth: 3,
+    widthScale: 0.0625,
+    epochs: 1,
+    augment: false,
+    trialsPerRun: 2,
+    taskQueues: config.taskQueues,
+    ...overrides,
+  };
 }

@@ -1,0 +1,67 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../ml/backend';
+import type { LabellingRequest } from '../../activities/labelling';
+import type { ObjectStore } from '../../store/objectStore';
+import { createWorkers } from '../../worker';
+import { activeLearning } from '../../workflows';
+import { historyQuery, statusQuery } from '../../workflows/messages';
+import { testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
+
+const config = testConfig('al');
+
+describe('activeLearning on the real dev server, worker and MinIO', () => {
+  let connection: Connection;
+  let client: Client;
+  let workers: Worker[];
+  let store: ObjectStore;
+  let running: Promise<unknown>;
+  let datasetId: string;
+
+  beforeAll(async () => {
+    await initBackend();
+    connection = await Connection.connect({ address: config.temporal.address });
+    client = new Client({ connection, namespace: config.temporal.namespace });
+    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
+    workers = created.workers;
+    store = created.store;
+    running = Promise.all(workers.map((w) => w.run()));
+    datasetId = await tinyDataset(store);
+  });
+
+  afterAll(async () => {
+    for (const w of workers ?? []) w.shutdown();
+    await running;
+    await connection?.close();
+  });
+
+  it('oracle mode runs 3 phases with growing labelled counts and a per-phase history', async () => {
+    const workflowId = `test-al-oracle-${Date.now()}`;
+    const handle = await client.workflow.start(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId, args: [tinyActiveLearning(config, datasetId)],
+    });
+    const result = await handle.result();
+    expect(result.stopReason).toBe('max-phases');
+    expect(result.history.map((h) => h.phase)).toEqual([0, 1, 2]);
+    expect(result.history.map((h) => h.labelled)).toEqual([4, 7, 10]);
+    for (const h of result.history) {
+      expect(h.iou).toBeGreaterThanOrEqual(0);
+      expect(h.iou).toBeLessThanOrEqual(1);
+      expect(h.acquisition).toBe('mfe');
+    }
+    // Each phase is its own run (continueAsNew); the last one answers queries.
+    const last = client.workflow.getHandle(workflowId);
+    expect((await last.query(historyQuery)).length).toBe(3);
+    const status = await last.query(statusQuery);
+    expect(status.done).toBe(true);
+    expect(status.labelledCount).toBe(10);
+    const report = await store.getJson<{ stopReason: string; history: unknown[] }>(result.reportKey);
+    expect(report.history).toHaveLength(3);
+    const request = await store.getJson<LabellingRequest>(`runs/${workflowId}/phase-1/request.json`);
+    expect(request.items).toHaveLength(3);
+    expect(request.items[0].uncertaintyMapKey).toMatch(/maps\/.*\.png$/);
+    const description = await last.describe();
+    expect(description.typedSearchAttributes.get({ name: 'EchoLabelledCount', type: 'INT' } as never)).toBe(10);
+  });
+});
