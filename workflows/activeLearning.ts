@@ -50,12 +50,11 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
     retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['InvalidInput'] },
   });
 
+  // Handlers are registered before the first await, so queries work from the first moment; the keys of a fresh
+  // run are filled in by initActiveLearning just below.
   const state: ActiveLearningState = input.state ?? {
-    ...(await light.initActiveLearning({ runId, datasetId: input.datasetId })),
-    phase: 0,
-    history: [],
-    invalid: [],
-    stopRequested: false,
+    phase: 0, labelledKey: '', labelledCount: 0, poolKey: '', poolCount: 0, testKey: '', testCount: 0,
+    history: [], invalid: [], stopRequested: false,
   };
   let stage = 'starting';
   let stopReason: StopReason | undefined;
@@ -152,6 +151,8 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
       if (!submission || !Array.isArray(submission.items)) throw new Error('submission needs { phase, items: [{ id, maskKey }] }');
     },
   });
+
+  if (!input.state) Object.assign(state, await light.initActiveLearning({ runId, datasetId: input.datasetId }));
 
   const finish = async (reason: StopReason): Promise<ActiveLearningResult> => {
     stopReason = reason;
