@@ -56,10 +56,12 @@ function firstChannel(values: ArrayLike<number>, channels: number, scale: number
 export async function decodeMaskFile(bytes: Uint8Array): Promise<LabelImage> {
   const metadata = await sharpInput(bytes).metadata();
   const sixteenBit = metadata.depth === 'ushort' || metadata.depth === 'short';
-  const { data, info } = await sharpInput(bytes)
-    .extractChannel(0)
-    .raw(sixteenBit ? { depth: 'ushort' } : {})
-    .toBuffer({ resolveWithObject: true });
+  // 16-bit data needs its own 16-bit colourspace kept, or libvips rescales it on the way out.
+  const input = sharpInput(bytes);
+  const pipeline = sixteenBit
+    ? input.toColourspace((metadata.channels ?? 1) >= 3 ? 'rgb16' : 'grey16').raw({ depth: 'ushort' })
+    : input.extractChannel(0).raw();
+  const { data, info } = await pipeline.toBuffer({ resolveWithObject: true });
   const values = sixteenBit ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;
   const out = new Float32Array(info.width * info.height);
   for (let i = 0; i < out.length; i++) out[i] = values[i * info.channels];
@@ -97,12 +99,19 @@ export function binariseMask(values: Float32Array, label?: number): Uint8Array {
 /** Resizes a [0, 1] grey image; returns row-major float32 of the target size. */
 export async function resizeImage(image: GreyImage, size: [number, number]): Promise<Float32Array> {
   const [height, width] = size;
+  if (image.width === width && image.height === height) {
+    const out = new Float32Array(image.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const v = image.data[i];
+      out[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return out;
+  }
   const grey16 = new Uint16Array(image.data.length);
   for (let i = 0; i < grey16.length; i++) {
     const v = image.data[i];
     grey16[i] = Math.round((v < 0 ? 0 : v > 1 ? 1 : v) * 65535);
   }
-  if (image.width === width && image.height === height) return Float32Array.from(grey16, (v) => v / 65535);
   const { data, info } = await sharp(grey16, { raw: { width: image.width, height: image.height, channels: 1 } })
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
     .toColourspace('grey16')
@@ -114,8 +123,9 @@ export async function resizeImage(image: GreyImage, size: [number, number]): Pro
 
 /** Resizes a 0/1 mask with nearest neighbour. */
 export async function resizeMask(mask: Uint8Array, width: number, height: number, size: [number, number]): Promise<Uint8Array> {
-  if (width === size[1] && height === size[0]) return Uint8Array.from(mask);
-  const grey = Uint8Array.from(mask, (v) => (v ? 255 : 0));
+  if (width === size[1] && height === size[0]) return new Uint8Array(mask);
+  const grey = new Uint8Array(mask.length);
+  for (let i = 0; i < mask.length; i++) grey[i] = mask[i] ? 255 : 0;
   const { data, info } = await sharp(grey, { raw: { width, height, channels: 1 } })
     .resize(size[1], size[0], { fit: 'fill', kernel: 'nearest' })
     .raw()

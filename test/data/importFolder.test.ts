@@ -65,7 +65,7 @@ describe('importFolderOfPairs', () => {
     });
   });
 
-  it('reads 0/1 masks and multi-label masks with a chosen label; refuses multi-label masks without one', async () => {
+  it('reads 0/1 masks and 8- and 16-bit multi-label masks with a chosen label; refuses multi-label masks without one', async () => {
     const source = byId();
     for (const [maskFormat, label] of [['0-1', undefined], ['labels', 1], ['labels', 3]] as const) {
       const dir = path.join(root, `mask-${maskFormat}-${label}`);
@@ -81,6 +81,21 @@ describe('importFolderOfPairs', () => {
         expect(flat(masks![n])).toEqual(expected);
       });
     }
+    const dir16 = path.join(root, 'mask-labels16');
+    await writeFolderOfPairs(dir16, frames, { maskFormat: 'labels' });
+    for (const f of frames) {
+      const labels16 = Uint16Array.from(f.labels);
+      const png16 = await sharp(labels16, { raw: { width: 32, height: 32, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+      await writeFile(path.join(dir16, `${f.id}_mask.png`), png16);
+    }
+    const store16 = new MemoryBlobStore();
+    const summary16 = await importFolderOfPairs(store16, { dir: dir16, size: 32, label: 2, initialCount: 4 });
+    expect(summary16.skipped).toEqual([]);
+    const loaded16 = await everything(store16, summary16.manifest);
+    loaded16.items.forEach((item, n) => {
+      expect(flat(loaded16.masks![n])).toEqual(Array.from(source.get(item.id)!.labels, (l) => (l === 2 ? 1 : 0)));
+    });
+
     const dir = path.join(root, 'mask-labels-none');
     await writeFolderOfPairs(dir, frames, { maskFormat: 'labels' });
     await expect(importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32 })).rejects.toThrow(/several labels \(0, 1, 2, 3\).*label option/);
