@@ -1,0 +1,358 @@
+/**
+ * The model zoo: architecture × encoder, built as tfjs LayersModels with segmentation_models_pytorch's
+ * structures (so parameter counts match smp for the same arch, encoder, in_channels and classes).
+ *
+ * Dropout for Monte Carlo sampling (DESIGN "Dropout placement"):
+ * - 'head': one MCDropout on the decoder output, i.e. after the last convolution before the segmentation head;
+ * - 'decoder': one MCDropout after every decoder convolution unit (conv → norm → activation). Convolutions
+ *   that only compute attention gates (SE / GAU sigmoid gates, PAB query and key) are not followed by dropout:
+ *   their outputs are weights, not features;
+ * - 'none': no MCDropout.
+ * smp's own training-time dropouts (FPN and PSPNet spatial dropout 0.2, ASPP dropout 0.5) are kept as standard
+ * Keras dropout: active while training, identity at inference (also in MC mode).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { ArchName, DropoutStrategy, ModelConfig } from '../types';
+import type { EncoderRegistry, EncoderSpec } from './encoderTypes';
+import { archRegistry, DecoderContext, type ArchSpec } from './archs';
+import { LayerBuilder, conv2d, countTrainableParams, headInitializer, mcDropout, resizeBilinear, spatialSize, withInitSettings } from './blocks';
+import { resnetEncoders } from './encoders/resnet';
+import { otherEncoders } from './encoders/other';
+
+export const encoderRegistry: EncoderRegistry = { ...resnetEncoders, ...otherEncoders };
+
+export interface SegmentationNet {
+  config: ModelConfig;
+  /** Input [N, H, W, C] → probabilities [N, H, W, classes] (sigmoid if classes == 1, else softmax). */
+  model: tf.LayersModel;
+  /**
+   * For fast Monte Carlo: the deterministic prefix (input → every tensor the first MCDropout layer and
+   * everything after it need) and the stochastic tail (those tensors → probabilities), sharing weights with
+   * `model`. For strategy 'head' the prefix is everything before the last dropout; for 'decoder' the prefix
+   * is the encoder (the features the decoder reads). Throws for strategy 'none'.
+   */
+  mcSplit(): { prefix: tf.LayersModel; tail: tf.LayersModel };
+  /** Trainable parameters (PyTorch's count: BN moving statistics excluded). */
+  paramCount: number;
+}
+
+export interface BuildOptions {
+  /**
+   * Encoder weights to start from instead of random initialisation: a tfjs weights file — `model.json` with a
+   * `weightsManifest` (as written by `saveEncoderWeights` or `model.save('file://…')`) next to its `.bin`
+   * shards. Entries are matched by weight name (`<layer name>/<weight>`, e.g. `encoder_conv1_conv/kernel`)
+   * for every encoder weight; every encoder weight must be present with the same shape. Other entries are
+   * ignored, so a whole-model checkpoint also works.
+   */
+  encoderWeights?: string;
+}
+
+const ENCODER_PREFIX = 'encoder';
+const DECODER_PREFIX = 'decoder';
+
+export function listArchitectures(): ArchName[] {
+  return Object.keys(archRegistry) as ArchName[];
+}
+
+export function listEncoders(): string[] {
+  return Object.keys(encoderRegistry);
+}
+
+function encoderSpec(name: string): EncoderSpec {
+  const spec = encoderRegistry[name];
+  if (!spec) throw new Error(`Unknown encoder '${name}'. Valid encoders: ${listEncoders().join(', ')}.`);
+  return spec;
+}
+
+function archSpec(name: string): ArchSpec {
+  const spec = (archRegistry as Record<string, ArchSpec | undefined>)[name];
+  if (!spec) throw new Error(`Unknown architecture '${name}'. Valid architectures: ${listArchitectures().join(', ')}.`);
+  return spec;
+}
+
+/** Throws a message naming the wrong field and the allowed values. */
+export function validateConfig(config: ModelConfig): void {
+  const arch = archSpec(config.arch);
+  encoderSpec(config.encoder);
+  const depth = config.encoderDepth;
+  if (!Number.isInteger(depth) || depth < 3 || depth > 5) throw new Error(`encoderDepth must be 3, 4 or 5, got ${depth}.`);
+  const [h, w, channels] = config.inputShape;
+  if (channels !== 1 && channels !== 3) throw new Error(`Input channels must be 1 or 3, got ${channels}.`);
+  const multiple = 2 ** depth;
+  if (!(h > 0 && w > 0 && h % multiple === 0 && w % multiple === 0)) {
+    throw new Error(`Input height and width must be positive multiples of 2^encoderDepth = ${multiple}, got ${h}×${w}.`);
+  }
+  if (!Number.isInteger(config.classes) || config.classes < 1) throw new Error(`classes must be an integer ≥ 1, got ${config.classes}.`);
+  const ws = config.widthScale ?? 1;
+  if (!(ws > 0 && ws <= 1)) throw new Error(`widthScale must be in (0, 1], got ${ws}.`);
+  const { strategy, rate } = config.dropout;
+  if (!['none', 'head', 'decoder'].includes(strategy)) throw new Error(`dropout.strategy must be none, head or decoder, got ${strategy}.`);
+  if (strategy !== 'none' && !(rate >= 0 && rate < 1)) throw new Error(`dropout.rate must be in [0, 1), got ${rate}.`);
+  const archProblem = archConstraint(arch, config);
+  if (archProblem) throw new Error(archProblem);
+}
+
+/** An architecture's own input constraint (e.g. PAN's minimum size), as a message, or undefined. */
+function archConstraint(arch: ArchSpec, config: ModelConfig): string | undefined {
+  const problem = arch.validate?.([config.inputShape[0], config.inputShape[1]], config.encoderDepth);
+  return problem ? `${config.arch}: ${problem}` : undefined;
+}
+
+interface Graph {
+  input: tf.SymbolicTensor;
+  features: tf.SymbolicTensor[];
+  decoderOutput: tf.SymbolicTensor;
+  output: tf.SymbolicTensor;
+  decoder: LayerBuilder;
+}
+
+/** Segmentation head on the decoder output: ['head' MCDropout] → conv → bilinear upsampling → sigmoid/softmax. */
+function applyHead(config: ModelConfig, arch: ArchSpec, b: LayerBuilder, x: tf.SymbolicTensor): tf.SymbolicTensor {
+  let y = x;
+  if (config.dropout.strategy === 'head') y = mcDropout(b, y, 'head_mcdrop', config.dropout.rate);
+  y = conv2d(b, y, 'head_conv', { filters: config.classes, kernelSize: arch.headKernelSize, bias: true, kernelInitializer: headInitializer });
+  const [h, w] = spatialSize(y);
+  const [inH, inW] = config.inputShape;
+  if (h !== inH || w !== inW) {
+    if (inH % h !== 0 || inW % w !== 0) throw new Error(`${config.arch}: decoder output ${h}×${w} does not divide the input ${inH}×${inW}.`);
+    y = resizeBilinear(b, y, 'head_upsample', [inH, inW], true);
+  }
+  return config.classes === 1
+    ? b.apply('head_sigmoid', (full) => tf.layers.activation({ name: full, activation: 'sigmoid' }), y)
+    : b.apply('head_softmax', (full) => tf.layers.softmax({ name: full, axis: -1 }), y);
+}
+
+function buildGraph(config: ModelConfig): Graph {
+  const arch = archSpec(config.arch);
+  const ws = config.widthScale ?? 1;
+  const input = tf.input({ shape: config.inputShape, name: 'input' });
+  const features = encoderSpec(config.encoder).build({
+    input,
+    inChannels: config.inputShape[2],
+    depth: config.encoderDepth,
+    widthScale: ws,
+    outputStride: arch.outputStride(config.encoderDepth),
+    name: ENCODER_PREFIX,
+  });
+  if (features.length !== config.encoderDepth + 1) {
+    throw new Error(`Encoder ${config.encoder} returned ${features.length} features for depth ${config.encoderDepth}; expected ${config.encoderDepth + 1}.`);
+  }
+  const decoder = new LayerBuilder(DECODER_PREFIX);
+  const ctx = new DecoderContext(decoder, ws, config.dropout, [config.inputShape[0], config.inputShape[1]]);
+  const decoderOutput = arch.decode(features, ctx);
+  const output = applyHead(config, arch, decoder, decoderOutput);
+  return { input, features, decoderOutput, output, decoder };
+}
+
+/** Indices of the features the decoder reads directly (walks back from `output`, stopping at features). */
+function featuresReadBy(output: tf.SymbolicTensor, features: tf.SymbolicTensor[]): number[] {
+  const featureIndex = new Map(features.map((f, i) => [f.id, i]));
+  const used = new Set<number>();
+  const seen = new Set<number>();
+  const stack = [output];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t.id)) continue;
+    seen.add(t.id);
+    const index = featureIndex.get(t.id);
+    if (index !== undefined) {
+      used.add(index);
+      continue;
+    }
+    const node = t.sourceLayer.inboundNodes[t.nodeIndex];
+    if (node) stack.push(...node.inputTensors);
+  }
+  return [...used].sort((a, b) => a - b);
+}
+
+function symbolicInputLike(t: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
+  return tf.input({ shape: t.shape.slice(1) as number[], name });
+}
+
+function makeMcSplit(config: ModelConfig, graph: Graph): () => { prefix: tf.LayersModel; tail: tf.LayersModel } {
+  let cached: { prefix: tf.LayersModel; tail: tf.LayersModel } | undefined;
+  return () => {
+    const strategy: DropoutStrategy = config.dropout.strategy;
+    if (strategy === 'none') throw new Error("mcSplit() needs dropout; this model was built with dropout strategy 'none'.");
+    if (cached) return cached;
+    const arch = archSpec(config.arch);
+    if (strategy === 'head') {
+      const prefix = tf.model({ inputs: graph.input, outputs: graph.decoderOutput, name: 'mc_prefix' });
+      const tailInput = symbolicInputLike(graph.decoderOutput, 'mc_tail_input');
+      const tail = tf.model({ inputs: tailInput, outputs: applyHead(config, arch, graph.decoder, tailInput), name: 'mc_tail' });
+      cached = { prefix, tail };
+    } else {
+      const used = featuresReadBy(graph.decoderOutput, graph.features);
+      const prefix = tf.model({ inputs: graph.input, outputs: used.map((i) => graph.features[i]), name: 'mc_prefix' });
+      const tailInputs = used.map((i) => symbolicInputLike(graph.features[i], `mc_tail_feature${i}`));
+      const features = graph.features.slice();
+      used.forEach((featureIdx, k) => (features[featureIdx] = tailInputs[k]));
+      const ctx = new DecoderContext(graph.decoder, config.widthScale ?? 1, config.dropout, [config.inputShape[0], config.inputShape[1]]);
+      const decoderOutput = arch.decode(features, ctx);
+      const tail = tf.model({ inputs: tailInputs, outputs: applyHead(config, arch, graph.decoder, decoderOutput), name: 'mc_tail' });
+      cached = { prefix, tail };
+    }
+    return cached;
+  };
+}
+
+/** Builds the segmentation network for a configuration (random init, or `options.encoderWeights`). */
+export function buildModel(config: ModelConfig, options: BuildOptions = {}): SegmentationNet {
+  validateConfig(config);
+  const graph = withInitSettings({ mode: 'random', seed: config.seed }, () => buildGraph(config));
+  const model = tf.model({ inputs: graph.input, outputs: graph.output, name: `${config.arch}_${config.encoder}` });
+  if (options.encoderWeights) loadEncoderWeights(model, options.encoderWeights);
+  return { config, model, mcSplit: makeMcSplit(config, graph), paramCount: countTrainableParams(model) };
+}
+
+/** The encoder part of a built model: every weight whose layer belongs to the encoder. */
+function encoderWeightsOf(model: tf.LayersModel): tf.LayerVariable[] {
+  return model.layers.filter((l) => l.name.startsWith(`${ENCODER_PREFIX}`)).flatMap((l) => l.weights);
+}
+
+interface WeightsManifestFile {
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+/** Writes the encoder's weights (trainable and BN statistics) as `model.json` + `weights.bin` in `dir`. */
+export function saveEncoderWeights(net: SegmentationNet, dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const weights = encoderWeightsOf(net.model);
+  const tensors = weights.map((w) => ({ name: w.originalName, tensor: w.read() }));
+  const specs: tf.io.WeightsManifestEntry[] = tensors.map(({ name, tensor }) => ({ name, shape: tensor.shape, dtype: 'float32' }));
+  const data = tf.tidy(() => tensors.map(({ tensor }) => tensor.dataSync() as Float32Array));
+  const bytes = Buffer.concat(data.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength)));
+  fs.writeFileSync(path.join(dir, 'weights.bin'), bytes);
+  const manifest: WeightsManifestFile & { format: string; encoder: string } = {
+    format: 'echo-al-encoder-weights',
+    encoder: net.config.encoder,
+    weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
+  };
+  const file = path.join(dir, 'model.json');
+  fs.writeFileSync(file, JSON.stringify(manifest));
+  return file;
+}
+
+/** Loads encoder weights from a tfjs `model.json` (+ shards) into a built model; see `BuildOptions`. */
+export function loadEncoderWeights(model: tf.LayersModel, file: string): void {
+  if (!fs.existsSync(file)) throw new Error(`Encoder weights file ${file} does not exist.`);
+  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<WeightsManifestFile>;
+  if (!Array.isArray(manifest.weightsManifest)) throw new Error(`${file} has no weightsManifest: expected a tfjs model.json.`);
+  const available = new Map<string, tf.Tensor>();
+  try {
+    for (const group of manifest.weightsManifest) {
+      const buffers = group.paths.map((p) => fs.readFileSync(path.join(path.dirname(file), p)));
+      const joined = Buffer.concat(buffers);
+      const arrayBuffer = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
+      for (const [name, tensor] of Object.entries(tf.io.decodeWeights(arrayBuffer, group.weights))) available.set(name, tensor);
+    }
+    const targets = encoderWeightsOf(model);
+    const missing = targets.filter((w) => !available.has(w.originalName)).map((w) => w.originalName);
+    if (missing.length > 0) {
+      throw new Error(`${file} lacks ${missing.length} encoder weights (e.g. ${missing.slice(0, 3).join(', ')}): was it saved from the same encoder?`);
+    }
+    for (const w of targets) {
+      const tensor = available.get(w.originalName)!;
+      if (!tf.util.arraysEqual(tensor.shape, w.shape as number[])) {
+        throw new Error(`${file}: ${w.originalName} has shape [${tensor.shape}], the model expects [${w.shape}] (same widthScale and input channels?).`);
+      }
+      w.write(tensor);
+    }
+  } finally {
+    for (const t of available.values()) t.dispose();
+  }
+}
+
+export interface ModelListing {
+  arch: ArchName;
+  encoder: string;
+  family: string;
+  /** Trainable parameters; NaN when the combination cannot be built (see `error`). */
+  params: number;
+  /** Why the combination cannot be built (e.g. an encoder without dilated mode under DeepLabV3). */
+  error?: string;
+}
+
+export interface ListOptions {
+  encoderDepth?: number;
+  widthScale?: number;
+  archs?: ArchName[];
+  encoders?: string[];
+}
+
+function trainableCount(layers: tf.layers.Layer[]): number {
+  return layers.reduce((sum, l) => sum + l.trainableWeights.reduce((s, w) => s + w.shape.reduce((a: number, d) => a * (d as number), 1), 0), 0);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Parameter counts for every architecture × encoder, equal to the built models' `paramCount`. Cheap: the total
+ * is encoder + decoder-and-head; the encoder is built once per output stride its architectures need and the
+ * decoder once per architecture and feature shapes, on zero-initialised layers that are disposed at once.
+ */
+export function listModels(inputShape: [number, number, number], classes: number, opts: ListOptions = {}): ModelListing[] {
+  const depth = opts.encoderDepth ?? 5;
+  const widthScale = opts.widthScale ?? 1;
+  const archs = opts.archs ?? listArchitectures();
+  const encoders = opts.encoders ?? listEncoders();
+  const configFor = (arch: ArchName, encoder: string): ModelConfig => ({
+    arch, encoder, encoderDepth: depth, inputShape, classes, dropout: { strategy: 'none', rate: 0 }, widthScale,
+  });
+  // Names, depth, shape and classes are checked up front; an architecture's own size constraint becomes that row's error.
+  for (const encoder of encoders) validateConfig(configFor('Unet', encoder));
+  for (const arch of archs) archSpec(arch);
+  const rows: ModelListing[] = [];
+  const decoderCache = new Map<string, number>();
+  for (const encoder of encoders) {
+    const spec = encoderSpec(encoder);
+    const encoderByStride = new Map<number, { params: number; shapes: tf.Shape[] } | { error: string }>();
+    for (const outputStride of new Set(archs.map((a) => archSpec(a).outputStride(depth)))) {
+      try {
+        encoderByStride.set(outputStride, withInitSettings({ mode: 'zeros' }, () => {
+          const input = tf.input({ shape: inputShape });
+          const features = spec.build({ input, inChannels: inputShape[2], depth, widthScale, outputStride, name: ENCODER_PREFIX });
+          const model = tf.model({ inputs: input, outputs: features });
+          const params = countTrainableParams(model);
+          model.dispose();
+          return { params, shapes: features.map((f) => f.shape) };
+        }));
+      } catch (err) {
+        encoderByStride.set(outputStride, { error: errorMessage(err) });
+      }
+    }
+    for (const archName of archs) {
+      const arch = archSpec(archName);
+      const built = encoderByStride.get(arch.outputStride(depth))!;
+      const problem = 'error' in built ? built.error : archConstraint(arch, configFor(archName, encoder));
+      if (problem !== undefined || 'error' in built) {
+        rows.push({ arch: archName, encoder, family: spec.family, params: Number.NaN, error: problem });
+        continue;
+      }
+      const key = `${archName}|${JSON.stringify(built.shapes)}`;
+      let decoderParams = decoderCache.get(key);
+      if (decoderParams === undefined) {
+        decoderParams = withInitSettings({ mode: 'zeros' }, () => {
+          const b = new LayerBuilder(DECODER_PREFIX);
+          const config = configFor(archName, encoder);
+          const features = built.shapes.map((s, i) => tf.input({ shape: s.slice(1) as number[], name: `feature${i}` }));
+          const ctx = new DecoderContext(b, widthScale, config.dropout, [inputShape[0], inputShape[1]]);
+          applyHead(config, arch, b, arch.decode(features, ctx));
+          const count = trainableCount(b.layers());
+          for (const layer of b.layers()) for (const w of layer.weights) w.dispose();
+          return count;
+        });
+        decoderCache.set(key, decoderParams);
+      }
+      rows.push({ arch: archName, encoder, family: spec.family, params: built.params + decoderParams });
+    }
+  }
+  return rows;
+}
+
+export { archRegistry } from './archs';
+export type { EncoderSpec, EncoderRegistry } from './encoderTypes';
