@@ -78,6 +78,14 @@ function active<T extends { p: number }>(spec: T | false | undefined): T | undef
   return spec.p > 0 ? spec : undefined;
 }
 
+/**
+ * table[index] for int32 indices of any shape (rows of a 2-D table, values of a 1-D one). gatherND: the native
+ * backend's GatherV2 is an order of magnitude slower on large index tensors.
+ */
+function take(table: tf.Tensor, index: tf.Tensor): tf.Tensor {
+  return tf.gatherND(table, tf.expandDims(index, -1));
+}
+
 /** Per-sample scalars as a [B, 1, 1] tensor that broadcasts over [B, H, W]. */
 /** An int32 scalar: a plain number would promote int32 index arithmetic to float32. */
 function int(value: number): tf.Scalar {
@@ -116,7 +124,7 @@ export function sampleBilinear(src: tf.Tensor4D, coords: Coords): tf.Tensor4D {
     const base = tf.reshape(tf.mul(tf.range(0, b, 1, 'int32'), int(h * w)), [b, 1, 1]);
     const flat = tf.reshape(src, [b * h * w, c]);
     const at = (yi: tf.Tensor, xi: tf.Tensor) =>
-      tf.reshape(tf.gather(flat, tf.reshape(tf.add(base, tf.add(tf.mul(yi, int(w)), xi)), [-1])), [b, oh, ow, c]);
+      tf.reshape(take(flat, tf.add(base, tf.add(tf.mul(yi, int(w)), xi))), [b, oh, ow, c]);
     const top = tf.add(tf.mul(at(y0i, x0i), tf.sub(1, wx)), tf.mul(at(y0i, x1i), wx));
     const bottom = tf.add(tf.mul(at(y1i, x0i), tf.sub(1, wx)), tf.mul(at(y1i, x1i), wx));
     return tf.add(tf.mul(top, tf.sub(1, wy)), tf.mul(bottom, wy)) as tf.Tensor4D;
@@ -188,8 +196,8 @@ function piecewiseLinear(coord: tf.Tensor3D, nodes: number[][], size: number): t
   const index = tf.minimum(tf.cast(tf.floor(u), 'int32'), int(n - 1));
   const t = tf.sub(u, tf.cast(index, 'float32'));
   const flatIndex = tf.add(tf.reshape(tf.mul(tf.range(0, b, 1, 'int32'), int(n + 1)), [b, 1, 1]), index);
-  const v0 = tf.gather(table, flatIndex);
-  const v1 = tf.gather(table, tf.add(flatIndex, int(1)));
+  const v0 = take(table, flatIndex);
+  const v1 = take(table, tf.add(flatIndex, int(1)));
   return tf.add(v0, tf.mul(t, tf.sub(v1, v0))) as tf.Tensor3D;
 }
 
@@ -244,9 +252,12 @@ function piecewiseAffineMap(rng: SeededRng, spec: PiecewiseAffineSpec, b: number
 }
 
 function warp(images: tf.Tensor4D, masks: tf.Tensor4D, coords: Coords): AugmentedBatch {
-  const warpedMasks = sampleBilinear(masks, coords);
+  // One sampling pass for both: the index arithmetic and gathers dominate, not the channel count.
+  const c = images.shape[3];
+  const warped = sampleBilinear(tf.concat([images, masks], 3), coords);
+  const warpedMasks = tf.slice(warped, [0, 0, 0, c], [-1, -1, -1, -1]);
   return {
-    images: sampleBilinear(images, coords),
+    images: tf.slice(warped, [0, 0, 0, 0], [-1, -1, -1, c]),
     masks: (masks.shape[3] === 1
       ? tf.cast(tf.greaterEqual(warpedMasks, 0.5), 'float32')
       : tf.oneHot(tf.argMax(warpedMasks, 3), masks.shape[3]).toFloat()) as tf.Tensor4D,
@@ -330,7 +341,7 @@ export function clahe(images: tf.Tensor4D, clipLimit: number, tiles: number, bin
     };
     const rows = between(h);
     const cols = between(w);
-    const look = (ty: tf.Tensor, tx: tf.Tensor) => tf.gather(lut, lutIndex(ty, tx, bin));
+    const look = (ty: tf.Tensor, tx: tf.Tensor) => take(lut, lutIndex(ty, tx, bin));
     const wy = tf.reshape(rows.weight, [1, h, 1, 1]);
     const wx = tf.reshape(cols.weight, [1, 1, w, 1]);
     const top = tf.add(tf.mul(look(rows.lo, cols.lo), tf.sub(1, wx)), tf.mul(look(rows.lo, cols.hi), wx));
@@ -380,15 +391,22 @@ function motionKernel(k: number, length: number, angle: number): number[] {
   return kernel.map((v) => v / total);
 }
 
-/** Exact 3 × 3 median (reflect-padded). */
+/**
+ * Exact 3 × 3 median (reflect-padded), by Paeth's 19-exchange sorting network on the nine shifted copies: elementwise
+ * min/max only (TopK over a trailing axis of 9 is far slower on the native backend).
+ */
 export function medianBlur3(images: tf.Tensor4D): tf.Tensor4D {
   const [, h, w] = images.shape;
   return tf.tidy(() => {
     const padded = tf.mirrorPad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], 'reflect');
-    const shifts: tf.Tensor[] = [];
-    for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) shifts.push(tf.slice(padded, [0, dy, dx, 0], [-1, h, w, -1]));
-    const top5 = tf.topk(tf.stack(shifts, 4), 5).values;
-    return tf.squeeze(tf.slice(top5, [0, 0, 0, 0, 4], [-1, -1, -1, -1, 1]), [4]) as tf.Tensor4D;
+    const p: tf.Tensor[] = [];
+    for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) p.push(tf.slice(padded, [0, dy, dx, 0], [-1, h, w, -1]));
+    const exchanges = [
+      [1, 2], [4, 5], [7, 8], [0, 1], [3, 4], [6, 7], [1, 2], [4, 5], [7, 8], [0, 3],
+      [5, 8], [4, 7], [3, 6], [1, 4], [2, 5], [4, 7], [4, 2], [6, 4], [4, 2],
+    ];
+    for (const [i, j] of exchanges) [p[i], p[j]] = [tf.minimum(p[i], p[j]), tf.maximum(p[i], p[j])];
+    return p[4] as tf.Tensor4D;
   });
 }
 

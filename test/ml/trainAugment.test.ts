@@ -180,6 +180,24 @@ describe('augmentation building blocks', () => {
     tf.dispose([img, out]);
   });
 
+  it('3×3 median equals a direct median of each reflect-padded neighbourhood', () => {
+    const rng = new SeededRng(4);
+    const [b, h, w, c] = [2, 5, 7, 2];
+    const values = Array.from({ length: b * h * w * c }, () => rng.next());
+    const img = tf.tensor4d(values, [b, h, w, c]);
+    const out = medianBlur3(img).dataSync();
+    const reflect = (i: number, n: number) => (i < 0 ? -i : i >= n ? 2 * n - 2 - i : i);
+    for (let s = 0; s < b; s++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
+      const hood: number[] = [];
+      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        hood.push(values[((s * h + reflect(y + dy, h)) * w + reflect(x + dx, w)) * c + ch]);
+      }
+      hood.sort((p, q) => p - q);
+      expect(out[((s * h + y) * w + x) * c + ch]).toBeCloseTo(hood[4], 6);
+    }
+    img.dispose();
+  });
+
   it('CLAHE stretches a low-contrast image and stays within [0, 1]', () => {
     const ramp = tf.tidy(() => tf.add(0.4, tf.mul(0.2, tf.div(tf.range(0, S * S), S * S))).reshape([1, S, S, 1])) as tf.Tensor4D;
     const out = clahe(ramp, 4, 4);
