@@ -240,7 +240,9 @@ export async function readManifest(store: BlobStore, datasetId: string): Promise
   return readJson<DatasetManifest>(store, key);
 }
 
-export async function readItems(store: BlobStore, manifest: DatasetManifest): Promise<DatasetItem[]> {
+/** The dataset's items (all of them: for big pools prefer split ids plus loadTensors). */
+export async function readItems(store: BlobStore, dataset: DatasetManifest | string): Promise<DatasetItem[]> {
+  const manifest = typeof dataset === 'string' ? await readManifest(store, dataset) : dataset;
   return readJson<DatasetItem[]>(store, manifest.itemsKey);
 }
 

@@ -32,6 +32,7 @@ describe('dataset manifest', () => {
     expect(manifest.splits.counts).toEqual({ initial: 1, pool: 1, test: 1 });
     expect(await readManifest(store, 'ds-test')).toEqual(manifest);
     expect(await readItems(store, manifest)).toEqual(items);
+    expect(await readItems(store, 'ds-test')).toEqual(items);
     expect(await readSplit(store, 'ds-test', 'pool')).toEqual(['item1']);
     expect(await store.exists('datasets/ds-test/images/item0.bin')).toBe(true);
     expect(await store.exists('datasets/ds-test/masks/item0.png')).toBe(true);
