@@ -62,6 +62,9 @@ describe('synthetic echo generator', () => {
   });
 
   it('keeps the mask inside the sector and the image black outside it', () => {
+    let maskOutside = 0;
+    let brightOutside = 0;
+    let outside = 0;
     for (const f of frames) {
       const { apexX, apexY, radius, halfAngle } = f.geometry.sector;
       for (let y = 0; y < f.height; y++) {
@@ -69,13 +72,16 @@ describe('synthetic echo generator', () => {
           const dx = x + 0.5 - apexX;
           const dy = y + 0.5 - apexY;
           const inside = dy >= 0 && Math.hypot(dx, dy) <= radius && Math.abs(Math.atan2(dx, dy)) <= halfAngle;
-          if (!inside) {
-            expect(f.mask[y * f.width + x]).toBe(0);
-            expect(f.image[y * f.width + x]).toBe(0);
-          }
+          if (inside) continue;
+          outside++;
+          maskOutside += f.mask[y * f.width + x];
+          if (f.image[y * f.width + x] !== 0) brightOutside++;
         }
       }
     }
+    expect(outside).toBeGreaterThan(0);
+    expect(maskOutside).toBe(0);
+    expect(brightOutside).toBe(0);
   });
 
   it('draws the cavity darker than the wall, and has all four structures', () => {
