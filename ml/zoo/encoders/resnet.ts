@@ -28,8 +28,9 @@ import {
 
 type Sym = tf.SymbolicTensor;
 
-type BlockKind = 'basic' | 'bottleneck' | 'seResNet' | 'seResNeXt' | 'skBasic' | 'skBottleneck' | 'resnest';
-type StemKind = 'torchvision' | 'senet' | 'deep';
+type BlockKind = 'basic' | 'bottleneck' | 'seResNet' | 'seResNeXt' | 'seNet' | 'skBasic' | 'skBottleneck' | 'resnest';
+/** torchvision 7×7; pretrainedmodels SENet 7×7 (ceil-mode pool) or three 3×3 (senet154); timm deep 3×3 stem. */
+type StemKind = 'torchvision' | 'senet' | 'senet3x3' | 'deep';
 
 interface ResNetPlan {
   family: string;
@@ -58,6 +59,8 @@ interface BlockContext {
   dilation: number;
   /** Whether this block owns the stage's downsampling shortcut. */
   first: boolean;
+  /** 1–4 (torchvision's layer1…layer4). */
+  stage: number;
 }
 
 /** Shortcut branch: identity, or (avg-pool →) 1×1 conv → BN when shape changes. */
@@ -70,7 +73,9 @@ function shortcut(x: Sym, name: string, ctx: BlockContext, outChannels: number):
     if (stride > 1) y = avgPool(b, y, `${name}_pool`, { poolSize: 2, stride });
     convStride = 1;
   }
-  y = conv2d(b, y, `${name}_conv`, { filters: outChannels, kernelSize: 1, stride: convStride });
+  // SENet154's layer2–4 shortcuts are 3×3 convs (downsample_kernel_size=3, padding 1); all others are 1×1.
+  const kernelSize = plan.block === 'seNet' && ctx.stage > 1 ? 3 : 1;
+  y = conv2d(b, y, `${name}_conv`, { filters: outChannels, kernelSize, stride: convStride, dilation: kernelSize > 1 ? ctx.dilation : 1 });
   return batchNorm(b, y, `${name}_bn`);
 }
 
@@ -86,18 +91,30 @@ function basicBlock(x: Sym, name: string, ctx: BlockContext): Sym {
   return finish(b, name, y, shortcut(x, `${name}_downsample`, ctx, out));
 }
 
-/** torchvision Bottleneck (stride on the 3×3) and pretrainedmodels' SE variants (SE-ResNet: stride on conv1). */
+/**
+ * torchvision Bottleneck (stride on the 3×3) and pretrainedmodels' SE variants: SEResNetBottleneck (stride on
+ * conv1), SEResNeXtBottleneck, and SENet154's SEBottleneck (conv1 to 2·planes, grouped conv2 to 4·planes).
+ */
 function bottleneckBlock(x: Sym, name: string, ctx: BlockContext): Sym {
   const { b, plan, ws, planes, stride, dilation } = ctx;
   const groups = plan.groups ?? 1;
   const baseWidth = plan.baseWidth ?? 64;
-  const width = plan.block === 'seResNet' ? scaled(planes, ws) : scaled(Math.floor((planes * baseWidth) / 64) * groups, ws, groups);
+  let width1: number;
+  let width2: number;
+  if (plan.block === 'seResNet') {
+    width1 = width2 = scaled(planes, ws);
+  } else if (plan.block === 'seNet') {
+    width1 = scaled(planes * 2, ws, groups);
+    width2 = scaled(planes * 4, ws, groups);
+  } else {
+    width1 = width2 = scaled(Math.floor((planes * baseWidth) / 64) * groups, ws, groups);
+  }
   const out = scaled(planes * 4, ws);
   const strideOnConv1 = plan.block === 'seResNet';
-  let y = convBnAct(b, x, `${name}_conv1`, { filters: width, kernelSize: 1, stride: strideOnConv1 ? stride : 1 });
-  y = convBnAct(b, y, `${name}_conv2`, { filters: width, kernelSize: 3, stride: strideOnConv1 ? 1 : stride, dilation, groups });
+  let y = convBnAct(b, x, `${name}_conv1`, { filters: width1, kernelSize: 1, stride: strideOnConv1 ? stride : 1 });
+  y = convBnAct(b, y, `${name}_conv2`, { filters: width2, kernelSize: 3, stride: strideOnConv1 ? 1 : stride, dilation, groups });
   y = convBnAct(b, y, `${name}_conv3`, { filters: out, kernelSize: 1, act: 'none' });
-  if (plan.block === 'seResNet' || plan.block === 'seResNeXt') {
+  if (plan.block === 'seResNet' || plan.block === 'seResNeXt' || plan.block === 'seNet') {
     y = squeezeExcite(b, y, `${name}_se`, Math.max(1, Math.floor(out / 16)));
   }
   return finish(b, name, y, shortcut(x, `${name}_downsample`, ctx, out));
@@ -164,6 +181,7 @@ const BLOCKS: Record<BlockKind, (x: Sym, name: string, ctx: BlockContext) => Sym
   bottleneck: bottleneckBlock,
   seResNet: bottleneckBlock,
   seResNeXt: bottleneckBlock,
+  seNet: bottleneckBlock,
   skBasic: skBasicBlock,
   skBottleneck: skBottleneckBlock,
   resnest: resnestBlock,
@@ -175,6 +193,11 @@ function stem(b: LayerBuilder, x: Sym, plan: ResNetPlan, ws: number): Sym {
     let y = convBnAct(b, x, 'conv1_0', { filters: width, kernelSize: 3, stride: 2 });
     y = convBnAct(b, y, 'conv1_1', { filters: width, kernelSize: 3 });
     return convBnAct(b, y, 'conv1_2', { filters: scaled(2 * (plan.stemWidth ?? 32), ws), kernelSize: 3 });
+  }
+  if (plan.stem === 'senet3x3') {
+    let y = convBnAct(b, x, 'conv1', { filters: scaled(64, ws), kernelSize: 3, stride: 2 });
+    y = convBnAct(b, y, 'conv2', { filters: scaled(64, ws), kernelSize: 3 });
+    return convBnAct(b, y, 'conv3', { filters: scaled(128, ws), kernelSize: 3 });
   }
   return convBnAct(b, x, 'conv1', { filters: scaled(64, ws), kernelSize: 7, stride: 2 });
 }
@@ -193,7 +216,7 @@ function buildResNet(plan: ResNetPlan, args: EncoderBuildArgs): Sym[] {
   let x = stem(b, args.input, plan, ws);
   features.push(x);
   if (args.depth < 2) return features;
-  x = plan.stem === 'senet'
+  x = plan.stem === 'senet' || plan.stem === 'senet3x3'
     ? maxPool(b, x, 'maxpool', { poolSize: 3, stride: 2, padEnd: 1 }) // ceil_mode=True
     : maxPool(b, x, 'maxpool', { poolSize: 3, stride: 2, padding: 1 });
   const planesPerStage = [64, 128, 256, 512];
@@ -209,6 +232,7 @@ function buildResNet(plan: ResNetPlan, args: EncoderBuildArgs): Sym[] {
         stride: i === 0 ? stride : 1,
         dilation,
         first: i === 0,
+        stage,
       };
       x = BLOCKS[plan.block](x, `layer${stage}_${i}`, ctx);
     }
@@ -254,6 +278,7 @@ export const resnetEncoders: EncoderRegistry = {
   se_resnet152: encoder(seResnet([3, 8, 36, 3]), BOTTLENECK_CHANNELS),
   se_resnext50_32x4d: encoder(seResnext([3, 4, 6, 3]), BOTTLENECK_CHANNELS),
   se_resnext101_32x4d: encoder(seResnext([3, 4, 23, 3]), BOTTLENECK_CHANNELS),
+  senet154: encoder({ family: 'SENet', block: 'seNet', stem: 'senet3x3', layers: [3, 8, 36, 3], groups: 64 }, DEEP_STEM_64_CHANNELS),
   'timm-resnest14d': encoder(resnest([1, 1, 1, 1], 32), BOTTLENECK_CHANNELS),
   'timm-resnest26d': encoder(resnest([2, 2, 2, 2], 32), BOTTLENECK_CHANNELS),
   'timm-resnest50d': encoder(resnest([3, 4, 6, 3], 32), BOTTLENECK_CHANNELS),
