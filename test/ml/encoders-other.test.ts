@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
 import { scaled, type EncoderSpec } from '../../ml/zoo/encoderTypes';
-import { FlexConv2D } from '../../ml/zoo/encoders/common';
+import { FlexConv2D, HardActivation } from '../../ml/zoo/encoders/common';
 import { efficientNetUnusedHeadParams } from '../../ml/zoo/encoders/efficientnet';
 import { otherEncoders } from '../../ml/zoo/encoders/other';
 
@@ -18,6 +18,7 @@ const SMP_NAMES = [
     .flatMap((size) => [`timm-regnetx_${size}`, `timm-regnety_${size}`]),
   'vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn',
   'mobilenet_v2',
+  'timm-mobilenetv3_large_075', 'timm-mobilenetv3_large_100', 'timm-mobilenetv3_small_075', 'timm-mobilenetv3_small_100',
 ];
 
 let modelCounter = 0;
@@ -99,7 +100,9 @@ describe.each(SMP_NAMES)('%s', (encoderName) => {
 });
 
 describe('encoder depth and input channels', () => {
-  it.each(['densenet121', 'efficientnet-b0', 'dpn68', 'timm-regnety_002', 'vgg11_bn', 'mobilenet_v2'])(
+  it.each([
+    'densenet121', 'efficientnet-b0', 'dpn68', 'timm-regnety_002', 'vgg11_bn', 'mobilenet_v2', 'timm-mobilenetv3_small_100',
+  ])(
     '%s returns depth + 1 features for depths 3 and 4, and accepts 1-channel input',
     (encoderName) => {
       const spec = otherEncoders[encoderName];
@@ -118,7 +121,7 @@ describe('encoder depth and input channels', () => {
 });
 
 describe('output stride (smp make_dilated)', () => {
-  it.each(['dpn68', 'efficientnet-b0', 'timm-regnety_002', 'timm-regnetx_002', 'mobilenet_v2'])(
+  it.each(['dpn68', 'efficientnet-b0', 'timm-regnety_002', 'timm-regnetx_002', 'mobilenet_v2', 'timm-mobilenetv3_large_100'])(
     '%s trades the last strides for dilation at output stride 16 and 8, and still trains',
     (encoderName) => {
       const spec = otherEncoders[encoderName];
@@ -155,6 +158,7 @@ describe('parameter counts at full width equal the PyTorch encoders without thei
     dpn98: 58_881_728, // 61,570,728 − classifier conv 2,689,000
     'timm-regnety_120': 49_581_544, // 51,822,544 − head.fc 2,241,000
     'timm-regnetx_002': 2_315_792, // 2,684,792 − head.fc 369,000
+    'timm-mobilenetv3_large_100': 2_971_952, // 5,483,032 − conv_head 1,230,080 − classifier 1,281,000
   };
 
   it.each(Object.entries(REFERENCE))('%s has %i trainable parameters', (encoderName, expected) => {
@@ -166,6 +170,16 @@ describe('parameter counts at full width equal the PyTorch encoders without thei
 
   it("reports the unused EfficientNet head that smp's module still holds (efficientnet-b0: 4,007,548 in total)", () => {
     expect(REFERENCE['efficientnet-b0'] + efficientNetUnusedHeadParams['efficientnet-b0']).toBe(4_007_548);
+  });
+});
+
+describe('HardActivation', () => {
+  it("computes PyTorch's hardswish and hardsigmoid, not Keras' hardSigmoid", () => {
+    const x = tf.tensor1d([-4, -3, 0, 1.5, 3, 5]);
+    const swish = new HardActivation({ kind: 'hardSwish' }).apply(x) as tf.Tensor;
+    const sigmoid = new HardActivation({ kind: 'hardSigmoid' }).apply(x) as tf.Tensor;
+    expect(Array.from(swish.dataSync(), (v) => v + 0)).toEqual([0, 0, 0, 1.125, 3, 5]);
+    expect(Array.from(sigmoid.dataSync())).toEqual([0, 0, 0.5, 0.75, 1, 1]);
   });
 });
 
@@ -202,6 +216,27 @@ describe('FlexConv2D', () => {
       tf.conv2d(xi as tf.Tensor4D, tf.slice(depthwise, [0, 0, 0, 2 * i], [3, 3, 1, 2]) as tf.Tensor4D, 1, 'same'));
     const actualDepthwise = applyFlex(x, depthwise, { filters: 16, kernelSize: 3, groups: 8 });
     expect(tf.max(tf.abs(tf.sub(actualDepthwise, tf.concat(perChannel, 3)))).dataSync()[0]).toBeLessThan(1e-4);
+  });
+
+  it('backpropagates through grouped convolutions like per-group convolutions', () => {
+    const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 9) as tf.Tensor4D;
+    const kernel = tf.randomNormal([3, 3, 2, 12], 0, 1, 'float32', 10) as tf.Tensor4D;
+    const weights = tf.randomNormal([2, 3, 3, 12], 0, 1, 'float32', 11);
+    const layer = new FlexConv2D({ filters: 12, kernelSize: 3, strides: 2, groups: 4 });
+    layer.build(x.shape);
+    layer.setWeights([kernel]);
+    const kernelVariable = layer.trainableWeights[0].read() as tf.Variable;
+    const flexLoss = (input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, weights)) as tf.Scalar;
+    const flexInputGrad = tf.grad(flexLoss)(x);
+    const flexKernelGrad = tf.variableGrads(() => flexLoss(x), [kernelVariable]).grads[kernelVariable.name];
+    const referenceLoss = (input: tf.Tensor, filter: tf.Tensor) => {
+      const ks = tf.split(filter, 4, 3);
+      const outputs = tf.split(input, 4, 3).map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ks[i] as tf.Tensor4D, 2, 'same'));
+      return tf.sum(tf.mul(tf.concat(outputs, 3), weights));
+    };
+    const [referenceInputGrad, referenceKernelGrad] = tf.grads(referenceLoss)([x, kernel]);
+    expect(tf.max(tf.abs(tf.sub(flexInputGrad, referenceInputGrad))).dataSync()[0]).toBeLessThan(1e-3);
+    expect(tf.max(tf.abs(tf.sub(flexKernelGrad, referenceKernelGrad))).dataSync()[0]).toBeLessThan(1e-3);
   });
 
   it('backpropagates through dilation exactly like the equivalent zero-inserted kernel', () => {

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 export type Sym = tf.SymbolicTensor;
-export type ActivationName = 'relu' | 'relu6' | 'swish' | 'sigmoid';
+export type ActivationName = 'relu' | 'relu6' | 'swish' | 'sigmoid' | 'hardSwish' | 'hardSigmoid';
 
 export function channelsOf(x: Sym): number {
   const channels = x.shape[x.shape.length - 1];
@@ -22,6 +22,34 @@ function applyTo(layer: tf.layers.Layer, x: Sym | Sym[]): Sym {
 
 export function greatestCommonDivisor(a: number, b: number): number {
   return b === 0 ? a : greatestCommonDivisor(b, a % b);
+}
+
+/**
+ * Grouped convolution in one native TensorFlow op (libtensorflow's Conv2D takes a [k, k, in / groups, out] filter;
+ * cuDNN runs it as one grouped kernel). tfjs' `conv2d` op and its gradient assert equal channel depths, so the
+ * kernels are invoked directly and the gradient is wired by hand.
+ */
+function nativeGroupedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, strides: number, pad: 'same' | 'valid'): tf.Tensor4D {
+  const attrs = { strides: [strides, strides], pad, dataFormat: 'NHWC', dilations: [1, 1] };
+  const run = (input: tf.Tensor4D, filter: tf.Tensor4D) =>
+    tf.engine().runKernel('Conv2D', { x: input, filter }, attrs) as tf.Tensor4D;
+  const grouped = tf.customGrad((input, filter, save) => {
+    const xIn = input as tf.Tensor4D;
+    const kIn = filter as tf.Tensor4D;
+    (save as tf.GradSaveFunc)([xIn, kIn]);
+    return {
+      value: run(xIn, kIn),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [savedX, savedK] = saved;
+        const dy4 = dy as tf.Tensor4D;
+        return [
+          tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter: savedK }, { ...attrs, inputShape: savedX.shape }),
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: savedX, dy: dy4 }, { ...attrs, filterShape: savedK.shape }),
+        ] as tf.Tensor[];
+      },
+    };
+  });
+  return grouped(x, kernel) as tf.Tensor4D;
 }
 
 export interface FlexConv2DArgs {
@@ -121,6 +149,7 @@ export class FlexConv2D extends tf.layers.Layer {
       const depthwiseKernel = tf.reshape(kernel, [k, k, inChannels, this.filters / inChannels]) as tf.Tensor4D;
       return tf.depthwiseConv2d(x, depthwiseKernel, strides, pad);
     }
+    if (tf.getBackend() === 'tensorflow') return nativeGroupedConv2d(x, kernel, strides, pad);
     const xs = tf.split(x, this.groups, 3) as tf.Tensor4D[];
     const ks = tf.split(kernel, this.groups, 3) as tf.Tensor4D[];
     return tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i], strides, pad)), 3);
@@ -173,7 +202,35 @@ export function batchNorm(x: Sym, name: string, epsilon = 1e-5, momentum = 0.9):
   return applyTo(tf.layers.batchNormalization({ axis: -1, epsilon, momentum, name }), x);
 }
 
+/**
+ * PyTorch's hardsigmoid (relu6(x + 3) / 6) and hardswish (x · hardsigmoid(x)); tfjs' own 'hardSigmoid' is Keras'
+ * clip(0.2x + 0.5), a different function.
+ */
+export class HardActivation extends tf.layers.Layer {
+  static className = 'EchoHardActivation';
+  readonly kind: 'hardSwish' | 'hardSigmoid';
+
+  constructor(args: { kind: 'hardSwish' | 'hardSigmoid'; name?: string }) {
+    super({ name: args.name });
+    this.kind = args.kind;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const gate = tf.div(tf.relu6(tf.add(x, 3)), 6);
+      return this.kind === 'hardSwish' ? tf.mul(x, gate) : gate;
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), kind: this.kind };
+  }
+}
+tf.serialization.registerClass(HardActivation);
+
 export function activation(x: Sym, kind: ActivationName, name: string): Sym {
+  if (kind === 'hardSwish' || kind === 'hardSigmoid') return applyTo(new HardActivation({ kind, name }), x);
   return applyTo(tf.layers.activation({ activation: kind, name }), x);
 }
 
@@ -205,15 +262,18 @@ export function avgPool(x: Sym, size: number, stride: number, name: string): Sym
   return applyTo(tf.layers.averagePooling2d({ poolSize: size, strides: stride, padding: 'valid', name }), x);
 }
 
-/** Squeeze-and-excitation: global pool → 1×1 conv (bias) → act → 1×1 conv (bias) → sigmoid gate × x. */
-export function squeezeExcite(x: Sym, reducedChannels: number, innerAct: ActivationName, name: string): Sym {
+/** Squeeze-and-excitation: global pool → 1×1 conv (bias) → act → 1×1 conv (bias) → gate (sigmoid) × x. */
+export function squeezeExcite(
+  x: Sym, reducedChannels: number, innerAct: ActivationName, name: string,
+  gate: 'sigmoid' | 'hardSigmoid' = 'sigmoid',
+): Sym {
   const channels = channelsOf(x);
   let s = applyTo(tf.layers.globalAveragePooling2d({ name: `${name}_pool` }), x);
   s = applyTo(tf.layers.reshape({ targetShape: [1, 1, channels], name: `${name}_reshape` }), s);
   s = conv(s, { filters: reducedChannels, kernel: 1, bias: true, name: `${name}_reduce` });
   s = activation(s, innerAct, `${name}_${innerAct}`);
   s = conv(s, { filters: channels, kernel: 1, bias: true, name: `${name}_expand` });
-  s = activation(s, 'sigmoid', `${name}_gate`);
+  s = activation(s, gate, `${name}_gate`);
   return applyTo(tf.layers.multiply({ name: `${name}_scale` }), [x, s]);
 }
 

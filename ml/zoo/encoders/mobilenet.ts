@@ -1,10 +1,13 @@
 /**
- * MobileNetV2 encoder (torchvision MobileNetV2, width 1.0, classifier removed), with smp's stage split of
- * `features`: [:2], [2:4], [4:7], [7:14], [14:] — the last stage ends with the 320 → 1280 1×1 conv.
+ * MobileNet encoders.
+ * - `mobilenet_v2`: torchvision MobileNetV2 (width 1.0, classifier removed), with smp's stage split of `features`:
+ *   [:2], [2:4], [4:7], [7:14], [14:] — the last stage ends with the 320 → 1280 1×1 conv.
+ * - `timm-mobilenetv3_*`: timm's tf_mobilenetv3 `features_only` model (no conv_head, no classifier), split as smp's
+ *   MobileNetV3Encoder does; hard-swish / hard-sigmoid are PyTorch's, BN epsilon 1e-3 (TF-ported weights).
  */
 import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
 import {
-  add, checkDepth, convBnAct, stageDilations, strideAndDilation, type Sym,
+  add, checkDepth, convBnAct, squeezeExcite, stageDilations, strideAndDilation, type Sym,
 } from './common';
 
 /** torchvision's inverted residual settings: expansion t, output channels c, repeats n, first stride s. */
@@ -80,6 +83,108 @@ const mobileNetV2: EncoderSpec = {
   },
 };
 
+
+/** timm's make_divisible: nearest multiple of 8, never more than 10 % below the request. */
+function makeDivisible(value: number, divisor = 8): number {
+  let rounded = Math.max(divisor, Math.floor((value + divisor / 2) / divisor) * divisor);
+  if (rounded < 0.9 * value) rounded += divisor;
+  return rounded;
+}
+
+/**
+ * One timm block string: 'ds' depthwise-separable, 'ir' inverted residual, 'cn' 1×1 conv-BN-act; kernel, stride,
+ * expansion, output channels, SE ratio, and `relu` for the '_nre' blocks (hard-swish otherwise).
+ */
+interface V3Block {
+  type: 'ds' | 'ir' | 'cn';
+  kernel: number;
+  stride: number;
+  expand: number;
+  out: number;
+  se: number;
+  relu: boolean;
+}
+
+function v3(type: V3Block['type'], kernel: number, stride: number, expand: number, out: number, se: number, relu: boolean,
+  repeats = 1): V3Block[] {
+  return Array.from({ length: repeats }, (_, i) => ({ type, kernel, stride: i === 0 ? stride : 1, expand, out, se, relu }));
+}
+
+/** timm's arch_def per block group (stage of the timm model). */
+const V3_LARGE: V3Block[][] = [
+  v3('ds', 3, 1, 1, 16, 0, true),
+  [...v3('ir', 3, 2, 4, 24, 0, true), ...v3('ir', 3, 1, 3, 24, 0, true)],
+  v3('ir', 5, 2, 3, 40, 0.25, true, 3),
+  [...v3('ir', 3, 2, 6, 80, 0, false), ...v3('ir', 3, 1, 2.5, 80, 0, false), ...v3('ir', 3, 1, 2.3, 80, 0, false, 2)],
+  v3('ir', 3, 1, 6, 112, 0.25, false, 2),
+  v3('ir', 5, 2, 6, 160, 0.25, false, 3),
+  v3('cn', 1, 1, 1, 960, 0, false),
+];
+const V3_SMALL: V3Block[][] = [
+  v3('ds', 3, 2, 1, 16, 0.25, true),
+  [...v3('ir', 3, 2, 4.5, 24, 0, true), ...v3('ir', 3, 1, 3.67, 24, 0, true)],
+  [...v3('ir', 5, 2, 4, 40, 0.25, false), ...v3('ir', 5, 1, 6, 40, 0.25, false, 2)],
+  v3('ir', 5, 1, 3, 48, 0.25, false, 2),
+  v3('ir', 5, 2, 6, 96, 0.25, false, 3),
+  v3('cn', 1, 1, 1, 576, 0, false),
+];
+/** smp's get_stages: the first block group of stages 2…5 ('large' puts blocks[0] into stage 1 with the stem). */
+const V3_STAGE_STARTS = { large: [1, 2, 3, 5], small: [0, 1, 2, 4] } as const;
+const V3_BN = { bnEpsilon: 1e-3, bnMomentum: 0.99 };
+
+function v3Block(
+  x: Sym, block: V3Block, inChannels: number, outChannels: number, stageDilation: number, name: string,
+): Sym {
+  const act = block.relu ? 'relu' : 'hardSwish';
+  const { stride, dilation } = strideAndDilation(block.stride, stageDilation);
+  if (block.type === 'cn') return convBnAct(x, { ...V3_BN, filters: outChannels, kernel: 1, act, name });
+  let y = x;
+  const mid = block.type === 'ir' ? makeDivisible(inChannels * block.expand) : inChannels;
+  if (block.type === 'ir') y = convBnAct(y, { ...V3_BN, filters: mid, kernel: 1, act, name: `${name}_pw` });
+  y = convBnAct(y, {
+    ...V3_BN, filters: mid, kernel: block.kernel, stride, dilation, groups: mid, act, name: `${name}_dw`,
+  });
+  if (block.se > 0) y = squeezeExcite(y, makeDivisible(mid * block.se), 'relu', `${name}_se`, 'hardSigmoid');
+  y = convBnAct(y, { ...V3_BN, filters: outChannels, kernel: 1, act: null, name: `${name}_pwl` });
+  return block.stride === 1 && inChannels === outChannels ? add([x, y], `${name}_add`) : y;
+}
+
+function mobileNetV3(mode: 'large' | 'small', widthMultiplier: number, outChannels: readonly number[]): EncoderSpec {
+  const groups = mode === 'large' ? V3_LARGE : V3_SMALL;
+  const stageStarts = V3_STAGE_STARTS[mode];
+  return {
+    family: 'MobileNetV3',
+    outChannels,
+    build({ input, depth, widthScale, outputStride, name }) {
+      checkDepth(depth, 'MobileNetV3');
+      const dilations = stageDilations(outputStride);
+      const width = (c: number) => scaled(makeDivisible(c * widthMultiplier), widthScale);
+      const features: Sym[] = [input];
+      let x = convBnAct(input, {
+        ...V3_BN, filters: width(16), kernel: 3, stride: 2, act: 'hardSwish', name: `${name}_stem`,
+      });
+      let inChannels = width(16);
+      const stageOf = (group: number) => 1 + stageStarts.filter((start) => group >= start).length;
+      for (let g = 0; g < groups.length; g += 1) {
+        const stage = stageOf(g);
+        if (stage > depth) break;
+        if ((stageStarts as readonly number[]).includes(g)) features.push(x);
+        groups[g].forEach((block, b) => {
+          const out = width(block.out);
+          x = v3Block(x, block, inChannels, out, dilations[stage], `${name}_blocks${g}_${b}`);
+          inChannels = out;
+        });
+      }
+      features.push(x);
+      return features;
+    },
+  };
+}
+
 export const mobileNetEncoders: EncoderRegistry = {
   mobilenet_v2: mobileNetV2,
+  'timm-mobilenetv3_large_075': mobileNetV3('large', 0.75, [3, 16, 24, 32, 88, 720]),
+  'timm-mobilenetv3_large_100': mobileNetV3('large', 1.0, [3, 16, 24, 40, 112, 960]),
+  'timm-mobilenetv3_small_075': mobileNetV3('small', 0.75, [3, 16, 16, 24, 40, 432]),
+  'timm-mobilenetv3_small_100': mobileNetV3('small', 1.0, [3, 16, 16, 24, 48, 576]),
 };
