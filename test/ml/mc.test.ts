@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { acquisitionScore, UNCERTAINTY_FUNCTIONS } from '../../ml/acquisition';
+import { acquisitionScore, randomScores, UNCERTAINTY_FUNCTIONS } from '../../ml/acquisition';
 import { initBackend } from '../../ml/backend';
 import { dropoutMask, MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
 import { mcScorePool, type MCMode, type MCNet, type PoolBatch } from '../../ml/mcSampling';
@@ -217,6 +217,10 @@ describe('mcScorePool', () => {
     await expect(mcScorePool({ net, pool: wrongCount, functions: ['mfe'], samples: 1 })).rejects.toThrow(/2 ids but 1 images/);
     expect(tf.memory().numTensors).toBe(before);
     expect(mcActiveFlags(net).every((active) => !active)).toBe(true);
+    // 'random' alone needs no passes, so a model without dropout is fine for it.
+    const random = await mcScorePool({ net: { model: plain }, pool: loader, functions: ['random'], randomSeed: 2 });
+    expect(random.map((r) => r.scores.random)).toEqual(randomScores(ids, 2));
+    expect(tf.memory().numTensors).toBe(before);
     plain.dispose();
   });
 });

@@ -400,6 +400,16 @@ describe('PyTorch-semantics layers', () => {
     both.setWeights([kernel]);
     const expectedBoth = tf.stridedSlice(expectedDilated, [0, 0, 0, 0], [1, 9, 9, 3], [1, 2, 2, 1]);
     expect(tf.max(tf.abs(tf.sub(both.apply(x) as tf.Tensor, expectedBoth))).dataSync()[0]).toBeLessThan(1e-5);
+    // Rates beyond the map (ASPP's 12/24/36 on small maps), plain and depthwise, still equal the reference.
+    const wide = layer({ filters: 3, kernelSize: 3, dilation: 12 });
+    const expectedWide = tf.conv2d(x, wide.getWeights()[0] as tf.Tensor4D, 1, 'same', 'NHWC', 12);
+    expect(tf.max(tf.abs(tf.sub(wide.apply(x) as tf.Tensor, expectedWide))).dataSync()[0]).toBeLessThan(1e-5);
+    for (const rate of [3, 12]) {
+      const depthwise = layer({ filters: 4, kernelSize: 3, dilation: rate, groups: 4 });
+      const dk = (depthwise.getWeights()[0] as tf.Tensor4D).reshape([3, 3, 4, 1]) as tf.Tensor4D;
+      const expectedDepthwise = tf.depthwiseConv2d(x, dk, 1, 'same', 'NHWC', rate);
+      expect(tf.max(tf.abs(tf.sub(depthwise.apply(x) as tf.Tensor, expectedDepthwise))).dataSync()[0]).toBeLessThan(1e-5);
+    }
     // Gradients through the dilated conv exist and are finite (tfjs' own dilated conv has none).
     const { value, grads } = tf.variableGrads(() => (dilated.apply(x) as tf.Tensor).square().mean() as tf.Scalar, dilated.trainableWeights.map((w) => w.read() as tf.Variable));
     expect(Number.isFinite(value.dataSync()[0])).toBe(true);

@@ -7,6 +7,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import { createWorkers } from '../../worker';
 import { activeLearning } from '../../workflows';
 import { historyQuery, statusQuery } from '../../workflows/messages';
+import { recordHistory } from '../historyFixtures';
 import { testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
 
 const config = testConfig('al');
@@ -63,5 +64,7 @@ describe('activeLearning on the real dev server, worker and MinIO', () => {
     expect(request.items[0].uncertaintyMapKey).toMatch(/maps\/.*\.png$/);
     const description = await last.describe();
     expect(description.typedSearchAttributes.get({ name: 'EchoLabelledCount', type: 'INT' } as never)).toBe(10);
+    const first = client.workflow.getHandle(workflowId, handle.firstExecutionRunId);
+    recordHistory('activeLearning-oracle', workflowId, await first.fetchHistory());
   });
 });

@@ -9,6 +9,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import { createWorkers } from '../../worker';
 import { activeLearning } from '../../workflows';
 import { labelsSubmittedSignal, statusQuery, stopSignal, submitLabelsUpdate } from '../../workflows/messages';
+import { recordHistory } from '../historyFixtures';
 import { testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
 
 const config = testConfig('human');
@@ -110,6 +111,8 @@ describe('activeLearning with doctors in the loop', () => {
     const labelled = await store.getJson<{ id: string; maskKey: string }[]>(result.labelledKey);
     expect(labelled.map((l) => l.id)).toEqual(expect.arrayContaining(ids));
     expect(labelled.find((l) => l.id === ids[0])!.maskKey).toBe(`runs/${workflowId}/labels/${ids[0]}.png`);
+    const first = client.workflow.getHandle(workflowId, handle.firstExecutionRunId);
+    recordHistory('activeLearning-human', workflowId, await first.fetchHistory());
   });
 
   it('stops cleanly on the stop signal while waiting, with a final report', async () => {

@@ -1,0 +1,99 @@
+import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../ml/backend';
+import type { LeaderboardRow } from '../../shared';
+import type { ObjectStore } from '../../store/objectStore';
+import { createWorkers } from '../../worker';
+import { pipeline, search } from '../../workflows';
+import { leaderboardQuery } from '../../workflows/messages';
+import { trialAt } from '../../workflows/search';
+import { recordHistory } from '../historyFixtures';
+import { testConfig, tinyActiveLearning, tinyDataset, tinySearch, workflowBundle } from '../helpers';
+
+const config = testConfig('search');
+
+describe('EDNAS search and the pipeline on the real dev server, worker and MinIO', () => {
+  let connection: Connection;
+  let client: Client;
+  let workers: Worker[];
+  let store: ObjectStore;
+  let running: Promise<unknown>;
+  let datasetId: string;
+
+  beforeAll(async () => {
+    await initBackend();
+    connection = await Connection.connect({ address: config.temporal.address });
+    client = new Client({ connection, namespace: config.temporal.namespace });
+    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
+    workers = created.workers;
+    store = created.store;
+    running = Promise.all(workers.map((w) => w.run()));
+    datasetId = await tinyDataset(store);
+  });
+
+  afterAll(async () => {
+    for (const w of workers ?? []) w.shutdown();
+    await running;
+    await connection?.close();
+  });
+
+  it('draws the same trials from the same seed, and different ones from another', () => {
+    const input = tinySearch(config, 'x', { space: { archs: ['Unet', 'FPN', 'PAN'], encoders: ['a', 'b', 'c'], learningRates: [1, 2, 3], batchSizes: [4, 8, 16] } });
+    const draw = (seed: number) => Array.from({ length: 8 }, (_, i) => trialAt({ ...input, seed }, i));
+    expect(draw(3)).toEqual(draw(3));
+    expect(draw(3)).not.toEqual(draw(4));
+  });
+
+  it('ranks a few trials by test IoU and records a deliberately failing one', async () => {
+    const workflowId = `test-search-${Date.now()}`;
+    const input = tinySearch(config, datasetId, {
+      // Trial 0 names an encoder that does not exist: it must fail, be recorded, and not stop the search.
+      extraTrials: [{ arch: 'Unet', encoder: 'resnet-does-not-exist', learningRate: 1e-3, batchSize: 4 }],
+      maxTrials: 4,
+      trialsPerRun: 2, // forces one continueAsNew
+    });
+    const handle = await client.workflow.start(search, { taskQueue: config.taskQueues.light, workflowId, args: [input] });
+    const result = await handle.result();
+    expect(result.trials).toBe(4);
+    expect(result.failed).toBe(1);
+    const rows = result.leaderboard;
+    expect(rows.map((r) => r.rank)).toEqual([1, 2, 3, 4]);
+    const ok = rows.filter((r) => r.status === 'ok');
+    expect(ok).toHaveLength(3);
+    for (let i = 1; i < ok.length; i += 1) expect(ok[i - 1].iou!).toBeGreaterThanOrEqual(ok[i].iou!);
+    for (const row of ok) expect(row.params).toBeGreaterThan(0);
+    const failed = rows.find((r) => r.status === 'failed')!;
+    expect(failed.rank).toBe(4);
+    expect(failed.encoder).toBe('resnet-does-not-exist');
+    expect(failed.error).toMatch(/resnet-does-not-exist/);
+    const stored = await store.getJson<{ rows: LeaderboardRow[] }>(result.leaderboardKey);
+    expect(stored.rows).toEqual(rows);
+    const markdown = new TextDecoder().decode(await store.getBytes(result.markdownKey));
+    expect(markdown).toMatch(/\| 1 \| 0\.\d{4} \|/);
+    expect(markdown).toContain('failed:');
+    expect(await client.workflow.getHandle(workflowId).query(leaderboardQuery)).toHaveLength(4);
+    recordHistory('search', workflowId, await client.workflow.getHandle(workflowId).fetchHistory());
+  });
+
+  it('pipeline runs the search, then active learning with the best trial as child workflows', async () => {
+    const workflowId = `test-pipeline-${Date.now()}`;
+    const handle = await client.workflow.start(pipeline, {
+      taskQueue: config.taskQueues.light, workflowId,
+      args: [{
+        search: tinySearch(config, datasetId, { maxTrials: 2, trialsPerRun: 10 }),
+        activeLearning: tinyActiveLearning(config, datasetId, { maxPhases: 2 }),
+      }],
+    });
+    const result = await handle.result();
+    const best = result.search!.leaderboard[0];
+    expect(result.activeLearning.history).toHaveLength(2);
+    const child = await client.workflow.getHandle(`${workflowId}-al`).describe();
+    expect(child.status.name).toBe('COMPLETED');
+    const al = (await client.workflow.getHandle(`${workflowId}-al`).fetchHistory()).events![0].workflowExecutionStartedEventAttributes!;
+    const input = JSON.parse(Buffer.from(al.input!.payloads![0].data!).toString());
+    expect(input.model.arch).toBe(best.arch);
+    expect(input.hyper.learningRate).toBe(best.learningRate);
+    recordHistory('pipeline', workflowId, await handle.fetchHistory());
+  });
+});
