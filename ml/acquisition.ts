@@ -124,6 +124,10 @@ export function randomScores(ids: readonly string[], seed: number): number[] {
   return ids.map((id) => mix32(hashString(id, seedMix) ^ seedMix) / 2 ** 32);
 }
 
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
 /** Σ_c p log p over the last axis, with 0 · log 0 = 0 (p is clamped only inside the log). */
 function sumXLogX(p: tf.Tensor): tf.Tensor {
   return p.mul(p.maximum(1e-30).log()).sum(-1);
@@ -172,7 +176,7 @@ export class MCMomentAccumulator {
       this.shiftedSquares = tf.keep(this.shiftedSquares ? this.shiftedSquares.add(squares) : squares) as tf.Tensor3D;
       this.entropySum = tf.keep(this.entropySum!.add(entropyTerm));
     });
-    if (this.count > 0) tf.dispose(previous.filter((t): t is tf.Tensor => t !== undefined));
+    if (this.count > 0) tf.dispose(previous.filter(isDefined));
     this.pixelShape = pixelShape;
     this.count += 1;
   }
@@ -218,7 +222,7 @@ export class MCMomentAccumulator {
 
   /** Frees the running sums and forgets the samples; the accumulator can then start a new batch. */
   dispose(): void {
-    tf.dispose([this.shift, this.shiftedSum, this.shiftedSquares, this.entropySum].filter((t): t is tf.Tensor => t !== undefined));
+    tf.dispose([this.shift, this.shiftedSum, this.shiftedSquares, this.entropySum].filter(isDefined));
     this.shift = this.shiftedSum = this.shiftedSquares = this.entropySum = undefined;
     this.count = 0;
     this.pixelShape = [];

@@ -150,6 +150,8 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
     throw new Error(`${mode === 'fast' ? 'Fast MC' : 'Pooled features'} need the net's mcSplit(); use mode 'naive' without features.`);
   }
   const uncertaintyFns = functions.filter((f): f is F & UncertaintyFunction => f !== 'random');
+  // 'random' alone needs no passes (nor dropout); anything else, or maps, needs the T samples.
+  const passes = uncertaintyFns.length > 0 || maps ? samples : 0;
 
   if (modelsInUse.has(net.model)) {
     throw new Error('An MC run on this model is already in progress; await it before starting another.');
@@ -159,7 +161,7 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
     throw new Error('The MC split is wrong: its prefix contains MCDropout layers, so it is not deterministic.');
   }
   const stochastic = mode === 'fast' ? split!.tail : net.model;
-  if (setMCMode(stochastic, true) === 0) {
+  if (passes > 0 && setMCMode(stochastic, true) === 0) {
     throw new Error(`The ${mode === 'fast' ? 'MC tail' : 'model'} has no MCDropout layers: build it with dropout strategy 'head' or 'decoder'.`);
   }
   modelsInUse.add(net.model);
@@ -177,11 +179,10 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
         if (images.shape[0] !== ids.length) {
           throw new Error(`A pool batch has ${ids.length} ids but ${images.shape[0]} images.`);
         }
-        const [, height, width] = images.shape;
-        if (split && (mode === 'fast' || onFeatures)) {
+        if (split && ((mode === 'fast' && passes > 0) || onFeatures)) {
           prefixOutputs = tf.tidy(() => asList(split.prefix.apply(images, { training: false }) as tf.Tensor | tf.Tensor[]));
         }
-        for (let t = 0; t < samples; t++) {
+        for (let t = 0; t < passes; t++) {
           const probs = tf.tidy(() =>
             mode === 'fast'
               ? single(split!.tail.apply(prefixOutputs.length === 1 ? prefixOutputs[0] : prefixOutputs, { training: false }) as tf.Tensor | tf.Tensor[], 'The MC tail')
@@ -208,6 +209,8 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
         if (maps) {
           const mapTensor = accumulator.pixelMap(maps.fn);
           const values = await mapTensor.data();
+          // The output's size, which a model may choose to differ from the input's.
+          const [, height, width] = mapTensor.shape;
           mapTensor.dispose();
           const size = height * width;
           for (let i = 0; i < ids.length; i++) {

@@ -151,7 +151,10 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const backend = await initBackend();
   const ids = Array.from({ length: args.pool }, (_, i) => `img-${i}`);
-  const pool = { ids, load: async (batch: string[]) => tf.randomUniform([batch.length, args.size, args.size, 3]) as tf.Tensor4D };
+  // Images seeded by id, so both modes (and every repeat) score the same pool.
+  const load = async (batch: string[]) =>
+    tf.tidy(() => tf.stack(batch.map((id) => tf.randomUniform([args.size, args.size, 3], 0, 1, 'float32', id))) as tf.Tensor4D);
+  const pool = { ids, load };
   console.log(
     `backend ${backend}; pool ${args.pool} images at ${args.size}×${args.size}, T = ${args.T}, batch ${args.batch}, best of ${args.repeat}`,
   );
