@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
+import { withInitSettings } from '../../ml/zoo/blocks';
 import { scaled, type EncoderSpec } from '../../ml/zoo/encoderTypes';
 import { FlexConv2D, HardActivation } from '../../ml/zoo/encoders/common';
 import { efficientNetUnusedHeadParams } from '../../ml/zoo/encoders/efficientnet';
@@ -162,7 +163,8 @@ describe('parameter counts at full width equal the PyTorch encoders without thei
   };
 
   it.each(Object.entries(REFERENCE))('%s has %i trainable parameters', (encoderName, expected) => {
-    const { input, features } = build(otherEncoders[encoderName], 64, 1);
+    // Zero-filled weights: only shapes matter here, and random init of ~50 M weights is slow.
+    const { input, features } = withInitSettings({ mode: 'zeros' }, () => build(otherEncoders[encoderName], 64, 1));
     const model = tf.model({ inputs: input, outputs: features });
     expect(trainableParams(model)).toBe(expected);
     model.dispose();
@@ -183,7 +185,33 @@ describe('HardActivation', () => {
   });
 });
 
+describe('initialisation', () => {
+  it("follows the zoo's init settings: a seeded build is reproducible, another seed differs", () => {
+    const weightsOf = (seed: number) => withInitSettings({ mode: 'random', seed }, () => {
+      const { input, features } = build(otherEncoders['timm-regnety_002'], 32, 0.125);
+      const model = tf.model({ inputs: input, outputs: features });
+      const values = model.trainableWeights.map((w) => Array.from(w.read().dataSync()));
+      model.dispose();
+      return values;
+    });
+    const first = weightsOf(3);
+    expect(weightsOf(3)).toEqual(first);
+    expect(weightsOf(4)).not.toEqual(first);
+  });
+});
+
 describe('FlexConv2D', () => {
+  it("pads strided convolutions symmetrically like PyTorch ('torch') or like TensorFlow ('same')", () => {
+    const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 12) as tf.Tensor4D;
+    const kernel = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 13) as tf.Tensor4D;
+    const torch = applyFlex(x, kernel, { filters: 4, kernelSize: 3, strides: 2, padding: 'torch' });
+    const symmetric = tf.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]) as tf.Tensor4D, kernel, 2, 'valid');
+    expect(torch.shape).toEqual([1, 4, 4, 4]);
+    expect(tf.max(tf.abs(tf.sub(torch, symmetric))).dataSync()[0]).toBeLessThan(1e-4);
+    const same = applyFlex(x, kernel, { filters: 4, kernelSize: 3, strides: 2, padding: 'same' });
+    expect(tf.max(tf.abs(tf.sub(same, tf.conv2d(x, kernel, 2, 'same')))).dataSync()[0]).toBeLessThan(1e-4);
+  });
+
   function applyFlex(x: tf.Tensor4D, kernel: tf.Tensor4D, args: ConstructorParameters<typeof FlexConv2D>[0]) {
     const layer = new FlexConv2D(args);
     layer.build(x.shape);
@@ -208,7 +236,7 @@ describe('FlexConv2D', () => {
     const xs = tf.split(x, 4, 3);
     const ks = tf.split(grouped, 4, 3);
     const expectedGrouped = tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ks[i] as tf.Tensor4D, 2, 'same')), 3);
-    const actualGrouped = applyFlex(x, grouped, { filters: 12, kernelSize: 3, strides: 2, groups: 4 });
+    const actualGrouped = applyFlex(x, grouped, { filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' });
     expect(tf.max(tf.abs(tf.sub(actualGrouped, expectedGrouped))).dataSync()[0]).toBeLessThan(1e-4);
 
     const depthwise = tf.randomNormal([3, 3, 1, 16], 0, 1, 'float32', 5) as tf.Tensor4D;
@@ -222,7 +250,7 @@ describe('FlexConv2D', () => {
     const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 9) as tf.Tensor4D;
     const kernel = tf.randomNormal([3, 3, 2, 12], 0, 1, 'float32', 10) as tf.Tensor4D;
     const weights = tf.randomNormal([2, 3, 3, 12], 0, 1, 'float32', 11);
-    const layer = new FlexConv2D({ filters: 12, kernelSize: 3, strides: 2, groups: 4 });
+    const layer = new FlexConv2D({ filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' });
     layer.build(x.shape);
     layer.setWeights([kernel]);
     const kernelVariable = layer.trainableWeights[0].read() as tf.Variable;

@@ -1,11 +1,14 @@
 /**
  * Building blocks shared by the DenseNet, EfficientNet, DPN, RegNet, VGG and MobileNet encoders.
  *
- * tfjs-layers lacks three things these PyTorch encoders need: grouped convolutions, dilated depthwise
- * convolutions, and gradients through any dilated convolution (tfjs-core asserts dilation 1 in the Conv2D and
- * DepthwiseConv2dNative gradients). `FlexConv2D` covers all three; plain convolutions keep the stock layers.
+ * tfjs-layers lacks what these PyTorch encoders need: grouped convolutions, dilated depthwise convolutions,
+ * gradients through any dilated convolution (tfjs-core asserts dilation 1 in the Conv2D and DepthwiseConv2dNative
+ * gradients) and PyTorch's symmetric padding of strided convolutions. `FlexConv2D` covers them; plain stride-1
+ * convolutions keep the stock layer. Kernels use the zoo's initialiser (blocks.ts), so `withInitSettings` seeds and
+ * zero-fills these encoders too.
  */
 import * as tf from '@tensorflow/tfjs';
+import { kernelInitializer, type Initializer } from '../blocks';
 
 export type Sym = tf.SymbolicTensor;
 export type ActivationName = 'relu' | 'relu6' | 'swish' | 'sigmoid' | 'hardSwish' | 'hardSigmoid';
@@ -52,6 +55,13 @@ function nativeGroupedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, strides: numbe
   return grouped(x, kernel) as tf.Tensor4D;
 }
 
+/**
+ * 'torch': symmetric zero padding of (k − 1) · dilation / 2 per side, as `nn.Conv2d(padding=k // 2)`;
+ * 'same': TensorFlow's 'same' (extra row and column at the end when strided), as the TF-ported EfficientNet and
+ * tf_mobilenetv3 use. The two differ only for strided convolutions, and never in output size for even inputs.
+ */
+export type PaddingMode = 'torch' | 'same';
+
 export interface FlexConv2DArgs {
   filters: number;
   kernelSize: number;
@@ -60,11 +70,13 @@ export interface FlexConv2DArgs {
   /** PyTorch `groups`: input and output channels split into this many independent convolutions. */
   groups?: number;
   useBias?: boolean;
+  padding?: PaddingMode;
+  kernelInitializer?: Initializer;
   name?: string;
 }
 
 /**
- * Conv2D with PyTorch-style `groups` and trainable dilation ('same' padding, NHWC).
+ * Conv2D with PyTorch-style `groups`, trainable dilation and a choice of padding (NHWC).
  * The kernel is [k, k, inChannels / groups, filters] with output channels grouped contiguously, like PyTorch, so
  * parameter counts match. Dilation runs as space-to-batch → undilated 'valid' conv → batch-to-space (TensorFlow's
  * own atrous algorithm), which is exact for odd kernels and differentiable in tfjs.
@@ -77,6 +89,8 @@ export class FlexConv2D extends tf.layers.Layer {
   readonly dilationRate: number;
   readonly groups: number;
   readonly useBias: boolean;
+  readonly padding: PaddingMode;
+  private readonly kernelInit: Initializer;
   private kernel?: tf.LayerVariable;
   private bias?: tf.LayerVariable;
 
@@ -88,6 +102,11 @@ export class FlexConv2D extends tf.layers.Layer {
     this.dilationRate = args.dilationRate ?? 1;
     this.groups = args.groups ?? 1;
     this.useBias = args.useBias ?? false;
+    this.padding = args.padding ?? 'torch';
+    this.kernelInit = args.kernelInitializer ?? kernelInitializer();
+    if (this.kernelSize % 2 === 0 && this.padding === 'torch') {
+      throw new Error(`${this.name}: symmetric padding needs an odd kernel, got ${this.kernelSize}.`);
+    }
     if (this.strides > 1 && this.dilationRate > 1) {
       throw new Error(`${this.name}: stride ${this.strides} and dilation ${this.dilationRate} cannot be combined.`);
     }
@@ -106,15 +125,20 @@ export class FlexConv2D extends tf.layers.Layer {
       throw new Error(`${this.name}: ${inChannels} input channels are not divisible into ${this.groups} groups.`);
     }
     const k = this.kernelSize;
-    this.kernel = this.addWeight('kernel', [k, k, inChannels / this.groups, this.filters], 'float32',
-      tf.initializers.heNormal({}));
+    this.kernel = this.addWeight('kernel', [k, k, inChannels / this.groups, this.filters], 'float32', this.kernelInit);
     if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', tf.initializers.zeros());
     this.built = true;
   }
 
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
-    const reduce = (size: number | null) => (size == null ? null : Math.ceil(size / this.strides));
+    const pad = (this.kernelSize - 1) / 2;
+    const reduce = (size: number | null) => {
+      if (size == null) return null;
+      return this.padding === 'same'
+        ? Math.ceil(size / this.strides)
+        : Math.floor((size + 2 * pad - this.kernelSize) / this.strides) + 1;
+    };
     return [shape[0], reduce(shape[1]), reduce(shape[2]), this.filters];
   }
 
@@ -122,9 +146,15 @@ export class FlexConv2D extends tf.layers.Layer {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       const kernel = this.kernel!.read() as tf.Tensor4D;
-      let y = this.dilationRate > 1 && this.kernelSize > 1
-        ? this.atrous(x, kernel)
-        : this.convolve(x, kernel, this.strides, 'same');
+      let y: tf.Tensor4D;
+      if (this.dilationRate > 1 && this.kernelSize > 1) {
+        y = this.atrous(x, kernel);
+      } else if (this.strides > 1 && this.kernelSize > 1 && this.padding === 'torch') {
+        const p = (this.kernelSize - 1) / 2;
+        y = this.convolve(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), kernel, this.strides, 'valid');
+      } else {
+        y = this.convolve(x, kernel, this.strides, 'same');
+      }
       if (this.bias) y = tf.add(y, this.bias.read());
       return y;
     });
@@ -164,6 +194,7 @@ export class FlexConv2D extends tf.layers.Layer {
       dilationRate: this.dilationRate,
       groups: this.groups,
       useBias: this.useBias,
+      padding: this.padding,
     };
   }
 }
@@ -176,23 +207,27 @@ export interface ConvOptions {
   dilation?: number;
   groups?: number;
   bias?: boolean;
+  /** Default 'torch' (symmetric); 'same' for the TF-ported EfficientNet / tf_mobilenetv3. */
+  padding?: PaddingMode;
   name: string;
 }
 
-/** 'same'-padded convolution; stock tfjs layers where they suffice, FlexConv2D for groups or dilation. */
+/** Convolution; the stock tfjs layer where it computes the same function, FlexConv2D otherwise. */
 export function conv(x: Sym, o: ConvOptions): Sym {
   const stride = o.stride ?? 1;
   const dilation = o.kernel > 1 ? o.dilation ?? 1 : 1;
   const groups = o.groups ?? 1;
   const bias = o.bias ?? false;
-  if (groups === 1 && dilation === 1) {
+  const padding = o.padding ?? 'torch';
+  const stockPaddingMatches = stride === 1 || o.kernel === 1 || padding === 'same';
+  if (groups === 1 && dilation === 1 && stockPaddingMatches) {
     return applyTo(tf.layers.conv2d({
       filters: o.filters, kernelSize: o.kernel, strides: stride, padding: 'same', useBias: bias,
-      kernelInitializer: 'heNormal', name: o.name,
+      kernelInitializer: kernelInitializer(), name: o.name,
     }), x);
   }
   return applyTo(new FlexConv2D({
-    filters: o.filters, kernelSize: o.kernel, strides: stride, dilationRate: dilation, groups, useBias: bias,
+    filters: o.filters, kernelSize: o.kernel, strides: stride, dilationRate: dilation, groups, useBias: bias, padding,
     name: o.name,
   }), x);
 }
@@ -253,9 +288,15 @@ export function concat(xs: Sym[], name: string): Sym {
   return applyTo(tf.layers.concatenate({ axis: -1, name }), xs);
 }
 
-/** Max pooling; 'same' reproduces PyTorch's (k=3, s=2, p=1) and (k=2, s=2) output sizes on even inputs. */
-export function maxPool(x: Sym, size: number, stride: number, name: string): Sym {
-  return applyTo(tf.layers.maxPooling2d({ poolSize: size, strides: stride, padding: 'same', name }), x);
+/**
+ * `nn.MaxPool2d(size, stride, padding)`. Zero padding stands in for PyTorch's −∞ padding, which is the same
+ * function only for non-negative inputs: every padded use here follows a ReLU.
+ */
+export function maxPool(x: Sym, size: number, stride: number, padding: number, name: string): Sym {
+  const padded = padding > 0
+    ? applyTo(tf.layers.zeroPadding2d({ padding: [[padding, padding], [padding, padding]], name: `${name}_pad` }), x)
+    : x;
+  return applyTo(tf.layers.maxPooling2d({ poolSize: size, strides: stride, padding: 'valid', name }), padded);
 }
 
 export function avgPool(x: Sym, size: number, stride: number, name: string): Sym {

@@ -50,7 +50,7 @@ function denseNet(p: DenseNetParams): EncoderSpec {
       let x = conv(input, { filters: scaled(p.initFeatures, widthScale), kernel: 7, stride: 2, name: `${name}_conv0` });
       x = activation(batchNorm(x, `${name}_norm0`), 'relu', `${name}_relu0`);
       features.push(x);
-      x = maxPool(x, 3, 2, `${name}_pool0`);
+      x = maxPool(x, 3, 2, 1, `${name}_pool0`);
       for (let stage = 2; stage <= depth; stage += 1) {
         const blockIndex = stage - 1;
         x = denseBlock(x, p.blocks[blockIndex - 1], growth, bottleneck, `${name}_denseblock${blockIndex}`);

@@ -90,7 +90,7 @@ function dpn(p: DpnParams): EncoderSpec {
         bnEpsilon: BN_EPSILON, name: `${name}_conv1`,
       });
       features.push(stem);
-      let x: Sym | DualPath = maxPool(stem, 3, 2, `${name}_conv1_pool`);
+      let x: Sym | DualPath = maxPool(stem, 3, 2, 1, `${name}_conv1_pool`);
       const bwFactor = p.small ? 1 : 4;
       for (let stage = 2; stage <= depth; stage += 1) {
         const i = stage - 2;

@@ -1,7 +1,7 @@
 /**
  * EfficientNet-B0…B7 encoders, lukemelas' EfficientNet-PyTorch as wrapped by smp's EfficientNetEncoder.
  * Feature 1 is the stem (conv → BN → swish); features 2–5 end after block `STAGE_ENDS[i] - 1` (smp's stage_idxs).
- * BN uses lukemelas' epsilon 1e-3 and momentum 0.99; SE squeezes to max(1, int(block input × 0.25)).
+ * TF 'same' padding and BN epsilon 1e-3 / momentum 0.99 as in lukemelas' TF port; SE squeezes to max(1, int(block input × 0.25)).
  *
  * smp deletes only `_fc`, so its PyTorch module still holds `_conv_head` + `_bn1` although `forward` never uses
  * them; this encoder builds only what `forward` uses. `efficientNetUnusedHeadParams` gives the difference, for
@@ -23,9 +23,9 @@ const BASE_BLOCKS: readonly { repeats: number; kernel: number; stride: number; e
   { repeats: 1, kernel: 3, stride: 1, expand: 6, in: 192, out: 320 },
 ];
 const SE_RATIO = 0.25;
-const BN_EPSILON = 1e-3;
-const BN_MOMENTUM = 0.99;
 const DEPTH_DIVISOR = 8;
+/** lukemelas ports TensorFlow's EfficientNet: TF 'same' padding and TF batch-norm settings. */
+const TF_PORT = { bnEpsilon: 1e-3, bnMomentum: 0.99, padding: 'same' } as const;
 
 /** lukemelas' round_filters: scale by the width coefficient, round to a multiple of 8, never below 90 %. */
 function roundFilters(filters: number, widthCoefficient: number): number {
@@ -60,7 +60,7 @@ function blockList(widthCoefficient: number, depthCoefficient: number): MBConvBl
 }
 
 function mbConv(x: Sym, block: MBConvBlock, widthScale: number, stageDilation: number, name: string): Sym {
-  const common = { bnEpsilon: BN_EPSILON, bnMomentum: BN_MOMENTUM };
+  const common = TF_PORT;
   const inChannels = scaled(block.inChannels, widthScale);
   const expanded = inChannels * block.expand;
   let y = x;
@@ -96,8 +96,8 @@ function efficientNet(
       }
       const features: Sym[] = [input];
       let x = convBnAct(input, {
-        filters: scaled(roundFilters(32, widthCoefficient), widthScale), kernel: 3, stride: 2, act: 'swish',
-        bnEpsilon: BN_EPSILON, bnMomentum: BN_MOMENTUM, name: `${name}_stem`,
+        ...TF_PORT, filters: scaled(roundFilters(32, widthCoefficient), widthScale), kernel: 3, stride: 2, act: 'swish',
+        name: `${name}_stem`,
       });
       features.push(x);
       let blockIndex = 0;

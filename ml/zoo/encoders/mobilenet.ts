@@ -3,7 +3,7 @@
  * - `mobilenet_v2`: torchvision MobileNetV2 (width 1.0, classifier removed), with smp's stage split of `features`:
  *   [:2], [2:4], [4:7], [7:14], [14:] — the last stage ends with the 320 → 1280 1×1 conv.
  * - `timm-mobilenetv3_*`: timm's tf_mobilenetv3 `features_only` model (no conv_head, no classifier), split as smp's
- *   MobileNetV3Encoder does; hard-swish / hard-sigmoid are PyTorch's, BN epsilon 1e-3 (TF-ported weights).
+ *   MobileNetV3Encoder does; hard-swish / hard-sigmoid are PyTorch's; TF 'same' padding and BN epsilon 1e-3 (TF-ported weights).
  */
 import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
 import {
@@ -130,22 +130,23 @@ const V3_SMALL: V3Block[][] = [
 ];
 /** smp's get_stages: the first block group of stages 2…5 ('large' puts blocks[0] into stage 1 with the stem). */
 const V3_STAGE_STARTS = { large: [1, 2, 3, 5], small: [0, 1, 2, 4] } as const;
-const V3_BN = { bnEpsilon: 1e-3, bnMomentum: 0.99 };
+/** tf_mobilenetv3 is ported from TensorFlow: TF 'same' padding and TF batch-norm settings. */
+const V3_TF_PORT = { bnEpsilon: 1e-3, bnMomentum: 0.99, padding: 'same' } as const;
 
 function v3Block(
   x: Sym, block: V3Block, inChannels: number, outChannels: number, stageDilation: number, name: string,
 ): Sym {
   const act = block.relu ? 'relu' : 'hardSwish';
   const { stride, dilation } = strideAndDilation(block.stride, stageDilation);
-  if (block.type === 'cn') return convBnAct(x, { ...V3_BN, filters: outChannels, kernel: 1, act, name });
+  if (block.type === 'cn') return convBnAct(x, { ...V3_TF_PORT, filters: outChannels, kernel: 1, act, name });
   let y = x;
   const mid = block.type === 'ir' ? makeDivisible(inChannels * block.expand) : inChannels;
-  if (block.type === 'ir') y = convBnAct(y, { ...V3_BN, filters: mid, kernel: 1, act, name: `${name}_pw` });
+  if (block.type === 'ir') y = convBnAct(y, { ...V3_TF_PORT, filters: mid, kernel: 1, act, name: `${name}_pw` });
   y = convBnAct(y, {
-    ...V3_BN, filters: mid, kernel: block.kernel, stride, dilation, groups: mid, act, name: `${name}_dw`,
+    ...V3_TF_PORT, filters: mid, kernel: block.kernel, stride, dilation, groups: mid, act, name: `${name}_dw`,
   });
   if (block.se > 0) y = squeezeExcite(y, makeDivisible(mid * block.se), 'relu', `${name}_se`, 'hardSigmoid');
-  y = convBnAct(y, { ...V3_BN, filters: outChannels, kernel: 1, act: null, name: `${name}_pwl` });
+  y = convBnAct(y, { ...V3_TF_PORT, filters: outChannels, kernel: 1, act: null, name: `${name}_pwl` });
   return block.stride === 1 && inChannels === outChannels ? add([x, y], `${name}_add`) : y;
 }
 
@@ -161,7 +162,7 @@ function mobileNetV3(mode: 'large' | 'small', widthMultiplier: number, outChanne
       const width = (c: number) => scaled(makeDivisible(c * widthMultiplier), widthScale);
       const features: Sym[] = [input];
       let x = convBnAct(input, {
-        ...V3_BN, filters: width(16), kernel: 3, stride: 2, act: 'hardSwish', name: `${name}_stem`,
+        ...V3_TF_PORT, filters: width(16), kernel: 3, stride: 2, act: 'hardSwish', name: `${name}_stem`,
       });
       let inChannels = width(16);
       const stageOf = (group: number) => 1 + stageStarts.filter((start) => group >= start).length;

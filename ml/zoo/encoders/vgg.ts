@@ -30,7 +30,7 @@ function vggBn(config: VggConfig): EncoderSpec {
       let x = input;
       let layer = 0;
       for (let stage = 0; stage <= depth; stage += 1) {
-        if (stage > 0) x = maxPool(x, 2, 2, `${name}_pool${stage}`);
+        if (stage > 0) x = maxPool(x, 2, 2, 0, `${name}_pool${stage}`);
         for (const width of config[stage]) {
           x = conv(x, { filters: scaled(width, widthScale), kernel: 3, bias: true, name: `${name}_conv${layer}` });
           x = activation(batchNorm(x, `${name}_bn${layer}`), 'relu', `${name}_relu${layer}`);
