@@ -212,31 +212,34 @@ export class TorchConv2d extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      const kernel = this.kernel!.read() as tf.Tensor4D;
-      const inChannels = x.shape[3];
-      const p = this.padding;
-      const k = this.kernelSize;
-      let y: tf.Tensor4D;
-      const [, h, w] = x.shape;
-      const sameSize = this.stride === 1 && 2 * p === this.dilation * (k - 1);
-      if (sameSize && this.dilation > 1 && this.dilation >= h && this.dilation >= w && this.groups === 1) {
+      const [, h, w, inChannels] = x.shape;
+      let kernel = this.kernel!.read() as tf.Tensor4D;
+      let k = this.kernelSize;
+      let p = this.padding;
+      let dilation = this.dilation;
+      if (this.stride === 1 && dilation > 1 && 2 * p === dilation * (k - 1) && dilation >= h && dilation >= w) {
         // Every off-centre tap lands in the zero padding (e.g. ASPP rate 36 on an 8×8 map): a 1×1 conv with
         // the centre tap is the same function, with the same gradients, at a fraction of the cost.
         const centre = (k - 1) / 2;
-        y = tf.conv2d(x, kernel.slice([centre, centre, 0, 0], [1, 1, -1, -1]) as tf.Tensor4D, 1, 'valid');
-      } else if (this.groups === 1 && this.dilation === 1 && this.stride === 1 && 2 * p === k - 1) {
+        kernel = kernel.slice([centre, centre, 0, 0], [1, 1, -1, -1]);
+        k = 1;
+        p = 0;
+        dilation = 1;
+      }
+      let y: tf.Tensor4D;
+      if (this.groups === 1 && dilation === 1 && this.stride === 1 && 2 * p === k - 1) {
         y = tf.conv2d(x, kernel, 1, 'same');
       } else {
         const xp = p > 0 ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) : x;
         if (this.groups === 1) {
-          y = validConv(xp, kernel, this.stride, this.dilation, false);
+          y = validConv(xp, kernel, this.stride, dilation, false);
         } else if (this.groups === inChannels && this.filters === inChannels) {
           const depthwiseKernel = kernel.reshape([k, k, inChannels, 1]) as tf.Tensor4D;
-          y = validConv(xp, depthwiseKernel, this.stride, this.dilation, true);
+          y = validConv(xp, depthwiseKernel, this.stride, dilation, true);
         } else {
           const xs = tf.split(xp, this.groups, 3) as tf.Tensor4D[];
           const ks = tf.split(kernel, this.groups, 3) as tf.Tensor4D[];
-          y = tf.concat(xs.map((xg, g) => validConv(xg, ks[g], this.stride, this.dilation, false)), 3);
+          y = tf.concat(xs.map((xg, g) => validConv(xg, ks[g], this.stride, dilation, false)), 3);
         }
       }
       return this.bias ? tf.add(y, this.bias.read()) : y;

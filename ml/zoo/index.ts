@@ -311,16 +311,24 @@ export function listModels(inputShape: [number, number, number], classes: number
   for (const encoder of encoders) {
     const spec = encoderSpec(encoder);
     const encoderByStride = new Map<number, { params: number; shapes: tf.Shape[] } | { error: string }>();
+    const buildEncoder = (outputStride: 8 | 16 | 32, scale: number) =>
+      withInitSettings({ mode: 'zeros' }, () => {
+        const input = tf.input({ shape: inputShape });
+        const features = spec.build({ input, inChannels: inputShape[2], depth, widthScale: scale, outputStride, name: ENCODER_PREFIX });
+        const model = tf.model({ inputs: input, outputs: features });
+        const params = countTrainableParams(model);
+        model.dispose();
+        return { params, shapes: features.map((f) => f.shape) };
+      });
+    const full = buildEncoder(32, widthScale);
+    encoderByStride.set(32, full);
     for (const outputStride of new Set(archs.map((a) => archSpec(a).outputStride(depth)))) {
+      if (outputStride === 32) continue;
+      // Dilation changes spatial sizes only: a hair-thin build gives them (and whether the encoder supports it).
       try {
-        encoderByStride.set(outputStride, withInitSettings({ mode: 'zeros' }, () => {
-          const input = tf.input({ shape: inputShape });
-          const features = spec.build({ input, inChannels: inputShape[2], depth, widthScale, outputStride, name: ENCODER_PREFIX });
-          const model = tf.model({ inputs: input, outputs: features });
-          const params = countTrainableParams(model);
-          model.dispose();
-          return { params, shapes: features.map((f) => f.shape) };
-        }));
+        const thin = buildEncoder(outputStride, Math.min(widthScale, 1 / 64));
+        const shapes = thin.shapes.map((s, i) => [...s.slice(0, 3), full.shapes[i][3]]);
+        encoderByStride.set(outputStride, { params: full.params, shapes });
       } catch (err) {
         encoderByStride.set(outputStride, { error: errorMessage(err) });
       }
