@@ -324,10 +324,16 @@ export function listModels(inputShape: [number, number, number], classes: number
     encoderByStride.set(32, full);
     for (const outputStride of new Set(archs.map((a) => archSpec(a).outputStride(depth)))) {
       if (outputStride === 32) continue;
-      // Dilation changes spatial sizes only: a hair-thin build gives them (and whether the encoder supports it).
+      // Dilation changes spatial sizes only: a thin build gives them (and whether the encoder supports dilation)
+      // cheaply; if the thin width itself is what fails, the full width decides.
       try {
-        const thin = buildEncoder(outputStride, Math.min(widthScale, 1 / 64));
-        const shapes = thin.shapes.map((s, i) => [...s.slice(0, 3), full.shapes[i][3]]);
+        let probe: { shapes: tf.Shape[] };
+        try {
+          probe = buildEncoder(outputStride, Math.min(widthScale, 1 / 16));
+        } catch {
+          probe = buildEncoder(outputStride, widthScale);
+        }
+        const shapes = probe.shapes.map((s, i) => [...s.slice(0, 3), full.shapes[i][3]]);
         encoderByStride.set(outputStride, { params: full.params, shapes });
       } catch (err) {
         encoderByStride.set(outputStride, { error: errorMessage(err) });
