@@ -19,7 +19,8 @@ const SMP_NAMES = [
     .flatMap((size) => [`timm-regnetx_${size}`, `timm-regnety_${size}`]),
   'vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn',
   'mobilenet_v2',
-  'timm-mobilenetv3_large_075', 'timm-mobilenetv3_large_100', 'timm-mobilenetv3_small_075', 'timm-mobilenetv3_small_100',
+  'timm-mobilenetv3_large_075', 'timm-mobilenetv3_large_100', 'timm-mobilenetv3_large_minimal_100',
+  'timm-mobilenetv3_small_075', 'timm-mobilenetv3_small_100', 'timm-mobilenetv3_small_minimal_100',
 ];
 
 let modelCounter = 0;

@@ -150,8 +150,18 @@ function v3Block(
   return block.stride === 1 && inChannels === outChannels ? add([x, y], `${name}_add`) : y;
 }
 
-function mobileNetV3(mode: 'large' | 'small', widthMultiplier: number, outChannels: readonly number[]): EncoderSpec {
-  const groups = mode === 'large' ? V3_LARGE : V3_SMALL;
+/** timm's 'minimal' variants: the same blocks with 3×3 kernels, no SE and ReLU everywhere (stem included). */
+function minimal(groups: V3Block[][]): V3Block[][] {
+  return groups.map((group) => group.map((block) => ({
+    ...block, kernel: block.type === 'cn' ? 1 : 3, se: 0, relu: true,
+  })));
+}
+
+function mobileNetV3(
+  mode: 'large' | 'small', widthMultiplier: number, outChannels: readonly number[], isMinimal = false,
+): EncoderSpec {
+  const full = mode === 'large' ? V3_LARGE : V3_SMALL;
+  const groups = isMinimal ? minimal(full) : full;
   const stageStarts = V3_STAGE_STARTS[mode];
   return {
     family: 'MobileNetV3',
@@ -162,7 +172,8 @@ function mobileNetV3(mode: 'large' | 'small', widthMultiplier: number, outChanne
       const width = (c: number) => scaled(makeDivisible(c * widthMultiplier), widthScale);
       const features: Sym[] = [input];
       let x = convBnAct(input, {
-        ...V3_TF_PORT, filters: width(16), kernel: 3, stride: 2, act: 'hardSwish', name: `${name}_stem`,
+        ...V3_TF_PORT, filters: width(16), kernel: 3, stride: 2, act: isMinimal ? 'relu' : 'hardSwish',
+        name: `${name}_stem`,
       });
       let inChannels = width(16);
       const stageOf = (group: number) => 1 + stageStarts.filter((start) => group >= start).length;
@@ -186,6 +197,8 @@ export const mobileNetEncoders: EncoderRegistry = {
   mobilenet_v2: mobileNetV2,
   'timm-mobilenetv3_large_075': mobileNetV3('large', 0.75, [3, 16, 24, 32, 88, 720]),
   'timm-mobilenetv3_large_100': mobileNetV3('large', 1.0, [3, 16, 24, 40, 112, 960]),
+  'timm-mobilenetv3_large_minimal_100': mobileNetV3('large', 1.0, [3, 16, 24, 40, 112, 960], true),
   'timm-mobilenetv3_small_075': mobileNetV3('small', 0.75, [3, 16, 16, 24, 40, 432]),
   'timm-mobilenetv3_small_100': mobileNetV3('small', 1.0, [3, 16, 16, 24, 48, 576]),
+  'timm-mobilenetv3_small_minimal_100': mobileNetV3('small', 1.0, [3, 16, 16, 24, 48, 576], true),
 };
