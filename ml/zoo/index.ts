@@ -207,9 +207,9 @@ export function buildModel(config: ModelConfig, options: BuildOptions = {}): Seg
   return { config, model, mcSplit: makeMcSplit(config, graph), paramCount: countTrainableParams(model) };
 }
 
-/** The encoder part of a built model: every weight whose layer belongs to the encoder. */
+/** The encoder part of a built model: the weights of every layer that is not the decoder's (or the input). */
 function encoderWeightsOf(model: tf.LayersModel): tf.LayerVariable[] {
-  return model.layers.filter((l) => l.name.startsWith(`${ENCODER_PREFIX}`)).flatMap((l) => l.weights);
+  return model.layers.filter((l) => !l.name.startsWith(`${DECODER_PREFIX}_`)).flatMap((l) => l.weights);
 }
 
 interface WeightsManifestFile {
