@@ -6,7 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { loadTensors, readSplit } from '../data/manifest';
 import { type AcquisitionFunction, randomScores } from '../ml/acquisition';
 import { mcScorePool } from '../ml/mcSampling';
-import { loadCheckpoint, saveCheckpoint } from '../ml/train/checkpoint';
+import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../ml/train/checkpoint';
 import { evaluateModel, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
 import type { ModelConfig } from '../ml/types';
 import { UncertaintyMapWriter, writeScores } from '../ml/uncertaintyMap';
@@ -49,6 +49,16 @@ async function loadTrained(store: ObjectStore, modelKey: string): Promise<Segmen
   return net;
 }
 
+/** The newest complete epoch checkpoint (meta.json written last) under a prefix. */
+async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<{ key: string; epoch: number } | undefined> {
+  const complete = (await store.list(`${prefix}/epoch-`))
+    .filter((key) => key.endsWith('/meta.json'))
+    .map((key) => key.slice(0, -'/meta.json'.length))
+    .sort();
+  const key = complete.at(-1);
+  return key ? { key, epoch: (await readCheckpointMeta(store, key)).epoch } : undefined;
+}
+
 function dispose(data: SegDataset): void {
   data.images.dispose();
   data.masks.dispose();
@@ -70,10 +80,16 @@ async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: S
     ...core.model, inputShape: core.inputShape, classes: 1, dropout: core.dropout, seed: core.hyper.seed,
   };
   const net = build(config);
+  const checkpointPrefix = `${core.outputPrefix}/checkpoints`;
   const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
-  const resumeFrom = previous?.checkpointKey;
-  const resumedFromEpoch = resumeFrom ? previous!.epoch : 0;
-  if (resumeFrom) ctx.log.info('resuming training from checkpoint', { checkpointKey: resumeFrom, epoch: previous!.epoch, attempt: ctx.info.attempt });
+  const latest = await latestCheckpoint(store, checkpointPrefix);
+  // The newest complete checkpoint wins: heartbeats are throttled, so the last one delivered may name a checkpoint
+  // that the trainer has since replaced (and deleted).
+  const resumeFrom = latest?.key ?? (previous?.checkpointKey && (await checkpointExists(store, previous.checkpointKey)) ? previous.checkpointKey : undefined);
+  const resumedFromEpoch = resumeFrom ? (latest?.epoch ?? previous!.epoch) : 0;
+  if (resumeFrom) {
+    ctx.log.info('resuming training from checkpoint', { checkpointKey: resumeFrom, epoch: resumedFromEpoch, heartbeat: previous, attempt: ctx.info.attempt });
+  }
   let lastCheckpointKey = resumeFrom;
   try {
     const result = await trainModel(net.model, data, undefined, {
@@ -82,7 +98,7 @@ async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: S
       learningRate: core.hyper.learningRate,
       seed: core.hyper.seed,
       augment: core.hyper.augment ? undefined : false,
-      checkpoint: { store, prefix: `${core.outputPrefix}/checkpoints` },
+      checkpoint: { store, prefix: checkpointPrefix },
       resumeFrom,
       signal: ctx.cancellationSignal,
       onProgress: (p) => {
