@@ -101,6 +101,23 @@ describe.each(SMP_NAMES)('%s', (encoderName) => {
   });
 });
 
+describe('smallest width', () => {
+  it('every encoder builds and runs at width 0.0625 (grouped convolutions stay divisible)', () => {
+    const x = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 5);
+    for (const encoderName of SMP_NAMES) {
+      const { input, features } = build(otherEncoders[encoderName], 32, 0.0625);
+      const model = tf.model({ inputs: input, outputs: features });
+      const outputs = model.predict(x) as tf.Tensor[];
+      expect(outputs.map((o) => o.shape), encoderName).toEqual(features.map((f) => [1, ...f.shape.slice(1)]));
+      expect(outputs.every(isFinite), encoderName).toBe(true);
+      expect(Math.min(...features.map((f) => f.shape[3] as number)), encoderName).toBeGreaterThanOrEqual(1);
+      tf.dispose(outputs);
+      model.dispose();
+    }
+    x.dispose();
+  });
+});
+
 describe('encoder depth and input channels', () => {
   it.each([
     'densenet121', 'efficientnet-b0', 'dpn68', 'timm-regnety_002', 'vgg11_bn', 'mobilenet_v2', 'timm-mobilenetv3_small_100',
@@ -129,8 +146,11 @@ describe('output stride (smp make_dilated)', () => {
       const spec = otherEncoders[encoderName];
       const size = 32;
       const expectedSizes: Record<16 | 8, number[]> = { 16: [32, 16, 8, 4, 2, 2], 8: [32, 16, 8, 4, 4, 4] };
+      const undilated = build(spec, size, 0.125);
+      const undilatedParams = trainableParams(tf.model({ inputs: undilated.input, outputs: undilated.features }));
       for (const outputStride of [16, 8] as const) {
         const built = build(spec, size, 0.125, 5, outputStride);
+        expect(trainableParams(tf.model({ inputs: built.input, outputs: built.features }))).toBe(undilatedParams);
         expect(built.features.map((f) => f.shape[1])).toEqual(expectedSizes[outputStride]);
         expect(built.features.map((f) => f.shape[3])).toEqual(expectedChannels(spec, 0.125));
         const step = oneTrainingStep(built, size);
