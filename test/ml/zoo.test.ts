@@ -75,6 +75,12 @@ describe('architectures with resnet18', () => {
   it('covers every registered architecture', () => {
     expect(cases.map((c) => c[0]).sort()).toEqual([...listArchitectures()].sort());
   });
+  it("Unet-like decoders keep smp's last `depth` decoder channels (depth 3 → 64, 32, 16)", () => {
+    const net = buildModel(config({ arch: 'UnetPlusPlus', encoderDepth: 3, widthScale: 1, inputShape: [32, 32, 3] }));
+    const channels = (name: string) => net.model.getLayer(name).outputShape[3];
+    expect([channels('decoder_x_0_0_conv2_act'), channels('decoder_x_0_1_conv2_act'), channels('decoder_x_0_2_conv2_act')]).toEqual([64, 32, 16]);
+    net.model.dispose();
+  });
   for (const [arch, depth, size] of cases) {
     it(`${arch} (depth ${depth}) builds, outputs the input size and trains one step`, async () => {
       await buildAndTrain(config({ arch, encoderDepth: depth, inputShape: [size, size, 3], classes: arch === 'FPN' || arch === 'MAnet' ? 3 : 1 }));

@@ -57,7 +57,10 @@ export function groupNormGroups(channels: number): number {
   return 1;
 }
 
-/** Default decoder channels of Unet-like decoders, cut to the encoder depth. */
+/**
+ * Default decoder channels of Unet-like decoders (256, 128, 64, 32, 16), cut to the encoder depth by keeping
+ * the last `depth` entries, as smp's UnetPlusPlus decoder does (depth 3 → 64, 32, 16).
+ */
 export function unetDecoderChannels(ctx: DecoderContext, depth: number): number[] {
-  return [256, 128, 64, 32, 16].slice(0, depth).map((c) => ctx.ch(c));
+  return [256, 128, 64, 32, 16].slice(5 - depth).map((c) => ctx.ch(c));
 }

@@ -1,6 +1,6 @@
 /**
  * smp Unet: from the deepest feature, each block upsamples ×2 (nearest), concatenates the skip feature and
- * applies two 3×3 conv-BN-ReLU; decoder channels (256, 128, 64, 32, 16) cut to the depth; head 3×3.
+ * applies two 3×3 conv-BN-ReLU; decoder channels (256, 128, 64, 32, 16), the last `depth` of them; head 3×3.
  */
 import { concat, upsampleNearest } from '../blocks';
 import { unetDecoderChannels, type ArchSpec, type DecoderContext, type Sym } from './common';
