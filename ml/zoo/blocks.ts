@@ -18,7 +18,6 @@ import { MCDropout } from '../layers/mcDropout';
 type Sym = tf.SymbolicTensor;
 /** tfjs-layers' Initializer class (not exported under a public name). */
 export type Initializer = Exclude<NonNullable<Parameters<typeof tf.layers.conv2d>[0]['kernelInitializer']>, string>;
-type Kwargs = Record<string, unknown>;
 
 // ---------------------------------------------------------------------------------------------------------
 // Initialisation scope
@@ -693,7 +692,7 @@ export class ChannelSlice extends tf.layers.Layer {
     return [s[0], s[1], s[2], this.size];
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
     return tf.slice(x, [0, 0, 0, this.start], [-1, -1, -1, this.size]);
   }

@@ -140,7 +140,7 @@ function buildGraph(config: ModelConfig): Graph {
     throw new Error(`Encoder ${config.encoder} returned ${features.length} features for depth ${config.encoderDepth}; expected ${config.encoderDepth + 1}.`);
   }
   const decoder = new LayerBuilder(DECODER_PREFIX);
-  const ctx = new DecoderContext(decoder, ws, config.dropout, [config.inputShape[0], config.inputShape[1]]);
+  const ctx = new DecoderContext(decoder, ws, config.dropout);
   const decoderOutput = arch.decode(features, ctx);
   const output = applyHead(config, arch, decoder, decoderOutput);
   return { input, features, decoderOutput, output, decoder };
@@ -189,7 +189,7 @@ function makeMcSplit(config: ModelConfig, graph: Graph): () => { prefix: tf.Laye
       const tailInputs = used.map((i) => symbolicInputLike(graph.features[i], `mc_tail_feature${i}`));
       const features = graph.features.slice();
       used.forEach((featureIdx, k) => (features[featureIdx] = tailInputs[k]));
-      const ctx = new DecoderContext(graph.decoder, config.widthScale ?? 1, config.dropout, [config.inputShape[0], config.inputShape[1]]);
+      const ctx = new DecoderContext(graph.decoder, config.widthScale ?? 1, config.dropout);
       const decoderOutput = arch.decode(features, ctx);
       const tail = tf.model({ inputs: tailInputs, outputs: applyHead(config, arch, graph.decoder, decoderOutput), name: 'mc_tail' });
       cached = { prefix, tail };
@@ -354,7 +354,7 @@ export function listModels(inputShape: [number, number, number], classes: number
           const b = new LayerBuilder(DECODER_PREFIX);
           const config = configFor(archName, encoder);
           const features = built.shapes.map((s, i) => tf.input({ shape: s.slice(1) as number[], name: `feature${i}` }));
-          const ctx = new DecoderContext(b, widthScale, config.dropout, [inputShape[0], inputShape[1]]);
+          const ctx = new DecoderContext(b, widthScale, config.dropout);
           applyHead(config, arch, b, arch.decode(features, ctx));
           const count = trainableCount(b.layers());
           for (const layer of b.layers()) for (const w of layer.weights) w.dispose();

@@ -15,8 +15,6 @@ export class DecoderContext {
     readonly b: LayerBuilder,
     readonly widthScale: number,
     readonly dropout: DropoutConfig,
-    /** Model input [H, W]. */
-    readonly inputSize: [number, number],
   ) {}
 
   /** A channel count of smp's default decoder, scaled like the encoder. */
