@@ -283,13 +283,14 @@ describe('parameter counts match segmentation_models_pytorch', () => {
   });
 
   it('listModels equals the built models at any width, depth and class count', () => {
-    const opts = { widthScale: 0.125, encoderDepth: 4, encoders: ['resnet18', 'timm-skresnet18'] };
-    const rows = listModels([128, 128, 1], 3, opts);
-    expect(rows).toHaveLength(ARCHS.length * 2);
-    for (const row of rows) {
-      const net = buildModel(config({ arch: row.arch, encoder: row.encoder, encoderDepth: 4, inputShape: [128, 128, 1], classes: 3 }));
-      expect({ ...row, params: net.paramCount }).toEqual(row);
-      net.model.dispose();
+    for (const [encoderDepth, encoders] of [[4, ['resnet18', 'timm-skresnet18']], [3, ['resnet34']]] as const) {
+      const rows = listModels([128, 128, 1], 3, { widthScale: 0.125, encoderDepth, encoders: [...encoders] });
+      expect(rows).toHaveLength(ARCHS.length * encoders.length);
+      for (const row of rows) {
+        const net = buildModel(config({ arch: row.arch, encoder: row.encoder, encoderDepth, inputShape: [128, 128, 1], classes: 3 }));
+        expect({ ...row, params: net.paramCount }).toEqual(row);
+        net.model.dispose();
+      }
     }
   });
 
