@@ -78,7 +78,7 @@ function expectedChannels(spec: EncoderSpec, widthScale: number, inChannels = 3)
 }
 
 describe('other encoder registry', () => {
-  it('registers exactly the smp names of the DenseNet, EfficientNet, DPN, RegNet, VGG-bn and MobileNet families', () => {
+  it('registers exactly the smp names of the DenseNet, EfficientNet, DPN, RegNet, VGG-bn, MobileNet families', () => {
     expect(Object.keys(otherEncoders).sort()).toEqual([...SMP_NAMES].sort());
     for (const spec of Object.values(otherEncoders)) expect(spec.outChannels).toHaveLength(6);
   });
@@ -120,7 +120,8 @@ describe('smallest width', () => {
 
 describe('encoder depth and input channels', () => {
   it.each([
-    'densenet121', 'efficientnet-b0', 'dpn68', 'timm-regnety_002', 'vgg11_bn', 'mobilenet_v2', 'timm-mobilenetv3_small_100',
+    'densenet121', 'efficientnet-b0', 'dpn68', 'timm-regnety_002', 'vgg11_bn', 'mobilenet_v2',
+    'timm-mobilenetv3_small_100',
   ])(
     '%s returns depth + 1 features for depths 3 and 4, and accepts 1-channel input',
     (encoderName) => {
@@ -140,7 +141,9 @@ describe('encoder depth and input channels', () => {
 });
 
 describe('output stride (smp make_dilated)', () => {
-  it.each(['dpn68', 'efficientnet-b0', 'timm-regnety_002', 'timm-regnetx_002', 'mobilenet_v2', 'timm-mobilenetv3_large_100'])(
+  it.each([
+    'dpn68', 'efficientnet-b0', 'timm-regnety_002', 'timm-regnetx_002', 'mobilenet_v2', 'timm-mobilenetv3_large_100',
+  ])(
     '%s trades the last strides for dilation at output stride 16 and 8, and still trains',
     (encoderName) => {
       const spec = otherEncoders[encoderName];
@@ -256,7 +259,8 @@ describe('FlexConv2D', () => {
     const grouped = tf.randomNormal([3, 3, 2, 12], 0, 1, 'float32', 4) as tf.Tensor4D;
     const xs = tf.split(x, 4, 3);
     const ks = tf.split(grouped, 4, 3);
-    const expectedGrouped = tf.concat(xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ks[i] as tf.Tensor4D, 2, 'same')), 3);
+    const perGroup = xs.map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ks[i] as tf.Tensor4D, 2, 'same'));
+    const expectedGrouped = tf.concat(perGroup, 3);
     const actualGrouped = applyFlex(x, grouped, { filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' });
     expect(tf.max(tf.abs(tf.sub(actualGrouped, expectedGrouped))).dataSync()[0]).toBeLessThan(1e-4);
 
@@ -280,7 +284,8 @@ describe('FlexConv2D', () => {
     const flexKernelGrad = tf.variableGrads(() => flexLoss(x), [kernelVariable]).grads[kernelVariable.name];
     const referenceLoss = (input: tf.Tensor, filter: tf.Tensor) => {
       const ks = tf.split(filter, 4, 3);
-      const outputs = tf.split(input, 4, 3).map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ks[i] as tf.Tensor4D, 2, 'same'));
+      const outputs = tf.split(input, 4, 3)
+        .map((xi, i) => tf.conv2d(xi as tf.Tensor4D, ks[i] as tf.Tensor4D, 2, 'same'));
       return tf.sum(tf.mul(tf.concat(outputs, 3), weights));
     };
     const [referenceInputGrad, referenceKernelGrad] = tf.grads(referenceLoss)([x, kernel]);

@@ -46,8 +46,10 @@ function nativeGroupedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, strides: numbe
         const [savedX, savedK] = saved;
         const dy4 = dy as tf.Tensor4D;
         return [
-          tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter: savedK }, { ...attrs, inputShape: savedX.shape }),
-          tf.engine().runKernel('Conv2DBackpropFilter', { x: savedX, dy: dy4 }, { ...attrs, filterShape: savedK.shape }),
+          tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter: savedK },
+            { ...attrs, inputShape: savedX.shape }),
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: savedX, dy: dy4 },
+            { ...attrs, filterShape: savedK.shape }),
         ] as tf.Tensor[];
       },
     };
@@ -339,8 +341,8 @@ export function strideAndDilation(stride: number, stageDilation: number): { stri
 export function rejectDilation(family: string, outputStride: number): void {
   if (outputStride !== 32) {
     throw new Error(
-      `${family} encoders do not support output stride ${outputStride}: they downsample with pooling, which cannot be ` +
-      'dilated (segmentation_models_pytorch refuses this too). Use outputStride 32 or another encoder.',
+      `${family} encoders do not support output stride ${outputStride}: they downsample with pooling, which ` +
+      'cannot be dilated (segmentation_models_pytorch refuses this too). Use outputStride 32 or another encoder.',
     );
   }
 }

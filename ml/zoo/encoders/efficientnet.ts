@@ -1,7 +1,8 @@
 /**
  * EfficientNet-B0…B7 encoders, lukemelas' EfficientNet-PyTorch as wrapped by smp's EfficientNetEncoder.
- * Feature 1 is the stem (conv → BN → swish); features 2–5 end after block `STAGE_ENDS[i] - 1` (smp's stage_idxs).
- * TF 'same' padding and BN epsilon 1e-3 / momentum 0.99 as in lukemelas' TF port; SE squeezes to max(1, int(block input × 0.25)).
+ * Feature 1 is the stem (conv → BN → swish); features 2–5 end before block stageEnds[0…3] (smp's stage_idxs).
+ * TF 'same' padding and BN epsilon 1e-3 / momentum 0.99 as in lukemelas' TF port; SE squeezes to
+ * max(1, int(block input × 0.25)) channels.
  *
  * smp deletes only `_fc`, so its PyTorch module still holds `_conv_head` + `_bn1` although `forward` never uses
  * them; this encoder builds only what `forward` uses. `efficientNetUnusedHeadParams` gives the difference, for
@@ -13,7 +14,16 @@ import {
 } from './common';
 
 /** lukemelas' base block strings: repeats, kernel, stride, expansion, input and output filters; se 0.25. */
-const BASE_BLOCKS: readonly { repeats: number; kernel: number; stride: number; expand: number; in: number; out: number }[] = [
+interface BaseBlock {
+  repeats: number;
+  kernel: number;
+  stride: number;
+  expand: number;
+  in: number;
+  out: number;
+}
+
+const BASE_BLOCKS: readonly BaseBlock[] = [
   { repeats: 1, kernel: 3, stride: 1, expand: 1, in: 32, out: 16 },
   { repeats: 2, kernel: 3, stride: 2, expand: 6, in: 16, out: 24 },
   { repeats: 2, kernel: 5, stride: 2, expand: 6, in: 24, out: 40 },

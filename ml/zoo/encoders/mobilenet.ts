@@ -3,7 +3,8 @@
  * - `mobilenet_v2`: torchvision MobileNetV2 (width 1.0, classifier removed), with smp's stage split of `features`:
  *   [:2], [2:4], [4:7], [7:14], [14:] — the last stage ends with the 320 → 1280 1×1 conv.
  * - `timm-mobilenetv3_*`: timm's tf_mobilenetv3 `features_only` model (no conv_head, no classifier), split as smp's
- *   MobileNetV3Encoder does; hard-swish / hard-sigmoid are PyTorch's; TF 'same' padding and BN epsilon 1e-3 (TF-ported weights).
+ *   MobileNetV3Encoder does. Hard-swish / hard-sigmoid are PyTorch's; padding is TF 'same' and BN epsilon 1e-3,
+ *   as in these TF-ported models.
  */
 import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
 import {
@@ -76,7 +77,9 @@ const mobileNetV2: EncoderSpec = {
       x = invertedResidual(x, blocks[i], widthScale, dilations[stage], `${name}_features${featureIndex}`);
     }
     if (depth === 5) {
-      x = convBnAct(x, { filters: scaled(LAST_CHANNELS, widthScale), kernel: 1, act: 'relu6', name: `${name}_features18` });
+      x = convBnAct(x, {
+        filters: scaled(LAST_CHANNELS, widthScale), kernel: 1, act: 'relu6', name: `${name}_features18`,
+      });
     }
     features.push(x);
     return features;
@@ -105,9 +108,13 @@ interface V3Block {
   relu: boolean;
 }
 
-function v3(type: V3Block['type'], kernel: number, stride: number, expand: number, out: number, se: number, relu: boolean,
-  repeats = 1): V3Block[] {
-  return Array.from({ length: repeats }, (_, i) => ({ type, kernel, stride: i === 0 ? stride : 1, expand, out, se, relu }));
+function v3(
+  type: V3Block['type'], kernel: number, stride: number, expand: number, out: number, se: number, relu: boolean,
+  repeats = 1,
+): V3Block[] {
+  return Array.from({ length: repeats }, (_, i) => ({
+    type, kernel, stride: i === 0 ? stride : 1, expand, out, se, relu,
+  }));
 }
 
 /** timm's arch_def per block group (stage of the timm model). */
