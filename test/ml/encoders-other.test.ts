@@ -209,6 +209,30 @@ describe('HardActivation', () => {
   });
 });
 
+describe('serialisation', () => {
+  it.each(['dpn68', 'timm-mobilenetv3_large_100', 'efficientnet-b0'])(
+    '%s (dilated, output stride 8) survives model.save → tf.loadLayersModel with identical outputs',
+    async (encoderName) => {
+      const { input, features } = build(otherEncoders[encoderName], 32, 0.125, 5, 8);
+      const model = tf.model({ inputs: input, outputs: features });
+      let saved: tf.io.ModelArtifacts | undefined;
+      await model.save(tf.io.withSaveHandler(async (artifacts) => {
+        saved = artifacts;
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }));
+      const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved!));
+      const x = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 21);
+      const before = model.predict(x) as tf.Tensor[];
+      const after = loaded.predict(x) as tf.Tensor[];
+      expect(after).toHaveLength(before.length);
+      before.forEach((t, i) => expect(tf.max(tf.abs(tf.sub(t, after[i]))).dataSync()[0]).toBeLessThan(1e-5));
+      tf.dispose([x, ...before, ...after]);
+      model.dispose();
+      loaded.dispose();
+    },
+  );
+});
+
 describe('initialisation', () => {
   it("follows the zoo's init settings: a seeded build is reproducible, another seed differs", () => {
     const weightsOf = (seed: number) => withInitSettings({ mode: 'random', seed }, () => {
