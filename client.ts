@@ -4,7 +4,13 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliContext, CliError } from './cli/context';
+import { datasetImportCommand, datasetListCommand, datasetShowCommand } from './cli/dataset';
+import { labelsPendingCommand, labelsServeCommand, labelsSubmitCommand } from './cli/labels';
+import { modelsCommand } from './cli/models';
 import { roundTripCommand } from './cli/roundTrip';
+import {
+  alStartCommand, leaderboardCommand, pipelineStartCommand, reportCommand, searchStartCommand, statusCommand, stopCommand,
+} from './cli/runs';
 
 export interface Command {
   summary: string;
@@ -14,12 +20,26 @@ export interface Command {
 }
 
 const commands: Record<string, Command> = {
+  'dataset list': datasetListCommand,
+  'dataset show': datasetShowCommand,
+  'dataset import': datasetImportCommand,
+  models: modelsCommand,
+  'search start': searchStartCommand,
+  'al start': alStartCommand,
+  'pipeline start': pipelineStartCommand,
+  status: statusCommand,
+  leaderboard: leaderboardCommand,
+  'labels pending': labelsPendingCommand,
+  'labels submit': labelsSubmitCommand,
+  'labels serve': labelsServeCommand,
+  stop: stopCommand,
+  report: reportCommand,
   roundtrip: roundTripCommand,
 };
 
 function help(): void {
   console.log('usage: npx tsx client.ts <command> [options]\n\ncommands:');
-  for (const [name, command] of Object.entries(commands)) console.log(`  ${command.usage.padEnd(48)} ${command.summary}`);
+  for (const command of Object.values(commands)) console.log(`  ${command.usage}\n      ${command.summary}`);
 }
 
 async function main(argv: string[]): Promise<void> {

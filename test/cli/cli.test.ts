@@ -1,0 +1,147 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../config';
+import { datasetKeys } from '../../data/manifest';
+import { createLabelServer } from '../../labelling/server';
+import { initBackend } from '../../ml/backend';
+import type { ActiveLearningStatus } from '../../shared';
+import type { ObjectStore } from '../../store/objectStore';
+import { createWorkers } from '../../worker';
+import { testConfig, workflowBundle } from '../helpers';
+
+const config = testConfig('cli');
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-cli-'));
+
+/**
+ * Runs the real CLI in its own process, on this test's task queues. Asynchronously: the worker runs in this
+ * process, and a synchronous spawn would block it from answering the CLI's queries.
+ */
+function cli(...args: string[]): Promise<{ status: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['client.ts', ...args], {
+      cwd: projectRoot, timeout: 180_000,
+      env: { ...process.env, TASK_QUEUE_LIGHT: config.taskQueues.light, TASK_QUEUE_ACCEL: config.taskQueues.accel },
+    }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, out: stdout, err: stderr }));
+  });
+}
+
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('client.ts against the real services and worker', () => {
+  let workers: Worker[];
+  let store: ObjectStore;
+  let running: Promise<unknown>;
+  let connection: Connection;
+  let client: Client;
+
+  beforeAll(async () => {
+    await initBackend();
+    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
+    workers = created.workers;
+    store = created.store;
+    running = Promise.all(workers.map((w) => w.run()));
+    connection = await Connection.connect({ address: config.temporal.address });
+    client = new Client({ connection, namespace: config.temporal.namespace });
+  });
+
+  afterAll(async () => {
+    for (const w of workers ?? []) w.shutdown();
+    await running;
+    await connection?.close();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('imports a dataset, runs active learning with masks from the CLI and from the HTTP endpoint, and reports', async () => {
+    const imported = await cli('dataset', 'import', '--format', 'synthetic', '--dir', path.join(scratch, 'synthetic'), '--videos', '5',
+      '--frames-per-video', '5', '--size', '32', '--initial', '4', '--seed', '11');
+    expect(imported.status, imported.err).toBe(0);
+    const datasetId = /imported (ds-[0-9a-f]+)/.exec(imported.out)![1];
+    expect((await cli('dataset', 'list')).out).toContain(datasetId);
+    expect((await cli('dataset', 'show', datasetId)).out).toMatch(/initial +4/);
+
+    const runId = `test-cli-${Date.now()}`;
+    const started = await cli('al', 'start', '--dataset', datasetId, '--arch', 'Unet', '--encoder', 'resnet18', '--depth', '3', '--width', '0.0625',
+      '--epochs', '1', '--batch', '4', '--lr', '0.001', '--k', '2', '--max-phases', '3', '--mc-samples', '3', '--no-augment', '--id', runId);
+    expect(started.status, started.err).toBe(0);
+    expect(started.out).toContain(`started ${runId}`);
+
+    const status = async () => {
+      const result = await cli('status', runId, '--json');
+      if (result.status !== 0) throw new Error(`status failed: ${result.err}`);
+      return JSON.parse(result.out) as { status: ActiveLearningStatus };
+    };
+    await until(async () => (await status()).status.pending, 'the first labelling request');
+
+    const csv = (await cli('labels', 'pending', runId, '--format', 'csv')).out.trim().split('\n');
+    expect(csv[0]).toBe('id,group,score,imageUrl,uncertaintyMapUrl,maskUploadKey,maskUploadUrl');
+    const ids = csv.slice(1).map((line) => line.split(',')[0]);
+    expect(ids).toHaveLength(2);
+
+    // Bad input changes nothing: a mask of the wrong size is refused before anything is uploaded.
+    const badDir = path.join(scratch, 'bad');
+    fs.mkdirSync(badDir);
+    fs.writeFileSync(path.join(badDir, `${ids[0]}.png`), await store.getBytes(datasetKeys.mask(datasetId, ids[0])));
+    const sharp = (await import('sharp')).default;
+    fs.writeFileSync(path.join(badDir, `${ids[1]}.png`), await sharp(Buffer.alloc(16 * 16), { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer());
+    const bad = await cli('labels', 'submit', runId, '--dir', badDir);
+    expect(bad.status).toBe(1);
+    expect(bad.err.trim()).toBe(`error: the mask for '${ids[1]}' is 16×16; the image is 32×32`);
+    expect((await status()).status.pending!.received).toBe(0);
+    expect((await cli('labels', 'submit', runId, '--dir', path.join(scratch, 'missing'))).err).toContain('is not a folder');
+
+    // The doctor's masks, from a folder.
+    const goodDir = path.join(scratch, 'good');
+    fs.mkdirSync(goodDir);
+    for (const id of ids) fs.writeFileSync(path.join(goodDir, `${id}.png`), await store.getBytes(datasetKeys.mask(datasetId, id)));
+    const good = await cli('labels', 'submit', runId, '--dir', goodDir);
+    expect(good.status, good.err).toBe(0);
+    expect(good.out).toContain('accepted 2, rejected 0, still waiting for 0');
+
+    // Phase 1 is answered by a labelling tool through the HTTP endpoint.
+    await until(async () => ((await status()).status.pending?.phase === 1 ? true : undefined), 'the second labelling request');
+    const server = createLabelServer({ client, store, token: 'secret-token', resolveRun: async (id) => id });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const pending = JSON.parse((await cli('labels', 'pending', runId)).out) as { phase: number; items: { id: string }[] };
+      const post = (body: unknown, token = 'secret-token') => fetch(`http://127.0.0.1:${port}/labels`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+      });
+      expect((await post({}, 'wrong')).status).toBe(401);
+      expect((await post({ workflowId: runId })).status).toBe(400);
+      expect((await post({ workflowId: runId, phase: 7, items: [{ id: 'x', maskKey: 'k' }] })).status).toBe(409);
+      const items = await Promise.all(pending.items.map(async (item) => ({
+        id: item.id, maskPng: Buffer.from(await store.getBytes(datasetKeys.mask(datasetId, item.id))).toString('base64'),
+      })));
+      const response = await post({ workflowId: runId, phase: pending.phase, items });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ accepted: expect.arrayContaining(pending.items.map((i) => i.id)), rejected: [], remaining: [] });
+    } finally {
+      server.close();
+    }
+
+    const finalStatus = await until(async () => {
+      const s = (await status()).status;
+      return s.done ? s : undefined;
+    }, 'the run to finish');
+    expect(finalStatus.stopReason).toBe('max-phases');
+    expect(finalStatus.labelledCount).toBe(8);
+    const report = await cli('report', runId);
+    expect(report.status, report.err).toBe(0);
+    expect(report.out).toContain('| phase | labelled | test IoU |');
+    expect((await cli('stop', runId)).err).toContain('has already finished');
+  });
+});
