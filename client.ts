@@ -9,7 +9,7 @@ import { labelsPendingCommand, labelsServeCommand, labelsSubmitCommand } from '.
 import { modelsCommand } from './cli/models';
 import { roundTripCommand } from './cli/roundTrip';
 import {
-  alStartCommand, leaderboardCommand, pipelineStartCommand, reportCommand, searchStartCommand, statusCommand, stopCommand,
+  alStartCommand, benchmarkStartCommand, leaderboardCommand, pipelineStartCommand, reportCommand, searchStartCommand, statusCommand, stopCommand,
 } from './cli/runs';
 
 export interface Command {
@@ -27,6 +27,7 @@ const commands: Record<string, Command> = {
   'search start': searchStartCommand,
   'al start': alStartCommand,
   'pipeline start': pipelineStartCommand,
+  'benchmark start': benchmarkStartCommand,
   status: statusCommand,
   leaderboard: leaderboardCommand,
   'labels pending': labelsPendingCommand,

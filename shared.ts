@@ -296,3 +296,35 @@ export interface PipelineResult {
   search?: SearchResult;
   activeLearning: ActiveLearningResult;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Benchmark (the paper's experiment: learning curves per acquisition function against the full-data baseline)
+
+export interface BenchmarkInput {
+  title: string;
+  datasetId: string;
+  seed: number;
+  /** Optional EDNAS search first; its best trial then sets the model and hyper-parameters. */
+  search?: SearchInput;
+  /** Template for every active-learning run; `acquisition` is replaced per run and `oracle` forced on. */
+  activeLearning: ActiveLearningInput;
+  acquisitions: AcquisitionName[];
+  /** Also train on the whole training set (initial + pool) for the full-data reference line. */
+  baseline: boolean;
+  taskQueues: TaskQueues;
+}
+
+export interface BaselineOutcome {
+  iou: number;
+  dice: number;
+  labelled: number;
+  ms: number;
+  backend: string;
+}
+
+export interface BenchmarkResult {
+  reportKey: string;
+  reportPrefix: string;
+  curves: { acquisition: AcquisitionName; runId: string; labelled: number[]; iou: number[]; stopReason: string }[];
+  baseline?: BaselineOutcome;
+}

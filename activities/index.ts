@@ -4,6 +4,7 @@
  * The light worker registers `lightActivities`, the accelerator worker `accelActivities`.
  */
 import type { ObjectStore } from '../store/objectStore';
+import { benchmarkAccelActivities, benchmarkLightActivities } from './benchmark';
 import { labellingActivities } from './labelling';
 import { roundTripActivities } from './roundTrip';
 import { searchActivities } from './search';
@@ -14,11 +15,11 @@ export interface ActivityDeps {
 }
 
 export function lightActivities(deps: ActivityDeps) {
-  return { ...roundTripActivities(deps.store), ...labellingActivities(deps.store), ...searchActivities(deps.store) };
+  return { ...roundTripActivities(deps.store), ...labellingActivities(deps.store), ...searchActivities(deps.store), ...benchmarkLightActivities(deps.store) };
 }
 
 export function accelActivities(deps: ActivityDeps) {
-  return trainingActivities(deps.store);
+  return { ...trainingActivities(deps.store), ...benchmarkAccelActivities(deps.store) };
 }
 
 export function createActivities(deps: ActivityDeps) {

@@ -3,7 +3,7 @@
  * crash), evaluation, Monte Carlo scoring of the pool, and one EDNAS search trial.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { loadTensors, readSplit } from '../data/manifest';
+import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
 import { type AcquisitionFunction, randomScores } from '../ml/acquisition';
 import { mcScorePool } from '../ml/mcSampling';
 import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../ml/train/checkpoint';
@@ -59,6 +59,22 @@ async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<{ k
   return key ? { key, epoch: (await readCheckpointMeta(store, key)).epoch } : undefined;
 }
 
+/** Loads a trained model and scores it on the ids listed under `idsKey` (mean per-image foreground IoU and Dice). */
+export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, modelKey: string, idsKey: string, batchSize: number): Promise<EvaluationOutcome> {
+  const ids = await jsonOrFail<string[]>(store, idsKey, 'test id list');
+  if (ids.length === 0) throw invalidInput('the test set is empty');
+  const net = await loadTrained(store, modelKey);
+  const { images, masks } = await loadTensors(store, manifest, ids, { masks: 'require' });
+  try {
+    const result = evaluateModel(net.model, { images, masks: masks! }, batchSize);
+    return { iou: result.iou, dice: result.dice, images: ids.length };
+  } finally {
+    images.dispose();
+    masks?.dispose();
+    net.model.dispose();
+  }
+}
+
 function dispose(data: SegDataset): void {
   data.images.dispose();
   data.masks.dispose();
@@ -73,7 +89,7 @@ interface TrainCore {
 }
 
 /** Trains with checkpoints each epoch; resumes from the heartbeat's checkpoint after a crash or a retry. */
-async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset): Promise<TrainOutcome> {
+export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset): Promise<TrainOutcome> {
   const ctx = Context.current();
   const started = Date.now();
   const config: ModelConfig = {
@@ -145,18 +161,7 @@ export function trainingActivities(store: ObjectStore) {
 
     async evaluateSegmentationModel(input: { datasetId: string; modelKey: string; idsKey: string; batchSize: number }): Promise<EvaluationOutcome> {
       const manifest = await manifestOrFail(store, input.datasetId);
-      const ids = await jsonOrFail<string[]>(store, input.idsKey, 'test id list');
-      if (ids.length === 0) throw invalidInput('the test set is empty');
-      const net = await loadTrained(store, input.modelKey);
-      const { images, masks } = await loadTensors(store, manifest, ids, { masks: 'require' });
-      try {
-        const result = evaluateModel(net.model, { images, masks: masks! }, input.batchSize);
-        return { iou: result.iou, dice: result.dice, images: ids.length };
-      } finally {
-        images.dispose();
-        masks?.dispose();
-        net.model.dispose();
-      }
+      return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize);
     },
 
     /** Scores every pool image and writes scores.json and uncertainty maps under runs/<id>/phase-<n>/. */
@@ -204,7 +209,6 @@ export function trainingActivities(store: ObjectStore) {
       const started = Date.now();
       const manifest = await manifestOrFail(store, input.datasetId);
       const trainIds = await readSplit(store, input.datasetId, 'initial');
-      const testIds = await readSplit(store, input.datasetId, 'test');
       const train = await loadTensors(store, manifest, trainIds, { masks: 'require' });
       const data = { images: train.images, masks: train.masks! };
       const outputPrefix = `runs/${input.searchId}/trials/trial-${String(input.trial.index).padStart(4, '0')}`;
@@ -220,16 +224,8 @@ export function trainingActivities(store: ObjectStore) {
       } finally {
         dispose(data);
       }
-      const net = await loadTrained(store, outcome.modelKey);
-      const test = await loadTensors(store, manifest, testIds, { masks: 'require' });
-      try {
-        const evaluation = evaluateModel(net.model, { images: test.images, masks: test.masks! }, input.trial.batchSize);
-        return { iou: evaluation.iou, dice: evaluation.dice, params: outcome.params, ms: Date.now() - started, modelKey: outcome.modelKey };
-      } finally {
-        test.images.dispose();
-        test.masks?.dispose();
-        net.model.dispose();
-      }
+      const evaluation = await evaluateOn(store, manifest, outcome.modelKey, manifest.splits.testKey, input.trial.batchSize);
+      return { iou: evaluation.iou, dice: evaluation.dice, params: outcome.params, ms: Date.now() - started, modelKey: outcome.modelKey };
     },
   };
 }

@@ -5,12 +5,12 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Command } from '../client';
 import { readManifest } from '../data/manifest';
 import { MissingKeyError } from '../ml/blobStore';
-import type { ActiveLearningStatus, LeaderboardRow } from '../shared';
-import { activeLearning, pipeline, search } from '../workflows';
+import type { AcquisitionName, ActiveLearningStatus, BenchmarkInput, LeaderboardRow } from '../shared';
+import { activeLearning, benchmark, pipeline, search } from '../workflows';
 import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../workflows/messages';
 import { CliContext, CliError } from './context';
 import { activeLearningInput, alOptions, searchInput, searchOptions } from './inputs';
-import { str } from './options';
+import { list, str } from './options';
 
 type RunKind = 'search' | 'activeLearning' | 'pipeline' | 'benchmark' | 'roundTrip';
 
@@ -222,9 +222,10 @@ export const reportCommand: Command = {
     const client = await ctx.temporal();
     const { kind } = await describeRun(client, id);
     const runId = kind === 'pipeline' ? `${id}-al` : id;
+    // A benchmark's report is report.md; an active-learning run's is active-learning.md.
     const keys = (await ctx.store().list(`runs/${runId}/report/`)).filter((k) => !k.endsWith('/'));
     if (keys.length === 0) throw new CliError(`run '${id}' has no report yet (reports are written when a run finishes)`);
-    const markdownKey = keys.find((k) => k.endsWith('.md'))!;
+    const markdownKey = keys.find((k) => k.endsWith('/report.md')) ?? keys.find((k) => k.endsWith('.md'))!;
     console.log(`report of ${id}: s3://${ctx.store().bucket}/${markdownKey}`);
     console.log(`  ${await ctx.store().presignedGetUrl(markdownKey, 24 * 3600)}`);
     if (values.out) {
@@ -237,3 +238,53 @@ export const reportCommand: Command = {
     }
   },
 };
+
+export const benchmarkStartCommand: Command = {
+  summary: 'the paper\'s experiment: optional search, oracle active learning per acquisition function, baseline, report',
+  usage: 'benchmark start --dataset ID [--acquisitions mfe,random] [--no-search] [--no-baseline] [--title T] [search and active-learning options] [--wait]',
+  options: { ...searchOptions, ...alOptions, acquisitions: { type: 'string' }, 'no-search': { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, title: { type: 'string' } },
+  async run(ctx, { values }) {
+    const al = activeLearningInput({ ...values, oracle: true }, ctx.config);
+    const acquisitions = (list(values, 'acquisitions') ?? ['mfe', 'random']).map((fn) => {
+      if (!['cfe', 'mfe', 'mi', 'std', 'random'].includes(fn)) throw new CliError(`--acquisitions: '${fn}' is not one of cfe, mfe, mi, std, random`);
+      return fn as AcquisitionName;
+    });
+    if (new Set(acquisitions).size !== acquisitions.length) throw new CliError('--acquisitions lists a function twice');
+    await checkDataset(ctx, al.datasetId);
+    const workflowId = str(values, 'id', `benchmark-${Date.now()}`);
+    const input: BenchmarkInput = {
+      title: str(values, 'title', `Active learning on ${al.datasetId}`),
+      datasetId: al.datasetId,
+      seed: al.hyper.seed,
+      search: values['no-search'] ? undefined : searchInput(values, ctx.config),
+      activeLearning: al,
+      acquisitions,
+      baseline: !values['no-baseline'],
+      taskQueues: ctx.config.taskQueues,
+    };
+    await (await ctx.temporal()).workflow.start(benchmark, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
+    printStart(ctx, workflowId);
+    if (values.wait) await follow(ctx, workflowId, () => benchmarkLine(ctx, workflowId, acquisitions, Boolean(input.search)));
+  },
+};
+
+async function benchmarkLine(ctx: CliContext, id: string, acquisitions: AcquisitionName[], withSearch: boolean): Promise<string> {
+  const client = await ctx.temporal();
+  const parts: string[] = [];
+  if (withSearch) {
+    try {
+      parts.push(await searchLine(ctx, `${id}-search`));
+    } catch {
+      parts.push('search: starting');
+    }
+  }
+  for (const fn of acquisitions) {
+    try {
+      const s = await client.workflow.getHandle(`${id}-al-${fn}`).query(statusQuery);
+      parts.push(`${fn}: phase ${s.phase} ${s.stage}, labelled ${s.labelledCount}, IoU ${s.lastIoU?.toFixed(3) ?? '—'}`);
+    } catch {
+      // not started yet
+    }
+  }
+  return parts.join(' | ');
+}

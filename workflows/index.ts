@@ -1,4 +1,5 @@
 export { activeLearning } from './activeLearning';
+export { benchmark } from './benchmark';
 export { pipeline } from './pipeline';
 export { roundTrip } from './roundTrip';
 export { search } from './search';

@@ -1,0 +1,76 @@
+/** The benchmark's own activities: the full-data baseline (accelerator) and the report (light). */
+import { readSplit } from '../data/manifest';
+import { currentBackend } from '../ml/backend';
+import { curveFromHistory, writeReport } from '../report';
+import type { BaselineOutcome, LeaderboardRow, ModelChoice, PhaseRecord, TrainHyper } from '../shared';
+import type { ObjectStore } from '../store/objectStore';
+import { itemsById, loadLabelled, manifestOrFail } from './datasets';
+import { searchKeys } from './search';
+import { evaluateOn, trainWithCheckpoints } from './training';
+
+export function benchmarkAccelActivities(store: ObjectStore) {
+  return {
+    /** Trains on the whole training set (initial + pool, all labelled) and scores the test set. */
+    async trainBaseline(input: { runId: string; datasetId: string; model: ModelChoice; hyper: TrainHyper }): Promise<BaselineOutcome> {
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const items = await itemsById(store, manifest);
+      const ids = [...(await readSplit(store, input.datasetId, 'initial')), ...(await readSplit(store, input.datasetId, 'pool'))];
+      const labelled = ids.flatMap((id) => {
+        const maskKey = items.get(id)?.maskKey;
+        return maskKey ? [{ id, maskKey }] : [];
+      });
+      const data = await loadLabelled(store, manifest, labelled);
+      let outcome;
+      try {
+        outcome = await trainWithCheckpoints(store, {
+          outputPrefix: `runs/${input.runId}/baseline/model`, model: input.model, dropout: { strategy: 'none', rate: 0 }, hyper: input.hyper,
+          inputShape: [manifest.size[0], manifest.size[1], 1],
+        }, data);
+      } finally {
+        data.images.dispose();
+        data.masks.dispose();
+      }
+      const evaluation = await evaluateOn(store, manifest, outcome.modelKey, manifest.splits.testKey, input.hyper.batchSize);
+      return { iou: evaluation.iou, dice: evaluation.dice, labelled: labelled.length, ms: outcome.ms, backend: currentBackend() ?? 'unknown' };
+    },
+  };
+}
+
+export function benchmarkLightActivities(store: ObjectStore) {
+  return {
+    async writeBenchmarkReport(input: {
+      benchmarkId: string; title: string; datasetId: string; targetIoU: number; seed: number; searchId?: string;
+      runs: { acquisition: string; runId: string; history: PhaseRecord[]; stopReason: string }[];
+      baseline?: BaselineOutcome; startedAtMs: number; finishedAtMs: number; durationsMs: Record<string, number>;
+      model: string; settings: Record<string, unknown>;
+    }): Promise<{ markdownKey: string; prefix: string }> {
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const leaderboard = input.searchId
+        ? (await store.getJson<{ rows: LeaderboardRow[] }>(searchKeys.leaderboardJson(input.searchId))).rows
+        : undefined;
+      const prefix = `runs/${input.benchmarkId}/report/`;
+      const { markdownKey } = await writeReport(store, prefix, {
+        title: input.title,
+        benchmarkId: input.benchmarkId,
+        datasetId: input.datasetId,
+        poolSize: manifest.splits.counts.pool,
+        initialSize: manifest.splits.counts.initial,
+        testSize: manifest.splits.counts.test,
+        targetIoU: input.targetIoU,
+        curves: input.runs.map(curveFromHistory),
+        baseline: input.baseline && { iou: input.baseline.iou, dice: input.baseline.dice, labelled: input.baseline.labelled },
+        leaderboard,
+        metadata: {
+          seed: input.seed,
+          backend: input.baseline?.backend ?? 'see the accelerator worker log',
+          startedAt: new Date(input.startedAtMs).toISOString(),
+          finishedAt: new Date(input.finishedAtMs).toISOString(),
+          durationsMs: input.durationsMs,
+          model: input.model,
+          settings: input.settings,
+        },
+      });
+      return { markdownKey, prefix };
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, projectRoot } from '../config';
+
+describe('the demo (README\'s first command) with its smallest settings', () => {
+  it('imports synthetic videos, runs search + oracle active learning + baseline, and writes the report', async () => {
+    const suffix = Date.now().toString(36);
+    const { status, out } = await new Promise<{ status: number; out: string }>((resolve) => {
+      execFile(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['scripts/demo.ts', '--preset', 'smoke', '--acquisitions', 'mfe,random'], {
+        cwd: projectRoot, timeout: 600_000, maxBuffer: 32 * 1024 * 1024,
+        env: { ...process.env, TASK_QUEUE_LIGHT: `demo-light-${suffix}`, TASK_QUEUE_ACCEL: `demo-accel-${suffix}` },
+      }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, out: `${stdout}${stderr}` }));
+    });
+    expect(status, out.slice(-3000)).toBe(0);
+    const reportPath = /Report: (\S+report\.md)/.exec(out)?.[1];
+    expect(reportPath).toBeDefined();
+    expect(reportPath!.startsWith(loadConfig().dataDir)).toBe(true);
+    const markdown = fs.readFileSync(reportPath!, 'utf8');
+    expect(markdown).toContain('![Test IoU vs labelled images](iou-vs-labelled.svg)');
+    expect(markdown).toMatch(/\| mfe \|/);
+    expect(markdown).toMatch(/\| random \|/);
+    expect(markdown).toContain('EDNAS leaderboard');
+    expect(fs.readFileSync(path.join(path.dirname(reportPath!), 'iou-vs-labelled.svg'), 'utf8').startsWith('<svg')).toBe(true);
+    expect(out).toMatch(/Temporal UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/demo-smoke-/);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * The paper's experiment, unattended: optional EDNAS search, then one oracle-mode active-learning run per
+ * acquisition function (child workflows, same seed, so phase 0 is identical) beside a full-data baseline,
+ * then a report with learning curves, phase tables and the leaderboard.
+ */
+import { executeChild, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../activities';
+import { type BenchmarkInput, type BenchmarkResult, DEFAULT_TIMEOUTS } from '../shared';
+import { activeLearning } from './activeLearning';
+import { SA } from './messages';
+import { search } from './search';
+
+type Activities = ReturnType<typeof createActivities>;
+
+export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult> {
+  const { workflowId } = workflowInfo();
+  const timeouts = input.activeLearning.timeouts ?? DEFAULT_TIMEOUTS;
+  const accel = proxyActivities<Activities>({
+    taskQueue: input.taskQueues.accel,
+    startToCloseTimeout: timeouts.trainAttemptMs,
+    heartbeatTimeout: timeouts.heartbeatMs,
+    retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'Diverged', 'OutOfMemory'] },
+  });
+  const light = proxyActivities<Activities>({ taskQueue: input.taskQueues.light, startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 5 } });
+  const startedAt = Date.now();
+  const durationsMs: Record<string, number> = {};
+  const stage = (name: string, details: string) => {
+    upsertSearchAttributes([{ key: SA.stage, value: `benchmark-${name}` }, { key: SA.dataset, value: input.datasetId }]);
+    setCurrentDetails(`**Benchmark** ${input.title}: ${details}`);
+  };
+
+  let al = { ...input.activeLearning, oracle: true, datasetId: input.datasetId, taskQueues: input.taskQueues };
+  let searchId: string | undefined;
+  if (input.search) {
+    stage('search', 'EDNAS search running');
+    searchId = `${workflowId}-search`;
+    const searchStarted = Date.now();
+    const result = await executeChild(search, { workflowId: searchId, args: [{ ...input.search, datasetId: input.datasetId, taskQueues: input.taskQueues }], taskQueue: input.taskQueues.light });
+    durationsMs.search = Date.now() - searchStarted;
+    const best = result.leaderboard.find((row) => row.status === 'ok');
+    if (best) {
+      al = { ...al, model: { ...al.model, arch: best.arch, encoder: best.encoder }, hyper: { ...al.hyper, learningRate: best.learningRate, batchSize: best.batchSize } };
+    }
+  }
+
+  stage('active-learning', `active learning with ${input.acquisitions.join(', ')}${input.baseline ? ' and the full-data baseline' : ''}`);
+  const runs = input.acquisitions.map(async (acquisition) => {
+    const runId = `${workflowId}-al-${acquisition}`;
+    const started = Date.now();
+    const result = await executeChild(activeLearning, { workflowId: runId, args: [{ ...al, acquisition }], taskQueue: input.taskQueues.light });
+    durationsMs[`al-${acquisition}`] = Date.now() - started;
+    return { acquisition, runId, result };
+  });
+  const baselineRun = input.baseline
+    ? (async () => {
+      const started = Date.now();
+      const outcome = await accel.trainBaseline({ runId: workflowId, datasetId: input.datasetId, model: al.model, hyper: al.hyper });
+      durationsMs.baseline = Date.now() - started;
+      return outcome;
+    })()
+    : Promise.resolve(undefined);
+  const [finished, baseline] = await Promise.all([Promise.all(runs), baselineRun]);
+
+  stage('report', 'writing the report');
+  const report = await light.writeBenchmarkReport({
+    benchmarkId: workflowId, title: input.title, datasetId: input.datasetId, targetIoU: al.targetIoU, seed: input.seed, searchId,
+    runs: finished.map(({ acquisition, runId, result }) => ({ acquisition, runId, history: result.history, stopReason: result.stopReason })),
+    baseline, startedAtMs: startedAt, finishedAtMs: Date.now(), durationsMs,
+    model: `${al.model.arch} + ${al.model.encoder} (depth ${al.model.encoderDepth}, width ×${al.model.widthScale ?? 1})`,
+    settings: {
+      labelsPerPhase: al.labelsPerPhase, epochs: al.hyper.epochs, batchSize: al.hyper.batchSize, learningRate: al.hyper.learningRate,
+      mcSamples: al.mcSamples, mcMode: al.mcMode, dropout: `${al.dropout.strategy} ${al.dropout.rate}`, maxPhases: al.maxPhases,
+    },
+  });
+  stage('done', `report at ${report.markdownKey}`);
+  return {
+    reportKey: report.markdownKey,
+    reportPrefix: report.prefix,
+    curves: finished.map(({ acquisition, runId, result }) => ({
+      acquisition, runId, labelled: result.history.map((h) => h.labelled), iou: result.history.map((h) => h.iou), stopReason: result.stopReason,
+    })),
+    baseline,
+  };
+}
