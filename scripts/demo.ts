@@ -24,7 +24,7 @@ interface Preset {
   benchmark: string[];
 }
 
-const common = ['--arch', 'Unet', '--encoder', 'resnet18', '--lr', '0.001', '--no-augment', '--mc-mode', 'fast', '--dropout', 'head', '--dropout-rate', '0.3'];
+const common = ['--arch', 'Unet', '--encoder', 'resnet18', '--lr', '0.003', '--no-augment', '--mc-mode', 'fast', '--dropout', 'head', '--dropout-rate', '0.3'];
 
 const PRESETS: Record<string, Preset> = {
   smoke: {
@@ -33,9 +33,9 @@ const PRESETS: Record<string, Preset> = {
       '--trials', '2', '--search-epochs', '1', '--archs', 'Unet,FPN', '--encoders', 'resnet18', '--lrs', '0.001', '--batches', '4', '--target', '0.95'],
   },
   default: {
-    synthetic: [12, 16], size: 64, initial: 12,
-    benchmark: [...common, '--depth', '4', '--width', '0.125', '--epochs', '6', '--batch', '8', '--k', '12', '--max-phases', '5', '--mc-samples', '10',
-      '--trials', '3', '--search-epochs', '3', '--archs', 'Unet,FPN,Linknet', '--encoders', 'resnet18', '--lrs', '0.001,0.0004', '--batches', '8', '--target', '0.9'],
+    synthetic: [20, 20], size: 64, initial: 8,
+    benchmark: [...common, '--depth', '4', '--width', '0.25', '--epochs', '25', '--batch', '8', '--k', '8', '--max-phases', '8', '--mc-samples', '20',
+      '--trials', '4', '--search-epochs', '15', '--archs', 'Unet,FPN,Linknet', '--encoders', 'resnet18', '--lrs', '0.003,0.001', '--batches', '8', '--target', '0.9'],
   },
   large: {
     synthetic: [40, 30], size: 256, initial: 40,
