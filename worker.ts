@@ -1,11 +1,13 @@
 /**
  * Runs the workflow worker and the activity workers for the light and the accelerator task queues.
- *   WORKER_ROLE=all|light|accel   which queues this process serves (default all)
+ *   WORKER_ROLE=all|light|accel   which queues this process serves (default all: light here, accel in a child process)
+ *   WORKER_SPLIT=0                with WORKER_ROLE=all, serve both queues in this one process
  *   ACCEL_CONCURRENCY             concurrent accelerator activities (default 1: one per GPU)
  *   LIGHT_CONCURRENCY             concurrent light activities (default 8)
  *   LOG_LEVEL                     Temporal SDK log level: TRACE|DEBUG|INFO|WARN|ERROR (default WARN)
  * SIGINT/SIGTERM shut down gracefully: running activities finish or heartbeat-timeout and resume elsewhere.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { accelActivities, lightActivities } from './activities';
@@ -64,20 +66,48 @@ export async function createWorkers(options: CreateWorkersOptions = {}): Promise
   return { workers, connection, store };
 }
 
+/**
+ * With WORKER_ROLE=all the accelerator queue is served by a child process: TensorFlow's kernels run on the main
+ * thread, and a long training step in the same process would stall workflow tasks past their timeout.
+ */
+function spawnAccelerator(): ChildProcess {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    env: { ...process.env, WORKER_ROLE: 'accel' },
+    stdio: 'inherit',
+  });
+  return child;
+}
+
 async function main(): Promise<void> {
   // Worker lifecycle notices are INFO; LOG_LEVEL=INFO shows them, the default keeps the console readable.
   Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL ?? 'WARN') as LogLevel) });
   const config = loadConfig();
-  const backend = await initBackend();
-  const { workers, connection } = await createWorkers({ config });
-  console.log(`[worker] role ${process.env.WORKER_ROLE ?? 'all'}, TF backend ${backend}, Temporal ${config.temporal.address}, ` +
+  const requested = (process.env.WORKER_ROLE as WorkerRole | undefined) ?? 'all';
+  const split = requested === 'all' && process.env.WORKER_SPLIT !== '0';
+  const role: WorkerRole = split ? 'light' : requested;
+  const backend = role === 'light' ? 'not loaded (light role)' : await initBackend();
+  const { workers, connection } = await createWorkers({ config, role });
+  const accelerator = split ? spawnAccelerator() : undefined;
+  let stopping = false;
+  accelerator?.once('exit', (code, signal) => {
+    if (stopping) return;
+    console.error(`[worker] the accelerator worker process exited (${code ?? signal}); stopping`);
+    process.exitCode = 1;
+    for (const w of workers) w.shutdown();
+  });
+  console.log(`[worker] role ${role}${split ? ' (+ accelerator child process)' : ''}, TF backend ${backend}, Temporal ${config.temporal.address}, ` +
     `queues ${workers.map((w) => w.options.taskQueue).join(', ')}`);
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {
+    stopping = true;
+    if (accelerator && accelerator.exitCode === null) {
+      accelerator.kill('SIGTERM');
+      await new Promise((resolve) => accelerator.once('exit', resolve));
+    }
     await connection.close();
   }
-  console.log('[worker] stopped');
+  console.log(`[worker] ${role} stopped`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -3,13 +3,15 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { loadConfig, type ProjectConfig } from '../config';
 import { importFolderOfPairs } from '../data/import/folderOfPairs';
 import { generateSyntheticEcho, writeFolderOfPairs } from '../data/synthetic';
+import { initBackend } from '../ml/backend';
 import type { ActiveLearningInput, SearchInput } from '../shared';
 import type { ObjectStore } from '../store/objectStore';
-import { workflowsPath } from '../worker';
+import { createWorkers, workflowsPath } from '../worker';
 
 export function testConfig(name: string): ProjectConfig {
   const config = loadConfig();
@@ -79,4 +81,39 @@ export function tinySearch(config: ProjectConfig, datasetId: string, overrides: 
     taskQueues: config.taskQueues,
     ...overrides,
   };
+}
+
+export interface RunningWorkers {
+  client: Client;
+  store: ObjectStore;
+  stop(): Promise<void>;
+}
+
+/** The real worker (both queues) running in this process, and a client; `stop()` shuts both down. */
+export async function startWorkers(config: ProjectConfig): Promise<RunningWorkers> {
+  await initBackend(undefined, () => {});
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const { workers, store } = await createWorkers({ config, workflowBundle: await workflowBundle() });
+  const running = Promise.all(workers.map((w) => w.run()));
+  return {
+    client,
+    store,
+    async stop() {
+      for (const w of workers) w.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+/** Polls until `probe` gives a value (errors count as "not yet"), or fails naming what it waited for. */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 180_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }

@@ -2,17 +2,14 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
 import { datasetKeys } from '../../data/manifest';
 import { createLabelServer } from '../../labelling/server';
-import { initBackend } from '../../ml/backend';
 import type { ActiveLearningStatus } from '../../shared';
 import type { ObjectStore } from '../../store/objectStore';
-import { createWorkers } from '../../worker';
-import { testConfig, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, testConfig, waitFor } from '../helpers';
 
 const config = testConfig('cli');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-cli-'));
@@ -30,37 +27,18 @@ function cli(...args: string[]): Promise<{ status: number; out: string; err: str
   });
 }
 
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('client.ts against the real services and worker', () => {
-  let workers: Worker[];
-  let store: ObjectStore;
-  let running: Promise<unknown>;
-  let connection: Connection;
+  let running: RunningWorkers;
   let client: Client;
+  let store: ObjectStore;
 
   beforeAll(async () => {
-    await initBackend();
-    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
-    workers = created.workers;
-    store = created.store;
-    running = Promise.all(workers.map((w) => w.run()));
-    connection = await Connection.connect({ address: config.temporal.address });
-    client = new Client({ connection, namespace: config.temporal.namespace });
+    running = await startWorkers(config);
+    ({ client, store } = running);
   });
 
   afterAll(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running;
-    await connection?.close();
+    await running?.stop();
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -83,7 +61,7 @@ describe('client.ts against the real services and worker', () => {
       if (result.status !== 0) throw new Error(`status failed: ${result.err}`);
       return JSON.parse(result.out) as { status: ActiveLearningStatus };
     };
-    await until(async () => (await status()).status.pending, 'the first labelling request');
+    await waitFor(async () => (await status()).status.pending, 'the first labelling request');
 
     const csv = (await cli('labels', 'pending', runId, '--format', 'csv')).out.trim().split('\n');
     expect(csv[0]).toBe('id,group,score,imageUrl,uncertaintyMapUrl,maskUploadKey,maskUploadUrl');
@@ -111,7 +89,7 @@ describe('client.ts against the real services and worker', () => {
     expect(good.out).toContain('accepted 2, rejected 0, still waiting for 0');
 
     // Phase 1 is answered by a labelling tool through the HTTP endpoint.
-    await until(async () => ((await status()).status.pending?.phase === 1 ? true : undefined), 'the second labelling request');
+    await waitFor(async () => ((await status()).status.pending?.phase === 1 ? true : undefined), 'the second labelling request');
     const server = createLabelServer({ client, store, token: 'secret-token', resolveRun: async (id) => id });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
@@ -133,7 +111,7 @@ describe('client.ts against the real services and worker', () => {
       server.close();
     }
 
-    const finalStatus = await until(async () => {
+    const finalStatus = await waitFor(async () => {
       const s = (await status()).status;
       return s.done ? s : undefined;
     }, 'the run to finish');

@@ -1,40 +1,28 @@
-import { Client, Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../ml/backend';
 import type { LabellingRequest } from '../../activities/labelling';
 import type { ObjectStore } from '../../store/objectStore';
-import { createWorkers } from '../../worker';
 import { activeLearning } from '../../workflows';
 import { historyQuery, statusQuery } from '../../workflows/messages';
 import { recordHistory } from '../historyFixtures';
-import { testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
 
 const config = testConfig('al');
 
 describe('activeLearning on the real dev server, worker and MinIO', () => {
-  let connection: Connection;
+  let running: RunningWorkers;
   let client: Client;
-  let workers: Worker[];
   let store: ObjectStore;
-  let running: Promise<unknown>;
   let datasetId: string;
 
   beforeAll(async () => {
-    await initBackend();
-    connection = await Connection.connect({ address: config.temporal.address });
-    client = new Client({ connection, namespace: config.temporal.namespace });
-    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
-    workers = created.workers;
-    store = created.store;
-    running = Promise.all(workers.map((w) => w.run()));
+    running = await startWorkers(config);
+    ({ client, store } = running);
     datasetId = await tinyDataset(store);
   });
 
   afterAll(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running;
-    await connection?.close();
+    await running?.stop();
   });
 
   it('oracle mode runs 3 phases with growing labelled counts and a per-phase history', async () => {

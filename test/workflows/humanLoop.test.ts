@@ -1,52 +1,30 @@
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabellingRequest } from '../../activities/labelling';
 import { datasetKeys, readItems, readManifest } from '../../data/manifest';
-import { initBackend } from '../../ml/backend';
 import type { ObjectStore } from '../../store/objectStore';
-import { createWorkers } from '../../worker';
 import { activeLearning } from '../../workflows';
 import { labelsSubmittedSignal, statusQuery, stopSignal, submitLabelsUpdate } from '../../workflows/messages';
 import { recordHistory } from '../historyFixtures';
-import { testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
 
 const config = testConfig('human');
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('activeLearning with doctors in the loop', () => {
-  let connection: Connection;
+  let running: RunningWorkers;
   let client: Client;
-  let workers: Worker[];
   let store: ObjectStore;
-  let running: Promise<unknown>;
   let datasetId: string;
 
   beforeAll(async () => {
-    await initBackend();
-    connection = await Connection.connect({ address: config.temporal.address });
-    client = new Client({ connection, namespace: config.temporal.namespace });
-    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
-    workers = created.workers;
-    store = created.store;
-    running = Promise.all(workers.map((w) => w.run()));
+    running = await startWorkers(config);
+    ({ client, store } = running);
     datasetId = await tinyDataset(store);
   });
 
   afterAll(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running;
-    await connection?.close();
+    await running?.stop();
   });
 
   /** Uploads the dataset's true mask of `id` where the request says a labelling tool should put it. */

@@ -1,41 +1,29 @@
-import { Client, Connection } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../ml/backend';
 import type { LeaderboardRow } from '../../shared';
 import type { ObjectStore } from '../../store/objectStore';
-import { createWorkers } from '../../worker';
 import { pipeline, search } from '../../workflows';
 import { leaderboardQuery } from '../../workflows/messages';
 import { trialAt } from '../../workflows/search';
 import { recordHistory } from '../historyFixtures';
-import { testConfig, tinyActiveLearning, tinyDataset, tinySearch, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, tinySearch, workflowBundle } from '../helpers';
 
 const config = testConfig('search');
 
 describe('EDNAS search and the pipeline on the real dev server, worker and MinIO', () => {
-  let connection: Connection;
+  let running: RunningWorkers;
   let client: Client;
-  let workers: Worker[];
   let store: ObjectStore;
-  let running: Promise<unknown>;
   let datasetId: string;
 
   beforeAll(async () => {
-    await initBackend();
-    connection = await Connection.connect({ address: config.temporal.address });
-    client = new Client({ connection, namespace: config.temporal.namespace });
-    const created = await createWorkers({ config, workflowBundle: await workflowBundle() });
-    workers = created.workers;
-    store = created.store;
-    running = Promise.all(workers.map((w) => w.run()));
+    running = await startWorkers(config);
+    ({ client, store } = running);
     datasetId = await tinyDataset(store);
   });
 
   afterAll(async () => {
-    for (const w of workers ?? []) w.shutdown();
-    await running;
-    await connection?.close();
+    await running?.stop();
   });
 
   it('draws the same trials from the same seed, and different ones from another', () => {
