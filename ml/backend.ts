@@ -28,6 +28,8 @@ function addonBuilt(specifier: string): boolean {
 
 async function tryImport(specifier: string): Promise<boolean> {
   if (!addonBuilt(specifier)) return false;
+  // TensorFlow's C++ start-up notices (oneDNN, CPU features) go to stderr on every load; keep warnings and errors.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   try {
     await import(specifier);
     return tf.getBackend() === 'tensorflow';
