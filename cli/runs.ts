@@ -65,8 +65,12 @@ export async function follow(ctx: CliContext, id: string, line: () => Promise<st
     if (!running) break;
     await new Promise((r) => setTimeout(r, 2000));
   }
-  const result = await client.workflow.getHandle(id).result();
-  console.log(JSON.stringify(result, null, 2).slice(0, 4000));
+  const result = (await client.workflow.getHandle(id).result()) as Record<string, unknown> | undefined;
+  // The headline fields of whichever result this is; the full result is in the Temporal UI.
+  const flat = { ...(result?.activeLearning as Record<string, unknown> | undefined), ...result };
+  const headline = Object.fromEntries(Object.entries(flat).filter(([key]) =>
+    ['stopReason', 'reportKey', 'leaderboardKey', 'markdownKey', 'trials', 'failed', 'labelledKey', 'key'].includes(key)));
+  console.log(`finished ${id}: ${JSON.stringify(headline)}`);
 }
 
 function printStart(ctx: CliContext, workflowId: string): void {
