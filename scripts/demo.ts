@@ -4,7 +4,7 @@
  * learning comparing acquisition functions against the full-data baseline — with a live progress view, and prints
  * where the report is and how to open the Temporal UI. The services keep running afterwards for the UI.
  *
- *   npm run demo                                   # default preset (about 15 minutes on 2 CPU cores)
+ *   npm run demo                                   # default preset (about 7 minutes on 2 CPU cores)
  *   npm run demo -- --preset smoke                 # smallest settings (what CI runs)
  *   npm run demo -- --preset large                 # 256×256, more videos, more phases
  *   npm run demo -- --data DIR [--format pairs|camus]   # your own images and masks instead of synthetic ones
