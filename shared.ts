@@ -294,7 +294,8 @@ export interface PipelineInput {
 
 export interface PipelineResult {
   search?: SearchResult;
-  activeLearning: ActiveLearningResult;
+  /** Absent when the pipeline was stopped during the search. */
+  activeLearning?: ActiveLearningResult;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

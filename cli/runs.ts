@@ -201,18 +201,19 @@ export const leaderboardCommand: Command = {
 };
 
 export const stopCommand: Command = {
-  summary: 'stop an active-learning run cleanly (it writes its final report)',
+  summary: 'stop a run cleanly: active learning after its current step (it writes its report); a search starts no new trial',
   usage: 'stop <id> [--reason TEXT]',
   options: { reason: { type: 'string' } },
   async run(ctx, { positionals, values }) {
     const id = positionals[0] ?? '';
     if (!id) throw new CliError('stop needs a run id');
     const client = await ctx.temporal();
-    const alId = await activeLearningId(client, id);
-    const { running } = await describeRun(client, alId);
-    if (!running) throw new CliError(`run '${alId}' has already finished`);
-    await client.workflow.getHandle(alId).signal(stopSignal, { reason: values.reason ? String(values.reason) : undefined });
-    console.log(`stop sent to ${alId}; it finishes its current step, then writes its report`);
+    const { kind, running } = await describeRun(client, id);
+    if (!running) throw new CliError(`run '${id}' has already finished`);
+    if (kind === 'roundTrip') throw new CliError(`run '${id}' is a ${kind} run; it cannot be stopped`);
+    // Pipelines and benchmarks forward the stop to the child that is running and skip stages not started.
+    await client.workflow.getHandle(id).signal(stopSignal, { reason: values.reason ? String(values.reason) : undefined });
+    console.log(`stop sent to ${id} (${kind}); it finishes its current step, then writes its results`);
   },
 };
 

@@ -3,11 +3,13 @@
  * acquisition function (child workflows, same seed, so phase 0 is identical) beside a full-data baseline,
  * then a report with learning curves, phase tables and the leaderboard.
  */
-import { executeChild, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  executeChild, getExternalWorkflowHandle, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+} from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { type BenchmarkInput, type BenchmarkResult, DEFAULT_TIMEOUTS } from '../shared';
 import { activeLearning } from './activeLearning';
-import { SA } from './messages';
+import { SA, stopSignal } from './messages';
 import { search } from './search';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -23,6 +25,13 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
   });
   const light = proxyActivities<Activities>({ taskQueue: input.taskQueues.light, startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 5 } });
   const startedAt = Date.now();
+  // Stop: forwarded to every running child (they finish their current step and return); the report is still written.
+  const runningChildren = new Set<string>();
+  let stopRequested = false;
+  setHandler(stopSignal, async (request) => {
+    stopRequested = true;
+    await Promise.all([...runningChildren].map((id) => getExternalWorkflowHandle(id).signal(stopSignal, request)));
+  });
   const durationsMs: Record<string, number> = {};
   const stage = (name: string, details: string) => {
     upsertSearchAttributes([{ key: SA.stage, value: `benchmark-${name}` }, { key: SA.dataset, value: input.datasetId }]);
@@ -35,7 +44,9 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
     stage('search', 'EDNAS search running');
     searchId = `${workflowId}-search`;
     const searchStarted = Date.now();
+    runningChildren.add(searchId);
     const result = await executeChild(search, { workflowId: searchId, args: [{ ...input.search, datasetId: input.datasetId, taskQueues: input.taskQueues }], taskQueue: input.taskQueues.light });
+    runningChildren.delete(searchId);
     durationsMs.search = Date.now() - searchStarted;
     const best = result.leaderboard.find((row) => row.status === 'ok');
     if (best) {
@@ -47,7 +58,11 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
   const runs = input.acquisitions.map(async (acquisition) => {
     const runId = `${workflowId}-al-${acquisition}`;
     const started = Date.now();
-    const result = await executeChild(activeLearning, { workflowId: runId, args: [{ ...al, acquisition }], taskQueue: input.taskQueues.light });
+    runningChildren.add(runId);
+    // A stop that arrived during the search reaches the child through its input's state.
+    const args = stopRequested ? { ...al, acquisition, maxPhases: 1 } : { ...al, acquisition };
+    const result = await executeChild(activeLearning, { workflowId: runId, args: [args], taskQueue: input.taskQueues.light });
+    runningChildren.delete(runId);
     durationsMs[`al-${acquisition}`] = Date.now() - started;
     return { acquisition, runId, result };
   });

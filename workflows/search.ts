@@ -12,7 +12,7 @@ import {
   DEFAULT_TIMEOUTS, LEADERBOARD_SIZE, type LeaderboardRow, type SearchInput, type SearchResult, type SearchState,
   type TrialResult, type TrialSpec,
 } from '../shared';
-import { leaderboardQuery, SA, searchProgressQuery } from './messages';
+import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from './messages';
 import { pick, seededRandom } from './rng';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -66,8 +66,13 @@ export async function search(input: SearchInput): Promise<SearchResult> {
   const state: SearchState = input.state ?? { nextIndex: 0, completed: 0, failed: 0, startedAtMs: Date.now(), top: [] };
   const runStartIndex = state.nextIndex;
   let running = 0;
+  let stopRequested = false;
 
   setHandler(leaderboardQuery, () => rankTrials(state.top));
+  // Stop: no new trial starts; those in flight finish and the leaderboard is written.
+  setHandler(stopSignal, () => {
+    stopRequested = true;
+  });
   setHandler(searchProgressQuery, () => ({ completed: state.completed, failed: state.failed, running, maxTrials: input.maxTrials }));
 
   const publish = () => {
@@ -83,7 +88,7 @@ export async function search(input: SearchInput): Promise<SearchResult> {
   publish();
 
   const timeLeft = () => input.maxWallTimeMs === undefined || Date.now() - state.startedAtMs < input.maxWallTimeMs;
-  const mayStart = () => state.nextIndex < input.maxTrials && state.nextIndex - runStartIndex < input.trialsPerRun && timeLeft();
+  const mayStart = () => !stopRequested && state.nextIndex < input.maxTrials && state.nextIndex - runStartIndex < input.trialsPerRun && timeLeft();
 
   const runTrial = async (spec: TrialSpec): Promise<void> => {
     running += 1;
@@ -125,7 +130,7 @@ export async function search(input: SearchInput): Promise<SearchResult> {
   }
   await Promise.all(inFlight);
 
-  if (state.nextIndex < input.maxTrials && timeLeft()) {
+  if (!stopRequested && state.nextIndex < input.maxTrials && timeLeft()) {
     await continueAsNew<typeof search>({ ...input, state });
   }
   const written = await light.writeLeaderboard({ searchId, datasetId: input.datasetId });

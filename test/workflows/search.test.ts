@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LeaderboardRow } from '../../shared';
 import type { ObjectStore } from '../../store/objectStore';
 import { pipeline, search } from '../../workflows';
-import { leaderboardQuery } from '../../workflows/messages';
+import { leaderboardQuery, searchProgressQuery, stopSignal } from '../../workflows/messages';
 import { trialAt } from '../../workflows/search';
 import { recordHistory } from '../historyFixtures';
-import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, tinySearch, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset, tinySearch, workflowBundle } from '../helpers';
 
 const config = testConfig('search');
 
@@ -64,6 +64,20 @@ describe('EDNAS search and the pipeline on the real dev server, worker and MinIO
     recordHistory('search', workflowId, await client.workflow.getHandle(workflowId).fetchHistory());
   });
 
+  it('a stopped search starts no new trial, lets the running one finish and writes its leaderboard', async () => {
+    const workflowId = `test-search-stop-${Date.now()}`;
+    const handle = await client.workflow.start(search, {
+      taskQueue: config.taskQueues.light, workflowId, args: [tinySearch(config, datasetId, { maxTrials: 50, concurrency: 1, trialsPerRun: 50 })],
+    });
+    await waitFor(async () => ((await handle.query(searchProgressQuery)).completed >= 1 ? true : undefined), 'the first trial');
+    await handle.signal(stopSignal, { reason: 'test' });
+    const result = await handle.result();
+    expect(result.trials).toBeGreaterThanOrEqual(1);
+    expect(result.trials).toBeLessThan(50);
+    expect(result.leaderboard.filter((r) => r.status === 'ok')).toHaveLength(result.trials);
+    expect(await store.exists(result.markdownKey)).toBe(true);
+  });
+
   it('pipeline runs the search, then active learning with the best trial as child workflows', async () => {
     const workflowId = `test-pipeline-${Date.now()}`;
     const handle = await client.workflow.start(pipeline, {
@@ -75,7 +89,7 @@ describe('EDNAS search and the pipeline on the real dev server, worker and MinIO
     });
     const result = await handle.result();
     const best = result.search!.leaderboard[0];
-    expect(result.activeLearning.history).toHaveLength(2);
+    expect(result.activeLearning!.history).toHaveLength(2);
     const child = await client.workflow.getHandle(`${workflowId}-al`).describe();
     expect(child.status.name).toBe('COMPLETED');
     const al = (await client.workflow.getHandle(`${workflowId}-al`).fetchHistory()).events![0].workflowExecutionStartedEventAttributes!;
