@@ -12,4 +12,13 @@ trap cleanup EXIT
 echo "== lint"; npx eslint . || exit 1
 echo "== typecheck"; npx tsc -p . || exit 1
 echo "== services"; started=1; npx tsx scripts/services.ts start || exit 1
-echo "== tests"; npx vitest run "$@"
+echo "== tests"
+results="$ECHO_DATA_DIR/vitest-results.json"
+rm -f "$results"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@"
+status=$?
+# One plain closing line, whatever the reporter printed above.
+if [ -f "$results" ]; then
+  node -e 'const r = require(process.argv[1]); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);' "$(realpath "$results")"
+fi
+exit $status
