@@ -65,7 +65,16 @@ export const datasetImportCommand: Command = {
   async run(ctx, { values }) {
     const format = oneOf(values, 'format', ['pairs', 'camus', 'synthetic'] as const, 'pairs');
     const size = num(values, 'size', 256, positiveInt, 'a positive integer');
+    let lastShown = 0;
+    const onProgress = (done: number, total: number) => {
+      // A line per tenth (and the last), so a long import shows it is moving without flooding logs.
+      if (done === total || done - lastShown >= total / 10) {
+        lastShown = done;
+        console.log(`  ${done}/${total} files processed`);
+      }
+    };
     const split = {
+      onProgress,
       seed: num(values, 'seed', 0, Number.isInteger, 'an integer'),
       initialCount: num(values, 'initial', 40, positiveInt, 'a positive integer'),
       testShare: num(values, 'test-share', 0.2, (n) => n > 0 && n < 1, 'a share in (0, 1)'),

@@ -43,6 +43,8 @@ export interface SplitOptions {
   testShare?: number;
   /** Explicit test groups (e.g. CAMUS' official testing list); overrides testShare. */
   testGroups?: readonly string[];
+  /** Progress of a long import: input files (or sequences) processed so far, out of the total. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** One decoded input item, at its source size. */
@@ -258,6 +260,7 @@ export async function runImport(store: BlobStore, options: RunImportOptions): Pr
       }
     }
     const written = await Promise.all(accepted.map((entry) => writeItemData(store, datasetId, entry.id, size, entry.pixels, entry.mask)));
+    options.onProgress?.(Math.min(start + window, options.candidates.length), options.candidates.length);
     accepted.forEach((entry, n) => {
       items.push({
         id: entry.id,

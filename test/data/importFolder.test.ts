@@ -101,6 +101,17 @@ describe('importFolderOfPairs', () => {
     await expect(importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32 })).rejects.toThrow(/several labels \(0, 1, 2, 3\).*label option/);
   });
 
+  it('reports progress over every input file, ending at the total', async () => {
+    const dir = path.join(root, 'progress');
+    await writeFolderOfPairs(dir, frames);
+    const calls: Array<[number, number]> = [];
+    await importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32, initialCount: 4, onProgress: (done, total) => calls.push([done, total]) });
+    expect(calls.length).toBeGreaterThan(1);
+    expect(calls.every(([, total]) => total === 20)).toBe(true);
+    expect(calls.map(([done]) => done)).toEqual([...calls.map(([done]) => done)].sort((a, b) => a - b));
+    expect(calls.at(-1)).toEqual([20, 20]);
+  });
+
   it('resizes images (Lanczos) and masks (nearest) to the requested size', async () => {
     const dir = path.join(root, 'png');
     const store = new MemoryBlobStore();
