@@ -3,12 +3,12 @@
  *
  * tfjs-layers lacks what these PyTorch encoders need: grouped convolutions, dilated depthwise convolutions,
  * gradients through any dilated convolution (tfjs-core asserts dilation 1 in the Conv2D and DepthwiseConv2dNative
- * gradients) and PyTorch's symmetric padding of strided convolutions. `FlexConv2D` covers them; plain stride-1
- * convolutions keep the stock layer. Kernels use the zoo's initialiser (blocks.ts), so `withInitSettings` seeds and
- * zero-fills these encoders too.
+ * gradients) and PyTorch's symmetric padding of strided convolutions. The zoo's `TorchConv2d` (blocks.ts) covers
+ * them; convolutions where the stock layer computes the same function keep it. Kernels use the zoo's initialiser
+ * (blocks.ts), so `withInitSettings` seeds and zero-fills these encoders too.
  */
 import * as tf from '@tensorflow/tfjs';
-import { kernelInitializer, type Initializer } from '../blocks';
+import { TorchConv2d, kernelInitializer, type PaddingMode } from '../blocks';
 
 export type Sym = tf.SymbolicTensor;
 export type ActivationName = 'relu' | 'relu6' | 'swish' | 'sigmoid' | 'hardSwish' | 'hardSigmoid';
@@ -27,180 +27,8 @@ export function greatestCommonDivisor(a: number, b: number): number {
   return b === 0 ? a : greatestCommonDivisor(b, a % b);
 }
 
-/**
- * Grouped convolution in one native TensorFlow op (libtensorflow's Conv2D takes a [k, k, in / groups, out] filter;
- * cuDNN runs it as one grouped kernel). tfjs' `conv2d` op and its gradient assert equal channel depths, so the
- * kernels are invoked directly and the gradient is wired by hand.
- */
-function nativeGroupedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, strides: number, pad: 'same' | 'valid'): tf.Tensor4D {
-  const attrs = { strides: [strides, strides], pad, dataFormat: 'NHWC', dilations: [1, 1] };
-  const run = (input: tf.Tensor4D, filter: tf.Tensor4D) =>
-    tf.engine().runKernel('Conv2D', { x: input, filter }, attrs) as tf.Tensor4D;
-  const grouped = tf.customGrad((input, filter, save) => {
-    const xIn = input as tf.Tensor4D;
-    const kIn = filter as tf.Tensor4D;
-    (save as tf.GradSaveFunc)([xIn, kIn]);
-    return {
-      value: run(xIn, kIn),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [savedX, savedK] = saved;
-        const dy4 = dy as tf.Tensor4D;
-        return [
-          tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter: savedK },
-            { ...attrs, inputShape: savedX.shape }),
-          tf.engine().runKernel('Conv2DBackpropFilter', { x: savedX, dy: dy4 },
-            { ...attrs, filterShape: savedK.shape }),
-        ] as tf.Tensor[];
-      },
-    };
-  });
-  return grouped(x, kernel) as tf.Tensor4D;
-}
-
-/**
- * 'torch': symmetric zero padding of (k − 1) · dilation / 2 per side, as `nn.Conv2d(padding=k // 2)`;
- * 'same': TensorFlow's 'same' (extra row and column at the end when strided), as the TF-ported EfficientNet and
- * tf_mobilenetv3 use. The two differ only for strided convolutions, and never in output size for even inputs.
- */
-export type PaddingMode = 'torch' | 'same';
-
-export interface FlexConv2DArgs {
-  filters: number;
-  kernelSize: number;
-  strides?: number;
-  dilationRate?: number;
-  /** PyTorch `groups`: input and output channels split into this many independent convolutions. */
-  groups?: number;
-  useBias?: boolean;
-  padding?: PaddingMode;
-  kernelInitializer?: Initializer;
-  name?: string;
-}
-
-/**
- * Conv2D with PyTorch-style `groups`, trainable dilation and a choice of padding (NHWC).
- * The kernel is [k, k, inChannels / groups, filters] with output channels grouped contiguously, like PyTorch, so
- * parameter counts match. Dilation runs as space-to-batch → undilated 'valid' conv → batch-to-space (TensorFlow's
- * own atrous algorithm), which is exact for odd kernels and differentiable in tfjs.
- */
-export class FlexConv2D extends tf.layers.Layer {
-  static className = 'EchoFlexConv2D';
-  readonly filters: number;
-  readonly kernelSize: number;
-  readonly strides: number;
-  readonly dilationRate: number;
-  readonly groups: number;
-  readonly useBias: boolean;
-  readonly padding: PaddingMode;
-  private readonly kernelInit: Initializer;
-  private kernel?: tf.LayerVariable;
-  private bias?: tf.LayerVariable;
-
-  constructor(args: FlexConv2DArgs) {
-    super({ name: args.name });
-    this.filters = args.filters;
-    this.kernelSize = args.kernelSize;
-    this.strides = args.strides ?? 1;
-    this.dilationRate = args.dilationRate ?? 1;
-    this.groups = args.groups ?? 1;
-    this.useBias = args.useBias ?? false;
-    this.padding = args.padding ?? 'torch';
-    this.kernelInit = args.kernelInitializer ?? kernelInitializer();
-    if (this.kernelSize % 2 === 0 && this.padding === 'torch') {
-      throw new Error(`${this.name}: symmetric padding needs an odd kernel, got ${this.kernelSize}.`);
-    }
-    if (this.strides > 1 && this.dilationRate > 1) {
-      throw new Error(`${this.name}: stride ${this.strides} and dilation ${this.dilationRate} cannot be combined.`);
-    }
-    if (this.dilationRate > 1 && this.kernelSize % 2 === 0) {
-      throw new Error(`${this.name}: dilated convolutions need an odd kernel, got ${this.kernelSize}.`);
-    }
-    if (this.filters % this.groups !== 0) {
-      throw new Error(`${this.name}: ${this.filters} filters are not divisible into ${this.groups} groups.`);
-    }
-  }
-
-  override build(inputShape: tf.Shape | tf.Shape[]): void {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
-    const inChannels = shape[3];
-    if (inChannels == null || inChannels % this.groups !== 0) {
-      throw new Error(`${this.name}: ${inChannels} input channels are not divisible into ${this.groups} groups.`);
-    }
-    const k = this.kernelSize;
-    this.kernel = this.addWeight('kernel', [k, k, inChannels / this.groups, this.filters], 'float32', this.kernelInit);
-    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', tf.initializers.zeros());
-    this.built = true;
-  }
-
-  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
-    const pad = (this.kernelSize - 1) / 2;
-    const reduce = (size: number | null) => {
-      if (size == null) return null;
-      return this.padding === 'same'
-        ? Math.ceil(size / this.strides)
-        : Math.floor((size + 2 * pad - this.kernelSize) / this.strides) + 1;
-    };
-    return [shape[0], reduce(shape[1]), reduce(shape[2]), this.filters];
-  }
-
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => {
-      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-      const kernel = this.kernel!.read() as tf.Tensor4D;
-      let y: tf.Tensor4D;
-      if (this.dilationRate > 1 && this.kernelSize > 1) {
-        y = this.atrous(x, kernel);
-      } else if (this.strides > 1 && this.kernelSize > 1 && this.padding === 'torch') {
-        const p = (this.kernelSize - 1) / 2;
-        y = this.convolve(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), kernel, this.strides, 'valid');
-      } else {
-        y = this.convolve(x, kernel, this.strides, 'same');
-      }
-      if (this.bias) y = tf.add(y, this.bias.read());
-      return y;
-    });
-  }
-
-  private atrous(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
-    const d = this.dilationRate;
-    const half = ((this.kernelSize - 1) * d) / 2;
-    const extraH = (d - (x.shape[1] % d)) % d;
-    const extraW = (d - (x.shape[2] % d)) % d;
-    const phases = tf.spaceToBatchND(x, [d, d], [[half, half + extraH], [half, half + extraW]]);
-    const y = this.convolve(phases, kernel, 1, 'valid');
-    return tf.batchToSpaceND(y, [d, d], [[0, extraH], [0, extraW]]);
-  }
-
-  private convolve(x: tf.Tensor4D, kernel: tf.Tensor4D, strides: number, pad: 'same' | 'valid'): tf.Tensor4D {
-    const inChannels = x.shape[3];
-    if (this.groups === 1) return tf.conv2d(x, kernel, strides, pad);
-    if (this.groups === inChannels) {
-      // Depthwise (with channel multiplier): PyTorch's output o = i * multiplier + j is TF's depthwise layout.
-      const k = this.kernelSize;
-      const depthwiseKernel = tf.reshape(kernel, [k, k, inChannels, this.filters / inChannels]) as tf.Tensor4D;
-      return tf.depthwiseConv2d(x, depthwiseKernel, strides, pad);
-    }
-    if (tf.getBackend() === 'tensorflow') return nativeGroupedConv2d(x, kernel, strides, pad);
-    const xs = tf.split(x, this.groups, 3) as tf.Tensor4D[];
-    const ks = tf.split(kernel, this.groups, 3) as tf.Tensor4D[];
-    return tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i], strides, pad)), 3);
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return {
-      ...super.getConfig(),
-      filters: this.filters,
-      kernelSize: this.kernelSize,
-      strides: this.strides,
-      dilationRate: this.dilationRate,
-      groups: this.groups,
-      useBias: this.useBias,
-      padding: this.padding,
-    };
-  }
-}
-tf.serialization.registerClass(FlexConv2D);
+/** The encoder families' name for the zoo's conv layer (it accepts their `strides` / `dilationRate` spelling). */
+export { TorchConv2d as FlexConv2D, type PaddingMode, type TorchConv2dArgs as FlexConv2DArgs } from '../blocks';
 
 export interface ConvOptions {
   filters: number;
@@ -214,7 +42,7 @@ export interface ConvOptions {
   name: string;
 }
 
-/** Convolution; the stock tfjs layer where it computes the same function, FlexConv2D otherwise. */
+/** Convolution; the stock tfjs layer where it computes the same function, TorchConv2d otherwise. */
 export function conv(x: Sym, o: ConvOptions): Sym {
   const stride = o.stride ?? 1;
   const dilation = o.kernel > 1 ? o.dilation ?? 1 : 1;
@@ -228,9 +56,8 @@ export function conv(x: Sym, o: ConvOptions): Sym {
       kernelInitializer: kernelInitializer(), name: o.name,
     }), x);
   }
-  return applyTo(new FlexConv2D({
-    filters: o.filters, kernelSize: o.kernel, strides: stride, dilationRate: dilation, groups, useBias: bias, padding,
-    name: o.name,
+  return applyTo(new TorchConv2d({
+    filters: o.filters, kernelSize: o.kernel, stride, dilation, groups, useBias: bias, padding, name: o.name,
   }), x);
 }
 
