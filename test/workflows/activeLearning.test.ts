@@ -5,7 +5,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
 import { historyQuery, statusQuery } from '../../workflows/messages';
 import { recordHistory } from '../historyFixtures';
-import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset } from '../helpers';
 
 const config = testConfig('al');
 

@@ -7,7 +7,7 @@ import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
 import { labelsSubmittedSignal, statusQuery, stopSignal, submitLabelsUpdate } from '../../workflows/messages';
 import { recordHistory } from '../historyFixtures';
-import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset } from '../helpers';
 
 const config = testConfig('human');
 

@@ -6,7 +6,7 @@ import { pipeline, search } from '../../workflows';
 import { leaderboardQuery, searchProgressQuery, stopSignal } from '../../workflows/messages';
 import { trialAt } from '../../workflows/search';
 import { recordHistory } from '../historyFixtures';
-import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset, tinySearch, workflowBundle } from '../helpers';
+import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset, tinySearch } from '../helpers';
 
 const config = testConfig('search');
 
