@@ -30,6 +30,9 @@ async function tryImport(specifier: string): Promise<boolean> {
   if (!addonBuilt(specifier)) return false;
   // TensorFlow's C++ start-up notices (oneDNN, CPU features) go to stderr on every load; keep warnings and errors.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+  // TensorFlow turns oneDNN on by itself only on CPUs with AVX-512-class features; without it the CPU kernels have no
+  // gradient for grouped convolutions (ResNeXt, RegNet, DPN …) and are slower. On by default everywhere.
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
   try {
     await import(specifier);
     return tf.getBackend() === 'tensorflow';
