@@ -1,6 +1,10 @@
 /**
- * The model zoo: architecture × encoder, built as tfjs LayersModels with segmentation_models_pytorch's
- * structures (so parameter counts match smp for the same arch, encoder, in_channels and classes).
+ * The model zoo: architecture × encoder, built as tfjs LayersModels with segmentation_models_pytorch 0.6.0's
+ * structures. A model holds what smp's forward computes, so its parameter count equals smp's for the same arch,
+ * encoder, depth, in_channels and classes, less the modules smp constructs but never runs: encoder stages beyond
+ * the depth, EfficientNet's unused head, UnetPlusPlus's center block for VGG encoders (test/ml/zooSmp.test.ts
+ * reconciles every configuration with smp's own figures). Without a depth, an architecture builds at smp's
+ * default (`defaultEncoderDepth`: 3 for PSPNet, 5 otherwise).
  *
  * Dropout for Monte Carlo sampling (DESIGN "Dropout placement"):
  * - 'head': one MCDropout on the decoder output, i.e. after the last convolution before the segmentation head;
@@ -15,13 +19,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ArchName, DropoutStrategy, ModelConfig } from '../types';
-import type { EncoderRegistry, EncoderSpec } from './encoderTypes';
 import { archRegistry, DecoderContext, type ArchSpec } from './archs';
-import { LayerBuilder, conv2d, countTrainableParams, headInitializer, mcDropout, resizeBilinear, spatialSize, withInitSettings } from './blocks';
-import { resnetEncoders } from './encoders/resnet';
-import { otherEncoders } from './encoders/other';
-
-export const encoderRegistry: EncoderRegistry = { ...resnetEncoders, ...otherEncoders };
+import { LayerBuilder, conv2d, countTrainableParams, mcDropout, resizeBilinear, spatialSize } from './blocks';
+import { encoderRegistry, type EncoderSpec } from './encoders';
+import { headInitializer, withInitSettings } from './init';
 
 export interface SegmentationNet {
   config: ModelConfig;
@@ -70,6 +71,15 @@ function archSpec(name: string): ArchSpec {
   const spec = (archRegistry as Record<string, ArchSpec | undefined>)[name];
   if (!spec) throw new Error(`Unknown architecture '${name}'. Valid architectures: ${listArchitectures().join(', ')}.`);
   return spec;
+}
+
+/** smp's default `encoder_depth` of an architecture: 3 for PSPNet, 5 for the others. */
+export function defaultEncoderDepth(arch: ArchName): number {
+  return archSpec(arch).defaultEncoderDepth;
+}
+
+function hasCenterBlock(arch: ArchSpec, encoder: string): boolean {
+  return arch.centerBlock?.(encoder) ?? false;
 }
 
 /** Throws a message naming the wrong field and the allowed values. */
@@ -140,7 +150,7 @@ function buildGraph(config: ModelConfig): Graph {
     throw new Error(`Encoder ${config.encoder} returned ${features.length} features for depth ${config.encoderDepth}; expected ${config.encoderDepth + 1}.`);
   }
   const decoder = new LayerBuilder(DECODER_PREFIX);
-  const ctx = new DecoderContext(decoder, ws, config.dropout);
+  const ctx = new DecoderContext(decoder, ws, config.dropout, hasCenterBlock(arch, config.encoder));
   const decoderOutput = arch.decode(features, ctx);
   const output = applyHead(config, arch, decoder, decoderOutput);
   return { input, features, decoderOutput, output, decoder };
@@ -189,7 +199,7 @@ function makeMcSplit(config: ModelConfig, graph: Graph): () => { prefix: tf.Laye
       const tailInputs = used.map((i) => symbolicInputLike(graph.features[i], `mc_tail_feature${i}`));
       const features = graph.features.slice();
       used.forEach((featureIdx, k) => (features[featureIdx] = tailInputs[k]));
-      const ctx = new DecoderContext(graph.decoder, config.widthScale ?? 1, config.dropout);
+      const ctx = new DecoderContext(graph.decoder, config.widthScale ?? 1, config.dropout, hasCenterBlock(arch, config.encoder));
       const decoderOutput = arch.decode(features, ctx);
       const tail = tf.model({ inputs: tailInputs, outputs: applyHead(config, arch, graph.decoder, decoderOutput), name: 'mc_tail' });
       cached = { prefix, tail };
@@ -198,8 +208,20 @@ function makeMcSplit(config: ModelConfig, graph: Graph): () => { prefix: tf.Laye
   };
 }
 
-/** Builds the segmentation network for a configuration (random init, or `options.encoderWeights`). */
-export function buildModel(config: ModelConfig, options: BuildOptions = {}): SegmentationNet {
+/** A model configuration whose encoder depth may be left to the architecture's default. */
+export type ModelConfigInput = Omit<ModelConfig, 'encoderDepth'> & { encoderDepth?: number };
+
+/** The configuration with its encoder depth filled in: the one given, else `defaultEncoderDepth(arch)`. */
+export function resolveConfig(config: ModelConfigInput): ModelConfig {
+  return { ...config, encoderDepth: config.encoderDepth ?? defaultEncoderDepth(config.arch) };
+}
+
+/**
+ * Builds the segmentation network for a configuration (random init, or `options.encoderWeights`); without an
+ * encoder depth, at the architecture's default. `net.config` is the configuration as built.
+ */
+export function buildModel(input: ModelConfigInput, options: BuildOptions = {}): SegmentationNet {
+  const config = resolveConfig(input);
   validateConfig(config);
   const graph = withInitSettings({ mode: 'random', seed: config.seed }, () => buildGraph(config));
   const model = tf.model({ inputs: graph.input, outputs: graph.output, name: `${config.arch}_${config.encoder}` });
@@ -269,6 +291,8 @@ export interface ModelListing {
   arch: ArchName;
   encoder: string;
   family: string;
+  /** The depth the row was counted at (architectures may differ when no depth is given). */
+  encoderDepth: number;
   /** Trainable parameters; NaN when the combination cannot be built (see `error`). */
   params: number;
   /** Why the combination cannot be built (e.g. an encoder without dilated mode under DeepLabV3). */
@@ -276,11 +300,15 @@ export interface ModelListing {
 }
 
 export interface ListOptions {
+  /** One depth for every architecture; default: each architecture's own (`defaultEncoderDepth`). */
   encoderDepth?: number;
   widthScale?: number;
   archs?: ArchName[];
   encoders?: string[];
 }
+
+/** An encoder's parameter count and feature shapes at one depth and output stride, or why it cannot be built. */
+type EncoderBuild = { params: number; shapes: tf.Shape[] } | { error: string };
 
 function trainableCount(layers: tf.layers.Layer[]): number {
   return layers.reduce((sum, l) => sum + l.trainableWeights.reduce((s, w) => s + w.shape.reduce((a: number, d) => a * (d as number), 1), 0), 0);
@@ -291,27 +319,28 @@ function errorMessage(err: unknown): string {
 }
 
 /**
- * Parameter counts for every architecture × encoder, equal to the built models' `paramCount`. Cheap: the total
- * is encoder + decoder-and-head; the encoder is built once per output stride its architectures need and the
- * decoder once per architecture and feature shapes, on zero-initialised layers that are disposed at once.
+ * Parameter counts for every architecture × encoder, equal to the built models' `paramCount`, each at
+ * `opts.encoderDepth` or else its architecture's `defaultEncoderDepth`. Cheap: the total is encoder +
+ * decoder-and-head; the encoder is built once per depth and output stride its architectures need and the decoder
+ * once per architecture and feature shapes, on zero-initialised layers that are disposed at once.
  */
 export function listModels(inputShape: [number, number, number], classes: number, opts: ListOptions = {}): ModelListing[] {
-  const depth = opts.encoderDepth ?? 5;
   const widthScale = opts.widthScale ?? 1;
   const archs = opts.archs ?? listArchitectures();
   const encoders = opts.encoders ?? listEncoders();
-  const configFor = (arch: ArchName, encoder: string): ModelConfig => ({
+  for (const arch of archs) archSpec(arch);
+  const depthOf = (arch: ArchName) => opts.encoderDepth ?? defaultEncoderDepth(arch);
+  const configFor = (arch: ArchName, encoder: string, depth = depthOf(arch)): ModelConfig => ({
     arch, encoder, encoderDepth: depth, inputShape, classes, dropout: { strategy: 'none', rate: 0 }, widthScale,
   });
   // Names, depth, shape and classes are checked up front; an architecture's own size constraint becomes that row's error.
-  for (const encoder of encoders) validateConfig(configFor('Unet', encoder));
-  for (const arch of archs) archSpec(arch);
+  const depths = [...new Set(archs.map(depthOf))];
+  for (const encoder of encoders) for (const depth of depths) validateConfig(configFor('Unet', encoder, depth));
   const rows: ModelListing[] = [];
   const decoderCache = new Map<string, number>();
   for (const encoder of encoders) {
     const spec = encoderSpec(encoder);
-    const encoderByStride = new Map<number, { params: number; shapes: tf.Shape[] } | { error: string }>();
-    const buildEncoder = (outputStride: 8 | 16 | 32, scale: number) =>
+    const buildEncoder = (depth: number, outputStride: 8 | 16 | 32, scale: number) =>
       withInitSettings({ mode: 'zeros' }, () => {
         const input = tf.input({ shape: inputShape });
         const features = spec.build({ input, inChannels: inputShape[2], depth, widthScale: scale, outputStride, name: ENCODER_PREFIX });
@@ -320,41 +349,51 @@ export function listModels(inputShape: [number, number, number], classes: number
         model.dispose();
         return { params, shapes: features.map((f) => f.shape) };
       });
-    const full = buildEncoder(32, widthScale);
-    encoderByStride.set(32, full);
-    for (const outputStride of new Set(archs.map((a) => archSpec(a).outputStride(depth)))) {
-      if (outputStride === 32) continue;
-      // Dilation changes spatial sizes only: a thin build gives them (and whether the encoder supports dilation)
-      // cheaply; if the thin width itself is what fails, the full width decides.
-      try {
-        let probe: { shapes: tf.Shape[] };
+    const builds = new Map<string, EncoderBuild>();
+    const encoderAt = (depth: number, outputStride: 8 | 16 | 32): EncoderBuild => {
+      const key = `${depth}|${outputStride}`;
+      let built = builds.get(key);
+      if (built) return built;
+      if (outputStride === 32) {
+        built = buildEncoder(depth, 32, widthScale);
+      } else {
+        // Dilation changes spatial sizes only: a thin build gives them (and whether the encoder supports dilation)
+        // cheaply; if the thin width itself is what fails, the full width decides.
+        const full = encoderAt(depth, 32);
         try {
-          probe = buildEncoder(outputStride, Math.min(widthScale, 1 / 16));
-        } catch {
-          probe = buildEncoder(outputStride, widthScale);
+          if ('error' in full) throw new Error(full.error);
+          let probe: { shapes: tf.Shape[] };
+          try {
+            probe = buildEncoder(depth, outputStride, Math.min(widthScale, 1 / 16));
+          } catch {
+            probe = buildEncoder(depth, outputStride, widthScale);
+          }
+          built = { params: full.params, shapes: probe.shapes.map((s, i) => [...s.slice(0, 3), full.shapes[i][3]]) };
+        } catch (err) {
+          built = { error: errorMessage(err) };
         }
-        const shapes = probe.shapes.map((s, i) => [...s.slice(0, 3), full.shapes[i][3]]);
-        encoderByStride.set(outputStride, { params: full.params, shapes });
-      } catch (err) {
-        encoderByStride.set(outputStride, { error: errorMessage(err) });
       }
-    }
+      builds.set(key, built);
+      return built;
+    };
     for (const archName of archs) {
       const arch = archSpec(archName);
-      const built = encoderByStride.get(arch.outputStride(depth))!;
-      const problem = 'error' in built ? built.error : archConstraint(arch, configFor(archName, encoder));
+      const depth = depthOf(archName);
+      const config = configFor(archName, encoder);
+      const built = encoderAt(depth, arch.outputStride(depth));
+      const problem = 'error' in built ? built.error : archConstraint(arch, config);
       if (problem !== undefined || 'error' in built) {
-        rows.push({ arch: archName, encoder, family: spec.family, params: Number.NaN, error: problem });
+        rows.push({ arch: archName, encoder, family: spec.family, encoderDepth: depth, params: Number.NaN, error: problem });
         continue;
       }
-      const key = `${archName}|${JSON.stringify(built.shapes)}`;
+      const centerBlock = arch.centerBlock?.(encoder) ?? false;
+      const key = `${archName}|${centerBlock}|${JSON.stringify(built.shapes)}`;
       let decoderParams = decoderCache.get(key);
       if (decoderParams === undefined) {
         decoderParams = withInitSettings({ mode: 'zeros' }, () => {
           const b = new LayerBuilder(DECODER_PREFIX);
-          const config = configFor(archName, encoder);
           const features = built.shapes.map((s, i) => tf.input({ shape: s.slice(1) as number[], name: `feature${i}` }));
-          const ctx = new DecoderContext(b, widthScale, config.dropout);
+          const ctx = new DecoderContext(b, widthScale, config.dropout, centerBlock);
           applyHead(config, arch, b, arch.decode(features, ctx));
           const count = trainableCount(b.layers());
           for (const layer of b.layers()) for (const w of layer.weights) w.dispose();
@@ -362,11 +401,13 @@ export function listModels(inputShape: [number, number, number], classes: number
         });
         decoderCache.set(key, decoderParams);
       }
-      rows.push({ arch: archName, encoder, family: spec.family, params: built.params + decoderParams });
+      rows.push({ arch: archName, encoder, family: spec.family, encoderDepth: depth, params: built.params + decoderParams });
     }
   }
   return rows;
 }
 
 export { archRegistry } from './archs';
-export type { EncoderSpec, EncoderRegistry } from './encoderTypes';
+export { countTrainableParams } from './blocks';
+export { encoderRegistry, type EncoderBuildArgs, type EncoderRegistry, type EncoderSpec } from './encoders';
+export { withInitSettings, type InitSettings } from './init';

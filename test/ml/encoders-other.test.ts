@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
-import { TorchConv2d, withInitSettings } from '../../ml/zoo/blocks';
-import { scaled, type EncoderSpec } from '../../ml/zoo/encoderTypes';
-import { FlexConv2D, HardActivation } from '../../ml/zoo/encoders/common';
+import { HardActivation, LegacyFlexConv2D, TorchConv2d } from '../../ml/layers';
+import { withInitSettings } from '../../ml/zoo';
+import { encoderRegistry } from '../../ml/zoo/encoders';
+import { scaled, type EncoderSpec } from '../../ml/zoo/encoders/contract';
 import { efficientNetUnusedHeadParams } from '../../ml/zoo/encoders/efficientnet';
-import { otherEncoders } from '../../ml/zoo/encoders/other';
+import { resnetEncoders } from '../../ml/zoo/encoders/resnet';
 
 beforeAll(async () => {
   await initBackend();
@@ -77,16 +78,17 @@ function expectedChannels(spec: EncoderSpec, widthScale: number, inChannels = 3)
   return spec.outChannels.map((c, i) => (i === 0 && spec.family !== 'VGG' ? inChannels : scaled(c, widthScale)));
 }
 
-describe('other encoder registry', () => {
-  it('registers exactly the smp names of the DenseNet, EfficientNet, DPN, RegNet, VGG-bn, MobileNet families', () => {
-    expect(Object.keys(otherEncoders).sort()).toEqual([...SMP_NAMES].sort());
-    for (const spec of Object.values(otherEncoders)) expect(spec.outChannels).toHaveLength(6);
+describe('encoder registry', () => {
+  it('holds the ResNet families and exactly the smp names of the DenseNet, EfficientNet, DPN, RegNet, VGG-bn, MobileNet families, flat', () => {
+    expect(Object.keys(encoderRegistry).sort()).toEqual([...Object.keys(resnetEncoders), ...SMP_NAMES].sort());
+    expect(Object.keys(encoderRegistry)).toHaveLength(81);
+    for (const spec of Object.values(encoderRegistry)) expect(spec.outChannels).toHaveLength(6);
   });
 });
 
 describe.each(SMP_NAMES)('%s', (encoderName) => {
   it('builds at width 0.25 with smp strides and channels, and trains one finite step', () => {
-    const spec = otherEncoders[encoderName];
+    const spec = encoderRegistry[encoderName];
     const size = 32;
     const built = build(spec, size, 0.25);
     expect(built.features).toHaveLength(6);
@@ -105,7 +107,7 @@ describe('smallest width', () => {
   it('every encoder builds and runs at width 0.0625 (grouped convolutions stay divisible)', () => {
     const x = tf.randomNormal([1, 32, 32, 3], 0, 1, 'float32', 5);
     for (const encoderName of SMP_NAMES) {
-      const { input, features } = build(otherEncoders[encoderName], 32, 0.0625);
+      const { input, features } = build(encoderRegistry[encoderName], 32, 0.0625);
       const model = tf.model({ inputs: input, outputs: features });
       const outputs = model.predict(x) as tf.Tensor[];
       expect(outputs.map((o) => o.shape), encoderName).toEqual(features.map((f) => [1, ...f.shape.slice(1)]));
@@ -125,7 +127,7 @@ describe('encoder depth and input channels', () => {
   ])(
     '%s returns depth + 1 features for depths 3 and 4, and accepts 1-channel input',
     (encoderName) => {
-      const spec = otherEncoders[encoderName];
+      const spec = encoderRegistry[encoderName];
       for (const depth of [3, 4]) {
         const { features } = build(spec, 32, 0.125, depth, 32, 1);
         expect(features).toHaveLength(depth + 1);
@@ -136,7 +138,7 @@ describe('encoder depth and input channels', () => {
   );
 
   it('rejects depths outside 1…5', () => {
-    expect(() => build(otherEncoders.dpn68, 32, 0.125, 6)).toThrow(/depth must be an integer in 1…5/);
+    expect(() => build(encoderRegistry.dpn68, 32, 0.125, 6)).toThrow(/depth must be an integer in 1…5/);
   });
 });
 
@@ -146,7 +148,7 @@ describe('output stride (smp make_dilated)', () => {
   ])(
     '%s trades the last strides for dilation at output stride 16 and 8, and still trains',
     (encoderName) => {
-      const spec = otherEncoders[encoderName];
+      const spec = encoderRegistry[encoderName];
       const size = 32;
       const expectedSizes: Record<16 | 8, number[]> = { 16: [32, 16, 8, 4, 2, 2], 8: [32, 16, 8, 4, 4, 4] };
       const undilated = build(spec, size, 0.125);
@@ -165,8 +167,8 @@ describe('output stride (smp make_dilated)', () => {
   );
 
   it.each(['vgg16_bn', 'densenet121'])('%s refuses dilation with a clear error, as smp does', (encoderName) => {
-    expect(() => build(otherEncoders[encoderName], 32, 0.125, 5, 16)).toThrow(/do not support output stride 16/);
-    expect(() => build(otherEncoders[encoderName], 32, 0.125, 5, 8)).toThrow(/do not support output stride 8/);
+    expect(() => build(encoderRegistry[encoderName], 32, 0.125, 5, 16)).toThrow(/do not support output stride 16/);
+    expect(() => build(encoderRegistry[encoderName], 32, 0.125, 5, 8)).toThrow(/do not support output stride 8/);
   });
 });
 
@@ -188,7 +190,7 @@ describe('parameter counts at full width equal the PyTorch encoders without thei
 
   it.each(Object.entries(REFERENCE))('%s has %i trainable parameters', (encoderName, expected) => {
     // Zero-filled weights: only shapes matter here, and random init of ~50 M weights is slow.
-    const { input, features } = withInitSettings({ mode: 'zeros' }, () => build(otherEncoders[encoderName], 64, 1));
+    const { input, features } = withInitSettings({ mode: 'zeros' }, () => build(encoderRegistry[encoderName], 64, 1));
     const model = tf.model({ inputs: input, outputs: features });
     expect(trainableParams(model)).toBe(expected);
     model.dispose();
@@ -213,7 +215,7 @@ describe('serialisation', () => {
   it.each(['dpn68', 'timm-mobilenetv3_large_100', 'efficientnet-b0'])(
     '%s (dilated, output stride 8) survives model.save → tf.loadLayersModel with identical outputs',
     async (encoderName) => {
-      const { input, features } = build(otherEncoders[encoderName], 32, 0.125, 5, 8);
+      const { input, features } = build(encoderRegistry[encoderName], 32, 0.125, 5, 8);
       const model = tf.model({ inputs: input, outputs: features });
       let saved: tf.io.ModelArtifacts | undefined;
       await model.save(tf.io.withSaveHandler(async (artifacts) => {
@@ -236,7 +238,7 @@ describe('serialisation', () => {
 describe('initialisation', () => {
   it("follows the zoo's init settings: a seeded build is reproducible, another seed differs", () => {
     const weightsOf = (seed: number) => withInitSettings({ mode: 'random', seed }, () => {
-      const { input, features } = build(otherEncoders['timm-regnety_002'], 32, 0.125);
+      const { input, features } = build(encoderRegistry['timm-regnety_002'], 32, 0.125);
       const model = tf.model({ inputs: input, outputs: features });
       const values = model.trainableWeights.map((w) => Array.from(w.read().dataSync()));
       model.dispose();
@@ -248,7 +250,7 @@ describe('initialisation', () => {
   });
 });
 
-describe('FlexConv2D', () => {
+describe("TorchConv2d as the encoder families spelled it (formerly FlexConv2D: 'strides', 'dilationRate')", () => {
   it("pads strided convolutions symmetrically like PyTorch ('torch') or like TensorFlow ('same')", () => {
     const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 12) as tf.Tensor4D;
     const kernel = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 13) as tf.Tensor4D;
@@ -260,8 +262,8 @@ describe('FlexConv2D', () => {
     expect(tf.max(tf.abs(tf.sub(same, tf.conv2d(x, kernel, 2, 'same')))).dataSync()[0]).toBeLessThan(1e-4);
   });
 
-  function applyFlex(x: tf.Tensor4D, kernel: tf.Tensor4D, args: ConstructorParameters<typeof FlexConv2D>[0]) {
-    const layer = new FlexConv2D(args);
+  function applyFlex(x: tf.Tensor4D, kernel: tf.Tensor4D, args: ConstructorParameters<typeof TorchConv2d>[0]) {
+    const layer = new TorchConv2d(args);
     layer.build(x.shape);
     layer.setWeights([kernel]);
     return layer.apply(x) as tf.Tensor4D;
@@ -299,7 +301,7 @@ describe('FlexConv2D', () => {
     const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 9) as tf.Tensor4D;
     const kernel = tf.randomNormal([3, 3, 2, 12], 0, 1, 'float32', 10) as tf.Tensor4D;
     const weights = tf.randomNormal([2, 3, 3, 12], 0, 1, 'float32', 11);
-    const layer = new FlexConv2D({ filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' });
+    const layer = new TorchConv2d({ filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' });
     layer.build(x.shape);
     layer.setWeights([kernel]);
     const kernelVariable = layer.trainableWeights[0].read() as tf.Variable;
@@ -317,11 +319,11 @@ describe('FlexConv2D', () => {
     expect(tf.max(tf.abs(tf.sub(flexKernelGrad, referenceKernelGrad))).dataSync()[0]).toBeLessThan(1e-3);
   });
 
-  it("is the zoo's TorchConv2d, and checkpoints that saved it as 'EchoFlexConv2D' still load", async () => {
-    expect(new FlexConv2D({ filters: 4, kernelSize: 3 })).toBeInstanceOf(TorchConv2d);
+  it("checkpoints that saved it as 'EchoFlexConv2D' still load", async () => {
+    expect(new LegacyFlexConv2D({ filters: 4, kernelSize: 3 })).toBeInstanceOf(TorchConv2d);
     const input = tf.input({ shape: [9, 8, 8] });
-    const strided = new FlexConv2D({ filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' }).apply(input);
-    const dilated = new FlexConv2D({ filters: 6, kernelSize: 3, dilationRate: 2, groups: 2 }).apply(strided as tf.SymbolicTensor);
+    const strided = new TorchConv2d({ filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' }).apply(input);
+    const dilated = new TorchConv2d({ filters: 6, kernelSize: 3, dilationRate: 2, groups: 2 }).apply(strided as tf.SymbolicTensor);
     const model = tf.model({ inputs: input, outputs: dilated as tf.SymbolicTensor });
     let saved: tf.io.ModelArtifacts | undefined;
     await model.save(tf.io.withSaveHandler(async (artifacts) => {
@@ -355,7 +357,7 @@ describe('FlexConv2D', () => {
     const values = kernel.arraySync();
     const zeroInserted = tf.tensor4d(Array.from({ length: 5 }, (_, r) => Array.from({ length: 5 }, (_, c) =>
       r % 2 === 0 && c % 2 === 0 ? values[r / 2][c / 2] : values[0][0].map((row) => row.map(() => 0)))));
-    const layer = new FlexConv2D({ filters: 3, kernelSize: 3, dilationRate: 2 });
+    const layer = new TorchConv2d({ filters: 3, kernelSize: 3, dilationRate: 2 });
     layer.build(x.shape);
     layer.setWeights([kernel]);
     const flexGrad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(layer.apply(input) as tf.Tensor, weights)))(x);

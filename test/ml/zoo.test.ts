@@ -6,9 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
 import { setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
 import type { ArchName, ModelConfig } from '../../ml/types';
-import { AdaptiveAvgPool2d, TorchConv2d, countTrainableParams, withInitSettings } from '../../ml/zoo/blocks';
+import { AdaptiveAvgPool2d, TorchConv2d } from '../../ml/layers';
 import { resnetEncoders } from '../../ml/zoo/encoders/resnet';
-import { buildModel, listArchitectures, listEncoders, listModels, saveEncoderWeights, type SegmentationNet } from '../../ml/zoo';
+import { smpUnusedCenterParams } from '../../ml/zoo/archs/unetplusplus';
+import {
+  buildModel, countTrainableParams, defaultEncoderDepth, listArchitectures, listEncoders, listModels, saveEncoderWeights, withInitSettings,
+  type ModelConfigInput, type SegmentationNet,
+} from '../../ml/zoo';
 
 beforeAll(async () => {
   await initBackend();
@@ -242,7 +246,7 @@ describe('parameter counts match segmentation_models_pytorch', () => {
   }
 
   it('listModels gives smp counts for every architecture with resnet34', () => {
-    const rows = listModels([256, 256, 3], 1, { encoders: ['resnet34'] });
+    const rows = listModels([256, 256, 3], 1, { encoders: ['resnet34'], encoderDepth: 5 });
     expect(Object.fromEntries(rows.map((r) => [r.arch, r.params]))).toEqual(SMP_RESNET34);
     expect(rows.every((r) => r.family === 'ResNet' && r.encoder === 'resnet34')).toBe(true);
   });
@@ -254,7 +258,11 @@ describe('parameter counts match segmentation_models_pytorch', () => {
     expect(deeplab[0].params).toBe(79_758_785);
   });
 
-  /** Encoder parameters = the published ImageNet model's count minus its classifier (fc 512·1000+1000 or 2048·1000+1000). */
+  /**
+   * Encoder parameters = the published ImageNet model's count minus its classifier (fc 512·1000+1000 or 2048·1000+1000);
+   * the SK encoders are smp 0.6.0's (read from it), which keep timm's SelectiveKernel defaults (rd_divisor 8, split
+   * input) where timm's own skresnet18 (11,958,056) and skresnext50_32x4d (27,479,784) override them.
+   */
   const ENCODER_PARAMS: Record<string, number> = {
     resnet18: 11_689_512 - 513_000,
     resnet50: 25_557_032 - 2_049_000,
@@ -266,8 +274,9 @@ describe('parameter counts match segmentation_models_pytorch', () => {
     senet154: 115_088_984 - 2_049_000,
     'timm-resnest14d': 10_611_688 - 2_049_000,
     'timm-resnest50d': 27_483_240 - 2_049_000,
-    'timm-skresnet18': 11_958_056 - 513_000,
-    'timm-skresnext50_32x4d': 27_479_784 - 2_049_000,
+    'timm-skresnet18': 11_441_952,
+    'timm-skresnet34': 21_764_720,
+    'timm-skresnext50_32x4d': 23_939_056,
   };
   it('encoders match torchvision / pretrainedmodels / timm without their classifier', () => {
     for (const [name, expected] of Object.entries(ENCODER_PARAMS)) {
@@ -279,6 +288,57 @@ describe('parameter counts match segmentation_models_pytorch', () => {
         return n;
       });
       expect({ name, count }).toEqual({ name, count: expected });
+    }
+  });
+
+  it('smp 0.6.0: Unet-vgg16_bn 23,756,689 (center block), Linknet-timm-skresnet34 22,251,985 (SK attention width)', () => {
+    const count = (arch: ArchName, encoder: string) => listModels([256, 256, 3], 1, { archs: [arch], encoders: [encoder], encoderDepth: 5 })[0].params;
+    expect(count('Unet', 'vgg16_bn')).toBe(23_756_689);
+    expect(count('Linknet', 'timm-skresnet34')).toBe(22_251_985);
+    expect(count('Unet', 'timm-skresnext50_32x4d')).toBe(32_952_129);
+    // smp's UnetPlusPlus holds a vgg center block that its forward never applies; the zoo builds what forward computes.
+    expect(count('UnetPlusPlus', 'vgg16_bn') + smpUnusedCenterParams(512)).toBe(39_355_793);
+  });
+
+  it('Unet puts two 3×3 conv-BN-ReLU at the deepest channels before the decoder for vgg encoders only', () => {
+    const vgg = buildModel(config({ encoder: 'vgg11_bn', widthScale: 0.0625, dropout: { strategy: 'decoder', rate: 0.1 } }));
+    const plain = buildModel(config({ widthScale: 0.0625 }));
+    const plusPlus = buildModel(config({ arch: 'UnetPlusPlus', encoder: 'vgg11_bn', widthScale: 0.0625 }));
+    try {
+      const deepest = vgg.model.getLayer('encoder_pool5').outputShape;
+      for (const unit of ['center_conv1', 'center_conv2']) {
+        expect(vgg.model.getLayer(`decoder_${unit}_conv`).outputShape).toEqual(deepest);
+        expect(vgg.model.getLayer(`decoder_${unit}_mcdrop`)).toBeDefined();
+      }
+      // The first decoder block reads the center block's output.
+      const firstUp = vgg.model.getLayer('decoder_block0_up');
+      expect(firstUp.inboundNodes[0].inboundLayers.map((l) => l.name)).toEqual(['decoder_center_conv2_mcdrop']);
+      const hasCenter = (net: SegmentationNet) => net.model.layers.some((l) => l.name.includes('center'));
+      expect([hasCenter(vgg), hasCenter(plain), hasCenter(plusPlus)]).toEqual([true, false, false]);
+    } finally {
+      for (const net of [vgg, plain, plusPlus]) net.model.dispose();
+    }
+  });
+
+  it("PSPNet defaults to smp's encoder depth 3, every other architecture to 5, unless a depth is given", () => {
+    expect(Object.fromEntries(listArchitectures().map((a) => [a, defaultEncoderDepth(a)]))).toEqual(
+      Object.fromEntries(ARCHS.map((a) => [a, a === 'PSPNet' ? 3 : 5])),
+    );
+    const listed = (encoderDepth?: number) => listModels([64, 64, 3], 1, { archs: ['PSPNet', 'Unet'], encoders: ['resnet18'], widthScale: 0.125, encoderDepth });
+    const [pspDefault, unetDefault] = listed();
+    expect(pspDefault.params).toBe(listed(3)[0].params);
+    expect(unetDefault.params).toBe(listed(5)[1].params);
+    expect(pspDefault.params).not.toBe(listed(5)[0].params);
+    const withoutDepth: ModelConfigInput = { ...config({ arch: 'PSPNet', widthScale: 0.125 }), encoderDepth: undefined };
+    const net = buildModel(withoutDepth);
+    const deeper = buildModel({ ...withoutDepth, encoderDepth: 4 });
+    try {
+      expect(net.config.encoderDepth).toBe(3);
+      expect(net.paramCount).toBe(pspDefault.params);
+      expect(deeper.config.encoderDepth).toBe(4);
+    } finally {
+      net.model.dispose();
+      deeper.model.dispose();
     }
   });
 

@@ -5,7 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { ArchName, DropoutConfig } from '../../types';
-import { scaled } from '../encoderTypes';
+import { scaled } from '../encoders/contract';
 import { LayerBuilder, convBnAct, mcDropout, type ConvBnActOptions } from '../blocks';
 
 export type Sym = tf.SymbolicTensor;
@@ -15,6 +15,8 @@ export class DecoderContext {
     readonly b: LayerBuilder,
     readonly widthScale: number,
     readonly dropout: DropoutConfig,
+    /** Whether the architecture adds its center block for this encoder (`ArchSpec.centerBlock`). */
+    readonly centerBlock = false,
   ) {}
 
   /** A channel count of smp's default decoder, scaled like the encoder. */
@@ -36,6 +38,13 @@ export class DecoderContext {
 
 export interface ArchSpec {
   name: ArchName;
+  /** smp's default `encoder_depth` for this architecture (3 for PSPNet, 5 for the others). */
+  defaultEncoderDepth: number;
+  /**
+   * Whether smp adds a center block between encoder and decoder for this encoder (smp's Unet: for encoder names
+   * starting with "vgg"); absent = never. The decoder reads the answer as `ctx.centerBlock`.
+   */
+  centerBlock?(encoder: string): boolean;
   /** smp's make_dilated for this architecture at this depth (32 = no dilation). */
   outputStride(depth: number): 8 | 16 | 32;
   /** Kernel size of smp's SegmentationHead conv for this architecture. */

@@ -38,6 +38,7 @@ function aspp(ctx: DecoderContext, x: Sym, channels: number, separable: boolean)
 export const DeepLabV3: ArchSpec = {
   name: 'DeepLabV3',
   outputStride: () => 8,
+  defaultEncoderDepth: 5,
   headKernelSize: 1,
   decode(features, ctx) {
     const channels = ctx.ch(256);
@@ -49,6 +50,7 @@ export const DeepLabV3: ArchSpec = {
 export const DeepLabV3Plus: ArchSpec = {
   name: 'DeepLabV3Plus',
   outputStride: () => 16,
+  defaultEncoderDepth: 5,
   headKernelSize: 1,
   decode(features, ctx) {
     const { b } = ctx;

@@ -23,6 +23,7 @@ function segmentationBlock(ctx: DecoderContext, x: Sym, name: string, channels: 
 export const FPN: ArchSpec = {
   name: 'FPN',
   outputStride: () => 32,
+  defaultEncoderDepth: 5,
   headKernelSize: 1,
   decode(features, ctx) {
     const { b } = ctx;

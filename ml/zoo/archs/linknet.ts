@@ -3,7 +3,8 @@
  * 1×1 conv to the next skip's channels, then adds the skip; the last block outputs 32 channels; head 1×1.
  */
 import * as tf from '@tensorflow/tfjs';
-import { activation, add, batchNorm, channelsOf, kernelInitializer } from '../blocks';
+import { activation, add, batchNorm, channelsOf } from '../blocks';
+import { kernelInitializer } from '../init';
 import type { ArchSpec, DecoderContext, Sym } from './common';
 
 function linknetBlock(ctx: DecoderContext, x: Sym, skip: Sym | undefined, name: string, outChannels: number): Sym {
@@ -25,6 +26,7 @@ function linknetBlock(ctx: DecoderContext, x: Sym, skip: Sym | undefined, name: 
 export const Linknet: ArchSpec = {
   name: 'Linknet',
   outputStride: () => 32,
+  defaultEncoderDepth: 5,
   headKernelSize: 1,
   decode(features, ctx) {
     const reversed = features.slice(1).reverse();

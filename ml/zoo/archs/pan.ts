@@ -43,6 +43,7 @@ function globalAttentionUpsample(ctx: DecoderContext, low: Sym, high: Sym, name:
 export const PAN: ArchSpec = {
   name: 'PAN',
   outputStride: () => 16,
+  defaultEncoderDepth: 5,
   headKernelSize: 3,
   validate([h, w], depth) {
     const deepest = Math.min(2 ** depth, 16);

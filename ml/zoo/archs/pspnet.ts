@@ -2,7 +2,7 @@
  * smp PSPNet: pyramid pooling on the deepest feature — adaptive average pools of 1, 2, 3, 6 bins, each a
  * 1×1 conv-BN-ReLU to C/4 (the 1-bin branch has a biased conv and no BN, as in smp), bilinearly upsampled
  * (align corners) and concatenated with the input; 1×1 conv-BN-ReLU to 512; spatial dropout 0.2 (training
- * only); 3×3 head upsampled to the input. smp defaults to encoder depth 3; depth is a config choice here.
+ * only); 3×3 head upsampled to the input. smp's default encoder depth is 3 (`defaultEncoderDepth`).
  */
 import * as tf from '@tensorflow/tfjs';
 import { adaptiveAvgPool, channelsOf, concat, resizeBilinear, spatialSize } from '../blocks';
@@ -13,6 +13,7 @@ const POOL_SIZES = [1, 2, 3, 6];
 export const PSPNet: ArchSpec = {
   name: 'PSPNet',
   outputStride: () => 32,
+  defaultEncoderDepth: 3,
   headKernelSize: 3,
   decode(features, ctx) {
     const { b } = ctx;

@@ -2,6 +2,10 @@
  * smp UnetPlusPlus: nested dense skip pathways. Node x_{d,l} (d = depth index, l = layer index) upsamples
  * x_{d,l−1} (or encoder feature d for l = d) and concatenates every x_{i,l} with i > d plus encoder
  * feature l + 1, then two 3×3 conv-BN-ReLU; a final block without skip reaches full resolution.
+ *
+ * For VGG encoders smp's UnetPlusPlusDecoder also constructs a center block, but its forward never applies it
+ * (smp 0.6.0; smp issue #345): the function has no center, so neither has this decoder. smp's parameter count
+ * includes the unused block; `smpUnusedCenterParams` gives the difference.
  */
 import { channelsOf, concat } from '../blocks';
 import { unetBlock } from './unet';
@@ -10,6 +14,7 @@ import { unetDecoderChannels, type ArchSpec, type Sym } from './common';
 export const UnetPlusPlus: ArchSpec = {
   name: 'UnetPlusPlus',
   outputStride: () => 32,
+  defaultEncoderDepth: 5,
   headKernelSize: 3,
   decode(features, ctx) {
     const n = features.length - 1; // number of decoder stages
@@ -37,3 +42,11 @@ export const UnetPlusPlus: ArchSpec = {
     return unetBlock(ctx, last, undefined, key(0, n - 1), decoderChannels[n - 1]);
   },
 };
+
+/**
+ * Parameters of the center block smp's UnetPlusPlus holds for VGG encoders without using it (two 3×3 conv-BN-ReLU at
+ * the deepest feature's channels, no conv bias): smp's `sum(p.numel())` = this zoo's count + this.
+ */
+export function smpUnusedCenterParams(deepestChannels: number): number {
+  return 2 * (deepestChannels * deepestChannels * 9 + 2 * deepestChannels);
+}

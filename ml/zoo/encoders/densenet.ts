@@ -3,10 +3,11 @@
  * smp's stage split: feature 1 = relu(norm0(conv0)); features 2–4 = the transition's BN+ReLU output (taken before its
  * 1×1 conv and average pool); feature 5 = norm5 of the last dense block, without ReLU.
  */
-import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
-import {
-  activation, avgPool, batchNorm, channelsOf, checkDepth, concat, conv, maxPool, rejectDilation, type Sym,
-} from './common';
+import type * as tf from '@tensorflow/tfjs';
+import { LayerBuilder, activation, avgPool, batchNorm, channelsOf, concat, conv2d, maxPool } from '../blocks';
+import { checkDepth, rejectDilation, scaled, type EncoderRegistry, type EncoderSpec } from './contract';
+
+type Sym = tf.SymbolicTensor;
 
 interface DenseNetParams {
   initFeatures: number;
@@ -18,23 +19,28 @@ interface DenseNetParams {
 /** torchvision's bn_size: the 1×1 bottleneck of each dense layer has bnSize × growthRate channels. */
 const BN_SIZE = 4;
 
-function denseLayer(x: Sym, growth: number, bottleneck: number, name: string): Sym {
-  let y = activation(batchNorm(x, `${name}_norm1`), 'relu', `${name}_relu1`);
-  y = conv(y, { filters: bottleneck, kernel: 1, name: `${name}_conv1` });
-  y = activation(batchNorm(y, `${name}_norm2`), 'relu', `${name}_relu2`);
-  y = conv(y, { filters: growth, kernel: 3, name: `${name}_conv2` });
-  return concat([x, y], `${name}_cat`);
+/** BN → ReLU, DenseNet's pre-activation. */
+function normRelu(b: LayerBuilder, x: Sym, norm: string, relu: string): Sym {
+  return activation(b, batchNorm(b, x, norm), relu, 'relu');
 }
 
-function denseBlock(x: Sym, layers: number, growth: number, bottleneck: number, name: string): Sym {
-  for (let i = 1; i <= layers; i += 1) x = denseLayer(x, growth, bottleneck, `${name}_layer${i}`);
+function denseLayer(b: LayerBuilder, x: Sym, name: string, growth: number, bottleneck: number): Sym {
+  let y = normRelu(b, x, `${name}_norm1`, `${name}_relu1`);
+  y = conv2d(b, y, `${name}_conv1`, { filters: bottleneck, kernelSize: 1 });
+  y = normRelu(b, y, `${name}_norm2`, `${name}_relu2`);
+  y = conv2d(b, y, `${name}_conv2`, { filters: growth, kernelSize: 3 });
+  return concat(b, [x, y], `${name}_cat`);
+}
+
+function denseBlock(b: LayerBuilder, x: Sym, name: string, layers: number, growth: number, bottleneck: number): Sym {
+  for (let i = 1; i <= layers; i += 1) x = denseLayer(b, x, `${name}_layer${i}`, growth, bottleneck);
   return x;
 }
 
 /** The second half of a transition: 1×1 conv halving the channels, then 2×2 average pooling. */
-function transitionDown(skip: Sym, name: string): Sym {
-  const reduced = conv(skip, { filters: Math.floor(channelsOf(skip) / 2), kernel: 1, name: `${name}_conv` });
-  return avgPool(reduced, 2, 2, `${name}_pool`);
+function transitionDown(b: LayerBuilder, skip: Sym, name: string): Sym {
+  const reduced = conv2d(b, skip, `${name}_conv`, { filters: Math.floor(channelsOf(skip) / 2), kernelSize: 1 });
+  return avgPool(b, reduced, `${name}_pool`, { poolSize: 2, stride: 2 });
 }
 
 function denseNet(p: DenseNetParams): EncoderSpec {
@@ -44,23 +50,24 @@ function denseNet(p: DenseNetParams): EncoderSpec {
     build({ input, depth, widthScale, outputStride, name }) {
       checkDepth(depth, 'DenseNet');
       rejectDilation('DenseNet', outputStride);
+      const b = new LayerBuilder(name, 'keras');
       const growth = scaled(p.growthRate, widthScale);
       const bottleneck = scaled(BN_SIZE * p.growthRate, widthScale);
       const features: Sym[] = [input];
-      let x = conv(input, { filters: scaled(p.initFeatures, widthScale), kernel: 7, stride: 2, name: `${name}_conv0` });
-      x = activation(batchNorm(x, `${name}_norm0`), 'relu', `${name}_relu0`);
+      let x = conv2d(b, input, 'conv0', { filters: scaled(p.initFeatures, widthScale), kernelSize: 7, stride: 2 });
+      x = normRelu(b, x, 'norm0', 'relu0');
       features.push(x);
-      x = maxPool(x, 3, 2, 1, `${name}_pool0`);
+      x = maxPool(b, x, 'pool0', { poolSize: 3, stride: 2, padding: 1 });
       for (let stage = 2; stage <= depth; stage += 1) {
         const blockIndex = stage - 1;
-        x = denseBlock(x, p.blocks[blockIndex - 1], growth, bottleneck, `${name}_denseblock${blockIndex}`);
+        x = denseBlock(b, x, `denseblock${blockIndex}`, p.blocks[blockIndex - 1], growth, bottleneck);
         if (stage < 5) {
-          const transitionName = `${name}_transition${blockIndex}`;
-          const skip = activation(batchNorm(x, `${transitionName}_norm`), 'relu', `${transitionName}_relu`);
+          const transitionName = `transition${blockIndex}`;
+          const skip = normRelu(b, x, `${transitionName}_norm`, `${transitionName}_relu`);
           features.push(skip);
-          if (stage < depth) x = transitionDown(skip, transitionName);
+          if (stage < depth) x = transitionDown(b, skip, transitionName);
         } else {
-          features.push(batchNorm(x, `${name}_norm5`));
+          features.push(batchNorm(b, x, 'norm5'));
         }
       }
       return features;

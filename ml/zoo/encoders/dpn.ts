@@ -6,12 +6,13 @@
  * Layer names follow the PyTorch modules (c1x1_w_s1/_s2, c1x1_a, c3x3_b, c1x1_c or c1x1_c1/c1x1_c2 for "b"),
  * and the projections are one conv sliced by channel, as in PyTorch, so weights map one to one.
  */
-import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
-import { ChannelSlice } from '../blocks';
+import type * as tf from '@tensorflow/tfjs';
+import { LayerBuilder, activation, add, batchNorm, channelSlice, concat, conv2d, convBnAct, maxPool } from '../blocks';
 import {
-  activation, add, batchNorm, checkDepth, concat, conv, convBnAct, greatestCommonDivisor, maxPool, stageDilations,
-  strideAndDilation, type Sym,
-} from './common';
+  checkDepth, greatestCommonDivisor, scaled, stageDilations, strideAndDilation, type EncoderRegistry, type EncoderSpec,
+} from './contract';
+
+type Sym = tf.SymbolicTensor;
 
 const BN_EPSILON = 1e-3;
 
@@ -33,12 +34,16 @@ interface DualPath {
   dense: Sym;
 }
 
+/** BN → ReLU, DPN's pre-activation. */
+function bnRelu(b: LayerBuilder, x: Sym, name: string): Sym {
+  return activation(b, batchNorm(b, x, `${name}_bn`, { epsilon: BN_EPSILON }), `${name}_relu`, 'relu');
+}
+
 /** BN → ReLU → conv, the pre-activation unit of DPN. */
 function bnActConv(
-  x: Sym, filters: number, kernel: number, stride: number, dilation: number, groups: number, name: string,
+  b: LayerBuilder, x: Sym, name: string, o: { filters: number; kernelSize: number; stride?: number; dilation?: number; groups?: number },
 ): Sym {
-  const y = activation(batchNorm(x, `${name}_bn`, BN_EPSILON), 'relu', `${name}_relu`);
-  return conv(y, { filters, kernel, stride, dilation, groups, name: `${name}_conv` });
+  return conv2d(b, bnRelu(b, x, name), `${name}_conv`, o);
 }
 
 interface BlockShape {
@@ -53,12 +58,8 @@ interface BlockShape {
   stageDilation: number;
 }
 
-function channelSlice(x: Sym, start: number, size: number, name: string): Sym {
-  return new ChannelSlice({ name, start, size }).apply(x) as Sym;
-}
-
-function dualPathBlock(x: Sym | DualPath, s: BlockShape, name: string): DualPath {
-  const xIn = 'residual' in x ? concat([x.residual, x.dense], `${name}_in`) : x;
+function dualPathBlock(b: LayerBuilder, x: Sym | DualPath, name: string, s: BlockShape): DualPath {
+  const xIn = 'residual' in x ? concat(b, [x.residual, x.dense], `${name}_in`) : x;
   const { stride, dilation } = strideAndDilation(s.type === 'down' ? 2 : 1, s.stageDilation);
   let shortcutResidual: Sym;
   let shortcutDense: Sym;
@@ -68,26 +69,26 @@ function dualPathBlock(x: Sym | DualPath, s: BlockShape, name: string): DualPath
     shortcutDense = x.dense;
   } else {
     const projName = `${name}_c1x1_w_s${s.type === 'down' ? 2 : 1}`;
-    const projection = bnActConv(xIn, s.residualChannels + 2 * s.inc, 1, stride, 1, 1, projName);
-    shortcutResidual = channelSlice(projection, 0, s.residualChannels, `${projName}_residual`);
-    shortcutDense = channelSlice(projection, s.residualChannels, 2 * s.inc, `${projName}_dense`);
+    const projection = bnActConv(b, xIn, projName, { filters: s.residualChannels + 2 * s.inc, kernelSize: 1, stride });
+    shortcutResidual = channelSlice(b, projection, `${projName}_residual`, 0, s.residualChannels);
+    shortcutDense = channelSlice(b, projection, `${projName}_dense`, s.residualChannels, 2 * s.inc);
   }
-  let y = bnActConv(xIn, s.bottleneck, 1, 1, 1, 1, `${name}_c1x1_a`);
-  y = bnActConv(y, s.bottleneck, 3, stride, dilation, s.groups, `${name}_c3x3_b`);
+  let y = bnActConv(b, xIn, `${name}_c1x1_a`, { filters: s.bottleneck, kernelSize: 1 });
+  y = bnActConv(b, y, `${name}_c3x3_b`, { filters: s.bottleneck, kernelSize: 3, stride, dilation, groups: s.groups });
   let outResidual: Sym;
   let outDense: Sym;
   if (s.b) {
-    const pre = activation(batchNorm(y, `${name}_c1x1_c_bn`, BN_EPSILON), 'relu', `${name}_c1x1_c_relu`);
-    outResidual = conv(pre, { filters: s.residualChannels, kernel: 1, name: `${name}_c1x1_c1` });
-    outDense = conv(pre, { filters: s.inc, kernel: 1, name: `${name}_c1x1_c2` });
+    const pre = bnRelu(b, y, `${name}_c1x1_c`);
+    outResidual = conv2d(b, pre, `${name}_c1x1_c1`, { filters: s.residualChannels, kernelSize: 1 });
+    outDense = conv2d(b, pre, `${name}_c1x1_c2`, { filters: s.inc, kernelSize: 1 });
   } else {
-    const out = bnActConv(y, s.residualChannels + s.inc, 1, 1, 1, 1, `${name}_c1x1_c`);
-    outResidual = channelSlice(out, 0, s.residualChannels, `${name}_c1x1_c_residual`);
-    outDense = channelSlice(out, s.residualChannels, s.inc, `${name}_c1x1_c_dense`);
+    const out = bnActConv(b, y, `${name}_c1x1_c`, { filters: s.residualChannels + s.inc, kernelSize: 1 });
+    outResidual = channelSlice(b, out, `${name}_c1x1_c_residual`, 0, s.residualChannels);
+    outDense = channelSlice(b, out, `${name}_c1x1_c_dense`, s.residualChannels, s.inc);
   }
   return {
-    residual: add([shortcutResidual, outResidual], `${name}_residual`),
-    dense: concat([shortcutDense, outDense], `${name}_dense`),
+    residual: add(b, [shortcutResidual, outResidual], `${name}_residual`),
+    dense: concat(b, [shortcutDense, outDense], `${name}_dense`),
   };
 }
 
@@ -98,13 +99,13 @@ function dpn(p: DpnParams): EncoderSpec {
     build({ input, depth, widthScale, outputStride, name }) {
       checkDepth(depth, 'DPN');
       const dilations = stageDilations(outputStride);
+      const b = new LayerBuilder(name, 'keras');
       const features: Sym[] = [input];
-      const stem = convBnAct(input, {
-        filters: scaled(p.initFeatures, widthScale), kernel: p.small ? 3 : 7, stride: 2, act: 'relu',
-        bnEpsilon: BN_EPSILON, name: `${name}_conv1`,
+      const stem = convBnAct(b, input, 'conv1', {
+        filters: scaled(p.initFeatures, widthScale), kernelSize: p.small ? 3 : 7, stride: 2, bnEpsilon: BN_EPSILON,
       });
       features.push(stem);
-      let x: Sym | DualPath = maxPool(stem, 3, 2, 1, `${name}_conv1_pool`);
+      let x: Sym | DualPath = maxPool(b, stem, 'conv1_pool', { poolSize: 3, stride: 2, padding: 1 });
       const bwFactor = p.small ? 1 : 4;
       for (let stage = 2; stage <= depth; stage += 1) {
         const i = stage - 2;
@@ -118,15 +119,13 @@ function dpn(p: DpnParams): EncoderSpec {
           inc: scaled(p.incSec[i], widthScale),
           stageDilation: dilations[stage],
         };
-        for (let b = 1; b <= p.kSec[i]; b += 1) {
-          const type = b > 1 ? 'normal' : stage === 2 ? 'proj' : 'down';
-          x = dualPathBlock(x, { ...shape, type, b: p.b }, `${name}_conv${stage}_${b}`);
+        for (let block = 1; block <= p.kSec[i]; block += 1) {
+          const type = block > 1 ? 'normal' : stage === 2 ? 'proj' : 'down';
+          x = dualPathBlock(b, x, `conv${stage}_${block}`, { ...shape, type, b: p.b });
         }
         const pair = x as DualPath;
-        const joined = concat([pair.residual, pair.dense], `${name}_conv${stage}_out`);
-        features.push(stage === 5
-          ? activation(batchNorm(joined, `${name}_conv5_bn_ac_bn`, BN_EPSILON), 'relu', `${name}_conv5_bn_ac_relu`)
-          : activation(joined, 'relu', `${name}_feature${stage}_relu`));
+        const joined = concat(b, [pair.residual, pair.dense], `conv${stage}_out`);
+        features.push(stage === 5 ? bnRelu(b, joined, 'conv5_bn_ac') : activation(b, joined, `feature${stage}_relu`, 'relu'));
       }
       return features;
     },

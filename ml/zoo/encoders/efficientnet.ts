@@ -8,10 +8,13 @@
  * them; this encoder builds only what `forward` uses. `efficientNetUnusedHeadParams` gives the difference, for
  * reports that want smp's `sum(p.numel())` figure.
  */
-import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
+import type * as tf from '@tensorflow/tfjs';
+import { LayerBuilder, add, convBnAct, squeezeExcite } from '../blocks';
 import {
-  add, checkDepth, convBnAct, squeezeExcite, stageDilations, strideAndDilation, type Sym,
-} from './common';
+  checkDepth, makeDivisible, scaled, stageDilations, strideAndDilation, type EncoderRegistry, type EncoderSpec,
+} from './contract';
+
+type Sym = tf.SymbolicTensor;
 
 /** lukemelas' base block strings: repeats, kernel, stride, expansion, input and output filters; se 0.25. */
 interface BaseBlock {
@@ -33,16 +36,12 @@ const BASE_BLOCKS: readonly BaseBlock[] = [
   { repeats: 1, kernel: 3, stride: 1, expand: 6, in: 192, out: 320 },
 ];
 const SE_RATIO = 0.25;
-const DEPTH_DIVISOR = 8;
 /** lukemelas ports TensorFlow's EfficientNet: TF 'same' padding and TF batch-norm settings. */
 const TF_PORT = { bnEpsilon: 1e-3, bnMomentum: 0.99, padding: 'same' } as const;
 
-/** lukemelas' round_filters: scale by the width coefficient, round to a multiple of 8, never below 90 %. */
+/** lukemelas' round_filters: scale by the width coefficient, round to a multiple of 8, never below 90 % (timm's rule). */
 function roundFilters(filters: number, widthCoefficient: number): number {
-  const target = filters * widthCoefficient;
-  let rounded = Math.max(DEPTH_DIVISOR, Math.floor((target + DEPTH_DIVISOR / 2) / DEPTH_DIVISOR) * DEPTH_DIVISOR);
-  if (rounded < 0.9 * target) rounded += DEPTH_DIVISOR;
-  return rounded;
+  return makeDivisible(filters * widthCoefficient, 8);
 }
 
 interface MBConvBlock {
@@ -69,26 +68,22 @@ function blockList(widthCoefficient: number, depthCoefficient: number): MBConvBl
   return blocks;
 }
 
-function mbConv(x: Sym, block: MBConvBlock, widthScale: number, stageDilation: number, name: string): Sym {
-  const common = TF_PORT;
+function mbConv(b: LayerBuilder, x: Sym, name: string, block: MBConvBlock, widthScale: number, stageDilation: number): Sym {
   const inChannels = scaled(block.inChannels, widthScale);
   const expanded = inChannels * block.expand;
   let y = x;
   if (block.expand !== 1) {
-    y = convBnAct(y, { ...common, filters: expanded, kernel: 1, act: 'swish', name: `${name}_expand` });
+    y = convBnAct(b, y, `${name}_expand`, { ...TF_PORT, filters: expanded, kernelSize: 1, act: 'swish' });
   }
   const { stride, dilation } = strideAndDilation(block.stride, stageDilation);
-  y = convBnAct(y, {
-    ...common, filters: expanded, kernel: block.kernel, stride, dilation, groups: expanded, act: 'swish',
-    name: `${name}_depthwise`,
+  y = convBnAct(b, y, `${name}_depthwise`, {
+    ...TF_PORT, filters: expanded, kernelSize: block.kernel, stride, dilation, groups: expanded, act: 'swish',
   });
-  y = squeezeExcite(y, Math.max(1, Math.floor(inChannels * SE_RATIO)), 'swish', `${name}_se`);
-  y = convBnAct(y, {
-    ...common, filters: scaled(block.outChannels, widthScale), kernel: 1, act: null, name: `${name}_project`,
-  });
+  y = squeezeExcite(b, y, `${name}_se`, { reducedChannels: Math.max(1, Math.floor(inChannels * SE_RATIO)), act: 'swish' });
+  y = convBnAct(b, y, `${name}_project`, { ...TF_PORT, filters: scaled(block.outChannels, widthScale), kernelSize: 1, act: 'none' });
   // The skip is decided from the block's configured stride, which smp's dilation leaves untouched.
   const skip = block.stride === 1 && block.inChannels === block.outChannels;
-  return skip ? add([x, y], `${name}_add`) : y;
+  return skip ? add(b, [x, y], `${name}_add`) : y;
 }
 
 function efficientNet(
@@ -104,16 +99,16 @@ function efficientNet(
       if (blocks.length !== stageEnds[3]) {
         throw new Error(`EfficientNet block count ${blocks.length} disagrees with smp's stage index ${stageEnds[3]}.`);
       }
+      const b = new LayerBuilder(name, 'keras');
       const features: Sym[] = [input];
-      let x = convBnAct(input, {
-        ...TF_PORT, filters: scaled(roundFilters(32, widthCoefficient), widthScale), kernel: 3, stride: 2, act: 'swish',
-        name: `${name}_stem`,
+      let x = convBnAct(b, input, 'stem', {
+        ...TF_PORT, filters: scaled(roundFilters(32, widthCoefficient), widthScale), kernelSize: 3, stride: 2, act: 'swish',
       });
       features.push(x);
       let blockIndex = 0;
       for (let stage = 2; stage <= depth; stage += 1) {
         for (; blockIndex < stageEnds[stage - 2]; blockIndex += 1) {
-          x = mbConv(x, blocks[blockIndex], widthScale, dilations[stage], `${name}_block${blockIndex}`);
+          x = mbConv(b, x, `block${blockIndex}`, blocks[blockIndex], widthScale, dilations[stage]);
         }
         features.push(x);
       }

@@ -6,10 +6,13 @@
  *   MobileNetV3Encoder does. Hard-swish / hard-sigmoid are PyTorch's; padding is TF 'same' and BN epsilon 1e-3,
  *   as in these TF-ported models.
  */
-import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
+import type * as tf from '@tensorflow/tfjs';
+import { LayerBuilder, add, convBnAct, squeezeExcite } from '../blocks';
 import {
-  add, checkDepth, convBnAct, squeezeExcite, stageDilations, strideAndDilation, type Sym,
-} from './common';
+  checkDepth, makeDivisible, scaled, stageDilations, strideAndDilation, type EncoderRegistry, type EncoderSpec,
+} from './contract';
+
+type Sym = tf.SymbolicTensor;
 
 /** torchvision's inverted residual settings: expansion t, output channels c, repeats n, first stride s. */
 const INVERTED_RESIDUAL_SETTINGS: readonly (readonly [number, number, number, number])[] = [
@@ -40,20 +43,18 @@ function blockList(): InvertedResidualBlock[] {
 }
 
 function invertedResidual(
-  x: Sym, block: InvertedResidualBlock, widthScale: number, stageDilation: number, name: string,
+  b: LayerBuilder, x: Sym, name: string, block: InvertedResidualBlock, widthScale: number, stageDilation: number,
 ): Sym {
   const inChannels = scaled(block.inChannels, widthScale);
   const hidden = Math.round(inChannels * block.expansion);
   let y = x;
-  if (block.expansion !== 1) {
-    y = convBnAct(y, { filters: hidden, kernel: 1, act: 'relu6', name: `${name}_expand` });
-  }
+  if (block.expansion !== 1) y = convBnAct(b, y, `${name}_expand`, { filters: hidden, kernelSize: 1, act: 'relu6' });
   const { stride, dilation } = strideAndDilation(block.stride, stageDilation);
-  y = convBnAct(y, { filters: hidden, kernel: 3, stride, dilation, groups: hidden, act: 'relu6', name: `${name}_dw` });
-  y = convBnAct(y, { filters: scaled(block.outChannels, widthScale), kernel: 1, act: null, name: `${name}_project` });
+  y = convBnAct(b, y, `${name}_dw`, { filters: hidden, kernelSize: 3, stride, dilation, groups: hidden, act: 'relu6' });
+  y = convBnAct(b, y, `${name}_project`, { filters: scaled(block.outChannels, widthScale), kernelSize: 1, act: 'none' });
   // torchvision decides the residual at construction, so a stride-2 block keeps none even when dilated.
   const residual = block.stride === 1 && block.inChannels === block.outChannels;
-  return residual ? add([x, y], `${name}_add`) : y;
+  return residual ? add(b, [x, y], `${name}_add`) : y;
 }
 
 const mobileNetV2: EncoderSpec = {
@@ -63,10 +64,9 @@ const mobileNetV2: EncoderSpec = {
     checkDepth(depth, 'MobileNetV2');
     const dilations = stageDilations(outputStride);
     const blocks = blockList();
+    const b = new LayerBuilder(name, 'keras');
     const features: Sym[] = [input];
-    let x = convBnAct(input, {
-      filters: scaled(STEM_CHANNELS, widthScale), kernel: 3, stride: 2, act: 'relu6', name: `${name}_features0`,
-    });
+    let x = convBnAct(b, input, 'features0', { filters: scaled(STEM_CHANNELS, widthScale), kernelSize: 3, stride: 2, act: 'relu6' });
     // features[1 + i] is blocks[i]; stage s covers features [STAGE_STARTS[s - 2], STAGE_STARTS[s - 1]).
     const stageOf = (featureIndex: number) => 1 + STAGE_STARTS.filter((start) => featureIndex >= start).length;
     for (let i = 0; i < blocks.length; i += 1) {
@@ -74,25 +74,16 @@ const mobileNetV2: EncoderSpec = {
       const stage = stageOf(featureIndex);
       if (stage > depth) break;
       if (STAGE_STARTS.includes(featureIndex as (typeof STAGE_STARTS)[number])) features.push(x);
-      x = invertedResidual(x, blocks[i], widthScale, dilations[stage], `${name}_features${featureIndex}`);
+      x = invertedResidual(b, x, `features${featureIndex}`, blocks[i], widthScale, dilations[stage]);
     }
     if (depth === 5) {
-      x = convBnAct(x, {
-        filters: scaled(LAST_CHANNELS, widthScale), kernel: 1, act: 'relu6', name: `${name}_features18`,
-      });
+      x = convBnAct(b, x, 'features18', { filters: scaled(LAST_CHANNELS, widthScale), kernelSize: 1, act: 'relu6' });
     }
     features.push(x);
     return features;
   },
 };
 
-
-/** timm's make_divisible: nearest multiple of 8, never more than 10 % below the request. */
-function makeDivisible(value: number, divisor = 8): number {
-  let rounded = Math.max(divisor, Math.floor((value + divisor / 2) / divisor) * divisor);
-  if (rounded < 0.9 * value) rounded += divisor;
-  return rounded;
-}
 
 /**
  * One timm block string: 'ds' depthwise-separable, 'ir' inverted residual, 'cn' 1×1 conv-BN-act; kernel, stride,
@@ -141,20 +132,18 @@ const V3_STAGE_STARTS = { large: [1, 2, 3, 5], small: [0, 1, 2, 4] } as const;
 const V3_TF_PORT = { bnEpsilon: 1e-3, bnMomentum: 0.99, padding: 'same' } as const;
 
 function v3Block(
-  x: Sym, block: V3Block, inChannels: number, outChannels: number, stageDilation: number, name: string,
+  b: LayerBuilder, x: Sym, name: string, block: V3Block, inChannels: number, outChannels: number, stageDilation: number,
 ): Sym {
   const act = block.relu ? 'relu' : 'hardSwish';
   const { stride, dilation } = strideAndDilation(block.stride, stageDilation);
-  if (block.type === 'cn') return convBnAct(x, { ...V3_TF_PORT, filters: outChannels, kernel: 1, act, name });
+  if (block.type === 'cn') return convBnAct(b, x, name, { ...V3_TF_PORT, filters: outChannels, kernelSize: 1, act });
   let y = x;
   const mid = block.type === 'ir' ? makeDivisible(inChannels * block.expand) : inChannels;
-  if (block.type === 'ir') y = convBnAct(y, { ...V3_TF_PORT, filters: mid, kernel: 1, act, name: `${name}_pw` });
-  y = convBnAct(y, {
-    ...V3_TF_PORT, filters: mid, kernel: block.kernel, stride, dilation, groups: mid, act, name: `${name}_dw`,
-  });
-  if (block.se > 0) y = squeezeExcite(y, makeDivisible(mid * block.se), 'relu', `${name}_se`, 'hardSigmoid');
-  y = convBnAct(y, { ...V3_TF_PORT, filters: outChannels, kernel: 1, act: null, name: `${name}_pwl` });
-  return block.stride === 1 && inChannels === outChannels ? add([x, y], `${name}_add`) : y;
+  if (block.type === 'ir') y = convBnAct(b, y, `${name}_pw`, { ...V3_TF_PORT, filters: mid, kernelSize: 1, act });
+  y = convBnAct(b, y, `${name}_dw`, { ...V3_TF_PORT, filters: mid, kernelSize: block.kernel, stride, dilation, groups: mid, act });
+  if (block.se > 0) y = squeezeExcite(b, y, `${name}_se`, { reducedChannels: makeDivisible(mid * block.se), gate: 'hardSigmoid' });
+  y = convBnAct(b, y, `${name}_pwl`, { ...V3_TF_PORT, filters: outChannels, kernelSize: 1, act: 'none' });
+  return block.stride === 1 && inChannels === outChannels ? add(b, [x, y], `${name}_add`) : y;
 }
 
 /** timm's 'minimal' variants: the same blocks with 3×3 kernels, no SE and ReLU everywhere (stem included). */
@@ -177,10 +166,10 @@ function mobileNetV3(
       checkDepth(depth, 'MobileNetV3');
       const dilations = stageDilations(outputStride);
       const width = (c: number) => scaled(makeDivisible(c * widthMultiplier), widthScale);
+      const b = new LayerBuilder(name, 'keras');
       const features: Sym[] = [input];
-      let x = convBnAct(input, {
-        ...V3_TF_PORT, filters: width(16), kernel: 3, stride: 2, act: isMinimal ? 'relu' : 'hardSwish',
-        name: `${name}_stem`,
+      let x = convBnAct(b, input, 'stem', {
+        ...V3_TF_PORT, filters: width(16), kernelSize: 3, stride: 2, act: isMinimal ? 'relu' : 'hardSwish',
       });
       let inChannels = width(16);
       const stageOf = (group: number) => 1 + stageStarts.filter((start) => group >= start).length;
@@ -188,9 +177,9 @@ function mobileNetV3(
         const stage = stageOf(g);
         if (stage > depth) break;
         if ((stageStarts as readonly number[]).includes(g)) features.push(x);
-        groups[g].forEach((block, b) => {
+        groups[g].forEach((block, index) => {
           const out = width(block.out);
-          x = v3Block(x, block, inChannels, out, dilations[stage], `${name}_blocks${g}_${b}`);
+          x = v3Block(b, x, `blocks${g}_${index}`, block, inChannels, out, dilations[stage]);
           inChannels = out;
         });
       }

@@ -5,11 +5,14 @@
  * [SE] → 1×1, with a 1×1 conv + BN shortcut when the shape changes, then ReLU after the sum. RegNetY's SE reduces
  * to round(0.25 × block input channels), as timm does (not the bottleneck width).
  */
-import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
+import type * as tf from '@tensorflow/tfjs';
+import { LayerBuilder, activation, add, convBnAct, squeezeExcite } from '../blocks';
 import {
-  activation, add, checkDepth, convBnAct, greatestCommonDivisor, roundHalfEven, squeezeExcite, stageDilations,
-  strideAndDilation, type Sym,
-} from './common';
+  checkDepth, greatestCommonDivisor, roundHalfEven, scaled, stageDilations, strideAndDilation, type EncoderRegistry,
+  type EncoderSpec,
+} from './contract';
+
+type Sym = tf.SymbolicTensor;
 
 interface RegNetConfig {
   w0: number;
@@ -57,20 +60,18 @@ interface BlockShape {
   seRatio: number;
 }
 
-function bottleneck(x: Sym, s: BlockShape, name: string): Sym {
+function bottleneck(b: LayerBuilder, x: Sym, name: string, s: BlockShape): Sym {
   const { stride, dilation } = strideAndDilation(s.stride, s.stageDilation);
-  let y = convBnAct(x, { filters: s.outChannels, kernel: 1, act: 'relu', name: `${name}_conv1` });
-  y = convBnAct(y, {
-    filters: s.outChannels, kernel: 3, stride, dilation, groups: s.groups, act: 'relu', name: `${name}_conv2`,
-  });
+  let y = convBnAct(b, x, `${name}_conv1`, { filters: s.outChannels, kernelSize: 1 });
+  y = convBnAct(b, y, `${name}_conv2`, { filters: s.outChannels, kernelSize: 3, stride, dilation, groups: s.groups });
   if (s.seRatio > 0) {
-    y = squeezeExcite(y, Math.max(1, roundHalfEven(s.inChannels * s.seRatio)), 'relu', `${name}_se`);
+    y = squeezeExcite(b, y, `${name}_se`, { reducedChannels: Math.max(1, roundHalfEven(s.inChannels * s.seRatio)) });
   }
-  y = convBnAct(y, { filters: s.outChannels, kernel: 1, act: null, name: `${name}_conv3` });
+  y = convBnAct(b, y, `${name}_conv3`, { filters: s.outChannels, kernelSize: 1, act: 'none' });
   const shortcut = s.inChannels !== s.outChannels || s.stride !== 1
-    ? convBnAct(x, { filters: s.outChannels, kernel: 1, stride, act: null, name: `${name}_downsample` })
+    ? convBnAct(b, x, `${name}_downsample`, { filters: s.outChannels, kernelSize: 1, stride, act: 'none' })
     : x;
-  return activation(add([y, shortcut], `${name}_add`), 'relu', `${name}_relu`);
+  return activation(b, add(b, [y, shortcut], `${name}_add`), `${name}_relu`, 'relu');
 }
 
 function regNet(cfg: RegNetConfig, outChannels: readonly number[]): EncoderSpec {
@@ -85,21 +86,20 @@ function regNet(cfg: RegNetConfig, outChannels: readonly number[]): EncoderSpec 
         throw new Error(`RegNet config ${JSON.stringify(cfg)} yields widths ${derived}, not smp's ${outChannels}.`);
       }
       const dilations = stageDilations(outputStride);
+      const b = new LayerBuilder(name, 'keras');
       const features: Sym[] = [input];
-      let x = convBnAct(input, {
-        filters: scaled(STEM_WIDTH, widthScale), kernel: 3, stride: 2, act: 'relu', name: `${name}_stem`,
-      });
+      let x = convBnAct(b, input, 'stem', { filters: scaled(STEM_WIDTH, widthScale), kernelSize: 3, stride: 2 });
       features.push(x);
       let inChannels = scaled(STEM_WIDTH, widthScale);
       for (let stage = 2; stage <= depth; stage += 1) {
         const { width, blocks, groupWidth } = stages[stage - 2];
         const outChannels = scaled(width, widthScale);
         const groups = greatestCommonDivisor(outChannels, width / groupWidth);
-        for (let b = 0; b < blocks; b += 1) {
-          x = bottleneck(x, {
-            inChannels, outChannels, groups, stride: b === 0 ? 2 : 1, stageDilation: dilations[stage],
+        for (let block = 0; block < blocks; block += 1) {
+          x = bottleneck(b, x, `s${stage - 1}_b${block + 1}`, {
+            inChannels, outChannels, groups, stride: block === 0 ? 2 : 1, stageDilation: dilations[stage],
             seRatio: cfg.seRatio,
-          }, `${name}_s${stage - 1}_b${b + 1}`);
+          });
           inChannels = outChannels;
         }
         features.push(x);

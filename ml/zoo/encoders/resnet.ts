@@ -5,26 +5,14 @@
  *
  * Features follow smp: [input, stem (stride 2), layer1 (4), layer2 (8), layer3 (16), layer4 (32)].
  * `outputStride` < 32 reproduces smp's make_dilated: every conv of a dilated stage gets stride 1 and the
- * stage's dilation (2 for the last, 2 and 4 for the last two). smp refuses dilation for ResNeSt; here its
- * average pools simply lose their stride as well.
+ * stage's dilation (2 for the last, 2 and 4 for the last two); ResNeSt's average pools lose their stride too.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { scaled, type EncoderBuildArgs, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
 import {
-  LayerBuilder,
-  activation,
-  add,
-  avgPool,
-  batchNorm,
-  channelsOf,
-  conv2d,
-  convBnAct,
-  makeDivisible,
-  maxPool,
-  selectiveKernel,
-  splitAttention,
+  LayerBuilder, activation, add, avgPool, batchNorm, channelsOf, conv2d, convBnAct, maxPool, selectiveKernel, splitAttention,
   squeezeExcite,
 } from '../blocks';
+import { makeDivisible, scaled, stageDilations, type EncoderBuildArgs, type EncoderRegistry, type EncoderSpec } from './contract';
 
 type Sym = tf.SymbolicTensor;
 
@@ -43,11 +31,8 @@ interface ResNetPlan {
   stemWidth?: number;
   radix?: number;
   avdFirst?: boolean;
-  /** SK: each path sees half the input channels (timm split_input). */
-  splitInput?: boolean;
-  /** SK attention width = make_divisible(out · rdRatio, rdDivisor). */
+  /** SK attention width = make_divisible(width · rdRatio, 8); timm's SelectiveKernel default ratio is 1/16. */
   rdRatio?: number;
-  rdDivisor?: number;
 }
 
 interface BlockContext {
@@ -115,13 +100,20 @@ function bottleneckBlock(x: Sym, name: string, ctx: BlockContext): Sym {
   y = convBnAct(b, y, `${name}_conv2`, { filters: width2, kernelSize: 3, stride: strideOnConv1 ? 1 : stride, dilation, groups });
   y = convBnAct(b, y, `${name}_conv3`, { filters: out, kernelSize: 1, act: 'none' });
   if (plan.block === 'seResNet' || plan.block === 'seResNeXt' || plan.block === 'seNet') {
-    y = squeezeExcite(b, y, `${name}_se`, Math.max(1, Math.floor(out / 16)));
+    y = squeezeExcite(b, y, `${name}_se`, { reducedChannels: Math.max(1, Math.floor(out / 16)) });
   }
   return finish(b, name, y, shortcut(x, `${name}_downsample`, ctx, out));
 }
 
+/**
+ * timm's SelectiveKernel with the arguments smp 0.6.0 gives it: rd_divisor and split_input keep timm's defaults (8,
+ * True) for all three SK encoders — timm's own skresnet models pass rd_divisor 16 (skresnext: 32, split_input False),
+ * smp's pass only rd_ratio 1/8 (skresnet18/34) or nothing (skresnext50_32x4d).
+ */
+const SK_RD_DIVISOR = 8;
+
 function skAttnChannels(plan: ResNetPlan, channels: number, ws: number): number {
-  return makeDivisible(channels * (plan.rdRatio ?? 1 / 16), scaled(plan.rdDivisor ?? 8, ws));
+  return makeDivisible(channels * (plan.rdRatio ?? 1 / 16), scaled(SK_RD_DIVISOR, ws));
 }
 
 function skBasicBlock(x: Sym, name: string, ctx: BlockContext): Sym {
@@ -132,7 +124,6 @@ function skBasicBlock(x: Sym, name: string, ctx: BlockContext): Sym {
     stride,
     fixedDilation: dilation > 1 ? dilation : undefined,
     attnChannels: skAttnChannels(plan, out, ws),
-    splitInput: plan.splitInput ?? true,
   });
   y = convBnAct(b, y, `${name}_conv2`, { filters: out, kernelSize: 3, dilation, act: 'none' });
   return finish(b, name, y, shortcut(x, `${name}_downsample`, ctx, out));
@@ -141,7 +132,8 @@ function skBasicBlock(x: Sym, name: string, ctx: BlockContext): Sym {
 function skBottleneckBlock(x: Sym, name: string, ctx: BlockContext): Sym {
   const { b, plan, ws, planes, stride, dilation } = ctx;
   const groups = plan.groups ?? 1;
-  const width = scaled(Math.floor((planes * (plan.baseWidth ?? 64)) / 64) * groups, ws, groups);
+  // Each of the two paths sees half the width, split into `groups`: a scaled width stays divisible by 2 · groups.
+  const width = scaled(Math.floor((planes * (plan.baseWidth ?? 64)) / 64) * groups, ws, 2 * groups);
   const out = scaled(planes * 4, ws);
   let y = convBnAct(b, x, `${name}_conv1`, { filters: width, kernelSize: 1 });
   y = selectiveKernel(b, y, `${name}_conv2`, {
@@ -150,7 +142,6 @@ function skBottleneckBlock(x: Sym, name: string, ctx: BlockContext): Sym {
     fixedDilation: dilation > 1 ? dilation : undefined,
     groups,
     attnChannels: skAttnChannels(plan, width, ws),
-    splitInput: plan.splitInput ?? false,
   });
   y = convBnAct(b, y, `${name}_conv3`, { filters: out, kernelSize: 1, act: 'none' });
   return finish(b, name, y, shortcut(x, `${name}_downsample`, ctx, out));
@@ -202,13 +193,6 @@ function stem(b: LayerBuilder, x: Sym, plan: ResNetPlan, ws: number): Sym {
   return convBnAct(b, x, 'conv1', { filters: scaled(64, ws), kernelSize: 7, stride: 2 });
 }
 
-/** Stage dilations for smp's make_dilated: output stride 16 dilates layer4 by 2; 8 dilates layer3 by 2 and layer4 by 4. */
-function stageDilation(stage: number, outputStride: 8 | 16 | 32): number {
-  if (outputStride === 16) return stage === 4 ? 2 : 1;
-  if (outputStride === 8) return stage === 3 ? 2 : stage === 4 ? 4 : 1;
-  return 1;
-}
-
 function buildResNet(plan: ResNetPlan, args: EncoderBuildArgs): Sym[] {
   const b = new LayerBuilder(args.name);
   const ws = args.widthScale;
@@ -220,8 +204,9 @@ function buildResNet(plan: ResNetPlan, args: EncoderBuildArgs): Sym[] {
     ? maxPool(b, x, 'maxpool', { poolSize: 3, stride: 2, padEnd: 1 }) // ceil_mode=True
     : maxPool(b, x, 'maxpool', { poolSize: 3, stride: 2, padding: 1 });
   const planesPerStage = [64, 128, 256, 512];
+  const dilations = stageDilations(args.outputStride);
   for (let stage = 1; stage <= 4 && stage + 1 <= args.depth; stage++) {
-    const dilation = stageDilation(stage, args.outputStride);
+    const dilation = dilations[stage + 1]; // layer<stage> makes feature stage + 1
     const stride = stage === 1 || dilation > 1 ? 1 : 2;
     for (let i = 0; i < plan.layers[stage - 1]; i++) {
       const ctx: BlockContext = {
@@ -287,19 +272,10 @@ export const resnetEncoders: EncoderRegistry = {
   'timm-resnest269e': encoder(resnest([3, 30, 48, 8], 64), DEEP_STEM_64_CHANNELS),
   'timm-resnest50d_4s2x40d': encoder(resnest([3, 4, 6, 3], 32, { radix: 4, groups: 2, baseWidth: 40, avdFirst: true }), BOTTLENECK_CHANNELS),
   'timm-resnest50d_1s4x24d': encoder(resnest([3, 4, 6, 3], 32, { radix: 1, groups: 4, baseWidth: 24, avdFirst: true }), BOTTLENECK_CHANNELS),
-  'timm-skresnet18': encoder(
-    { family: 'SK-ResNet', block: 'skBasic', stem: 'torchvision', layers: [2, 2, 2, 2], splitInput: true, rdRatio: 1 / 8, rdDivisor: 16 },
-    BASIC_CHANNELS,
-  ),
-  'timm-skresnet34': encoder(
-    { family: 'SK-ResNet', block: 'skBasic', stem: 'torchvision', layers: [3, 4, 6, 3], splitInput: true, rdRatio: 1 / 8, rdDivisor: 16 },
-    BASIC_CHANNELS,
-  ),
+  'timm-skresnet18': encoder({ family: 'SK-ResNet', block: 'skBasic', stem: 'torchvision', layers: [2, 2, 2, 2], rdRatio: 1 / 8 }, BASIC_CHANNELS),
+  'timm-skresnet34': encoder({ family: 'SK-ResNet', block: 'skBasic', stem: 'torchvision', layers: [3, 4, 6, 3], rdRatio: 1 / 8 }, BASIC_CHANNELS),
   'timm-skresnext50_32x4d': encoder(
-    {
-      family: 'SK-ResNeXt', block: 'skBottleneck', stem: 'torchvision', layers: [3, 4, 6, 3],
-      groups: 32, baseWidth: 4, splitInput: false, rdRatio: 1 / 16, rdDivisor: 32,
-    },
+    { family: 'SK-ResNeXt', block: 'skBottleneck', stem: 'torchvision', layers: [3, 4, 6, 3], groups: 32, baseWidth: 4 },
     BOTTLENECK_CHANNELS,
   ),
 };

@@ -4,8 +4,9 @@
  * each later feature starts with a max-pool, and feature 5 is the last max-pool alone. Convolutions keep their
  * bias even before BN, as in torchvision.
  */
-import { scaled, type EncoderRegistry, type EncoderSpec } from '../encoderTypes';
-import { activation, batchNorm, checkDepth, conv, maxPool, rejectDilation, type Sym } from './common';
+import type * as tf from '@tensorflow/tfjs';
+import { LayerBuilder, activation, batchNorm, conv2d, maxPool } from '../blocks';
+import { checkDepth, rejectDilation, scaled, type EncoderRegistry, type EncoderSpec } from './contract';
 
 /** Conv widths per stage (torchvision configs A, B, D, E); a max-pool precedes every stage after the first. */
 type VggConfig = readonly (readonly number[])[];
@@ -26,14 +27,15 @@ function vggBn(config: VggConfig): EncoderSpec {
     build({ input, depth, widthScale, outputStride, name }) {
       checkDepth(depth, 'VGG');
       rejectDilation('VGG', outputStride);
-      const features: Sym[] = [];
+      const b = new LayerBuilder(name, 'keras');
+      const features: tf.SymbolicTensor[] = [];
       let x = input;
       let layer = 0;
       for (let stage = 0; stage <= depth; stage += 1) {
-        if (stage > 0) x = maxPool(x, 2, 2, 0, `${name}_pool${stage}`);
+        if (stage > 0) x = maxPool(b, x, `pool${stage}`, { poolSize: 2, stride: 2 });
         for (const width of config[stage]) {
-          x = conv(x, { filters: scaled(width, widthScale), kernel: 3, bias: true, name: `${name}_conv${layer}` });
-          x = activation(batchNorm(x, `${name}_bn${layer}`), 'relu', `${name}_relu${layer}`);
+          x = conv2d(b, x, `conv${layer}`, { filters: scaled(width, widthScale), kernelSize: 3, bias: true });
+          x = activation(b, batchNorm(b, x, `bn${layer}`), `relu${layer}`, 'relu');
           layer += 1;
         }
         features.push(x);
