@@ -2,16 +2,19 @@
  * Imports CAMUS: the original MetaImage release (`patientXXXX/patientXXXX_{2CH,4CH}_{ED,ES}[_gt].mhd` + `.raw`,
  * `_sequence.mhd`) and the NIfTI release (`database_nifti/patientXXXX/*.nii.gz`, with `_half_sequence[_gt]`
  * files and `database_split/subgroup_{training,validation,testing}.txt`). Ground truth labels: 1 LV cavity,
- * 2 LV myocardium, 3 left atrium; `label` picks one. Each patient is one group.
+ * 2 LV myocardium, 3 left atrium; `label` picks one, through the label rule of `data/masks.ts`. Each patient is one
+ * group. A single ED/ES frame whose ground truth lacks the label is skipped with the values it has; in a sequence,
+ * such a frame is skipped alone (as empty) and the sequence's other frames are imported.
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from '../../ml/blobStore';
 import { readMetaImage, type MetaElementType } from '../formats/metaImage';
 import { readNifti } from '../formats/nifti';
+import { normaliseMask } from '../masks';
 import { listFiles, relativePosix } from './files';
 import { fingerprintInputs, runImport, type ImportCandidate, type ImportSkip, type ImportSummary, type LoadedItem, type SplitOptions } from './importCore';
-import { binariseMask, InputFileError, normaliseIntensities, parseSize } from './preprocess';
+import { InputFileError, normaliseIntensities, parseSize } from './preprocess';
 
 export type CamusView = '2CH' | '4CH';
 export type CamusFrame = 'ED' | 'ES';
@@ -168,10 +171,17 @@ export async function importCamus(store: BlobStore, options: CamusOptions): Prom
             for (let t = 0; t < count; t++) {
               const id = isSequence ? `${patient}_${view}_${kind === 'half_sequence' ? 'hs' : 'seq'}${String(t).padStart(3, '0')}` : `${patient}_${view}_${kind}`;
               const frameTag = isSequence ? `[${t}]` : '';
+              let mask: Uint8Array | undefined;
+              if (gt) {
+                // One bad frame must not cost a sequence its other frames: empty ones go on, and the import core skips them.
+                const normalised = normaliseMask({ width, height, channels: 1, data: gt.data.subarray(t * pixels, (t + 1) * pixels) }, { label, allowEmpty: isSequence });
+                if (!normalised.ok) throw new InputFileError(`${gtRelative}${frameTag}`, normalised.reason);
+                mask = normalised.mask;
+              }
               items.push({
                 id,
                 image: { width, height, data: intensities.subarray(t * pixels, (t + 1) * pixels) },
-                ...(gt ? { mask: binariseMask(gt.data.subarray(t * pixels, (t + 1) * pixels), label), maskFile: `${gtRelative}${frameTag}` } : {}),
+                ...(mask ? { mask, maskFile: `${gtRelative}${frameTag}` } : {}),
                 ...(spacing ? { spacing } : {}),
                 source: `${imageRelative}${frameTag}`,
               });

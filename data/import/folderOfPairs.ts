@@ -1,13 +1,18 @@
 /**
  * Imports a folder of images with masks matched by name: PNG, JPEG or TIFF, 8- or 16-bit, grey or RGB.
+ * Masks are read by the rules of `data/masks.ts` (0/1, 0/255, 16-bit, colour on black, alpha strokes, label maps
+ * with `label`); a mask those rules reject skips its image with the rules' reason in the summary. An empty mask
+ * is skipped too, not imported unlabelled: a frame without the structure is rare in echo, and an empty file is
+ * far more often a failed export, which an unlabelled import would hide.
  * Images without a mask are imported unlabelled (they can only land in the pool).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from '../../ml/blobStore';
+import { normaliseMaskBytes } from '../masks';
 import { listFiles, parseCsv, relativePosix } from './files';
 import { fingerprintInputs, itemIdFromPath, runImport, type ImportCandidate, type ImportSkip, type ImportSummary, type SplitOptions } from './importCore';
-import { binariseMask, decodeImageFile, decodeMaskFile, InputFileError, parseSize } from './preprocess';
+import { decodeImageFile, InputFileError, parseSize } from './preprocess';
 
 export interface GroupCsv {
   /** CSV file (absolute, or relative to `dir`) with a header row. */
@@ -25,7 +30,7 @@ export interface FolderOfPairsOptions extends SplitOptions {
    * Default '{stem}_mask.png'; e.g. '../masks/{stem}.png' for parallel folders.
    */
   maskPattern?: string;
-  /** Mask value of the structure; unset: 0/1 and 0/255 masks work as they are, multi-label masks need it. */
+  /** Grey value of the structure in label-map masks; unset: binary, colour and alpha masks are read as they are. */
   label?: number;
   /**
    * The group (video or patient) of each image: a RegExp on its path relative to `dir` without extension (first
@@ -121,22 +126,15 @@ export async function importFolderOfPairs(store: BlobStore, options: FolderOfPai
           throw new InputFileError(relative, `cannot read image: ${(error as Error).message.trim()}`);
         }
         if (!maskPath || !maskRelative) return [{ id: itemIdFromPath(relative.replace(/\.[^./]+$/, '')), image, source: relative }];
-        let labels;
+        let maskBytes;
         try {
-          labels = await decodeMaskFile(await readFile(maskPath));
+          maskBytes = await readFile(maskPath);
         } catch (error) {
           throw new InputFileError(maskRelative, `cannot read mask: ${(error as Error).message.trim()}`);
         }
-        if (labels.width !== image.width || labels.height !== image.height) {
-          throw new InputFileError(maskRelative, `mask is ${labels.width}×${labels.height} but its image ${relative} is ${image.width}×${image.height}`);
-        }
-        let mask;
-        try {
-          mask = binariseMask(labels.data, options.label);
-        } catch (error) {
-          throw new InputFileError(maskRelative, (error as Error).message);
-        }
-        return [{ id: itemIdFromPath(relative.replace(/\.[^./]+$/, '')), image, mask, maskFile: maskRelative, source: relative }];
+        const normalised = await normaliseMaskBytes(maskBytes, { size: [image.height, image.width], label: options.label });
+        if (!normalised.ok) throw new InputFileError(maskRelative, normalised.reason);
+        return [{ id: itemIdFromPath(relative.replace(/\.[^./]+$/, '')), image, mask: normalised.mask, maskFile: maskRelative, source: relative }];
       },
     });
   }

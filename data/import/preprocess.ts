@@ -1,9 +1,10 @@
 /**
  * Decoding and preprocessing shared by the importers: any supported image → grey float in [0, 1] →
  * resized to the dataset size (sharp, Lanczos on 16-bit grey so 16-bit sources keep their precision);
- * masks → binary at the source size → resized with nearest neighbour.
+ * masks → binary at the source size by the rules of `data/masks.ts` → resized with nearest neighbour.
  */
 import sharp from 'sharp';
+import { decodeMaskImage, normaliseMask } from '../masks';
 
 export interface GreyImage {
   width: number;
@@ -52,48 +53,29 @@ function firstChannel(values: ArrayLike<number>, channels: number, scale: number
   return out;
 }
 
-/** A mask file's raw values from its first channel (no colour conversion, so label numbers survive). */
+/**
+ * A mask file's raw values from its first channel (exact 8- or 16-bit values, so label numbers survive). Colour,
+ * alpha and JPEG masks need the full rules: use `normaliseMaskBytes` from `data/masks.ts` instead.
+ */
 export async function decodeMaskFile(bytes: Uint8Array): Promise<LabelImage> {
-  const metadata = await sharpInput(bytes).metadata();
-  const sixteenBit = metadata.depth === 'ushort' || metadata.depth === 'short';
-  // 16-bit data needs its own 16-bit colourspace kept, or libvips rescales it on the way out.
-  const input = sharpInput(bytes);
-  const pipeline = sixteenBit
-    ? input.toColourspace((metadata.channels ?? 1) >= 3 ? 'rgb16' : 'grey16').raw({ depth: 'ushort' })
-    : input.extractChannel(0).raw();
-  const { data, info } = await pipeline.toBuffer({ resolveWithObject: true });
-  const values = sixteenBit ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2) : data;
-  const out = new Float32Array(info.width * info.height);
-  for (let i = 0; i < out.length; i++) out[i] = values[i * info.channels];
-  return { width: info.width, height: info.height, data: out };
+  const decoded = await decodeMaskImage(bytes);
+  if (!decoded.ok) throw new Error(decoded.reason);
+  const out = new Float32Array(decoded.width * decoded.height);
+  for (let i = 0; i < out.length; i++) out[i] = decoded.data[i * decoded.channels];
+  return { width: decoded.width, height: decoded.height, data: out };
 }
 
 /**
- * Label values → 0/1. With `label`, pixels equal to it. Without: 0/1 masks take 1, 0/255 masks take 255,
- * masks with many grey levels (lossy formats) are thresholded at half their maximum, and multi-label masks
- * (a few distinct values) are refused, because which structure is meant must be said.
+ * Label values → 0/1 by the grey rules of `data/masks.ts`: with `label`, pixels equal to it; without, {0, m}
+ * masks take m, anti-aliased masks are thresholded at half their maximum, and label maps are refused because
+ * which structure is meant must be said. Throws the rules' reason; an empty result is returned (callers report
+ * it). `width` lets the anti-aliasing check see 2-D neighbourhoods (default: one row).
  */
-export function binariseMask(values: Float32Array, label?: number): Uint8Array {
-  const mask = new Uint8Array(values.length);
-  if (label !== undefined) {
-    for (let i = 0; i < values.length; i++) mask[i] = Math.round(values[i]) === label ? 1 : 0;
-    return mask;
-  }
-  const distinct = new Set<number>();
-  for (let i = 0; i < values.length && distinct.size <= 32; i++) distinct.add(values[i]);
-  let max = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] > max) max = values[i];
-  const only = (allowed: number[]) => [...distinct].every((v) => allowed.includes(v));
-  if (only([0, 1]) || only([0, 255]) || only([0, 65535])) {
-    for (let i = 0; i < values.length; i++) mask[i] = values[i] > 0 ? 1 : 0;
-    return mask;
-  }
-  if (distinct.size <= 16) {
-    const levels = [...distinct].sort((a, b) => a - b).join(', ');
-    throw new Error(`mask has several labels (${levels}); choose one with the label option (e.g. label 1 for the LV cavity in CAMUS).`);
-  }
-  for (let i = 0; i < values.length; i++) mask[i] = values[i] >= max / 2 ? 1 : 0;
-  return mask;
+export function binariseMask(values: Float32Array, label?: number, width = values.length): Uint8Array {
+  const height = width > 0 ? values.length / width : 0;
+  const result = normaliseMask({ width, height, channels: 1, data: values }, { label, allowEmpty: true });
+  if (!result.ok) throw new Error(result.reason);
+  return result.mask;
 }
 
 /** Resizes a [0, 1] grey image; returns row-major float32 of the target size. */

@@ -150,6 +150,26 @@ describe('importCamus', () => {
     expect(first.mask).toEqual(mirrored(Array.from(edEs(0).ed.labels, (l) => (l === 3 ? 1 : 0))));
   });
 
+  it('skips only the frame of a sequence whose ground truth lacks the label', async () => {
+    const dir = path.join(root, 'nifti-gap');
+    await writeCamusLike(dir, frames.filter((f) => f.video < 2), { format: 'nifti' });
+    const gtFile = path.join(dir, 'database_nifti', 'patient0001', 'patient0001_2CH_half_sequence_gt.nii.gz');
+    const gt = await readNifti(gtFile);
+    const pixels = size[0] * size[1];
+    const labels = Uint8Array.from(gt.data);
+    labels.fill(2, pixels, 2 * pixels);
+    await writeNifti(gtFile, { dims: gt.dims, spacing: gt.spacing, data: labels });
+    const store = new MemoryBlobStore();
+    const summary = await importCamus(store, { dir, size, frames: 'half_sequence', initialCount: 1 });
+    expect(summary.skipped).toEqual([{ file: 'database_nifti/patient0001/patient0001_2CH_half_sequence_gt.nii.gz[1]', reason: 'mask is empty: no pixel has the chosen label' }]);
+    const expected = edEs(0).sequence.length + edEs(1).sequence.length - 1;
+    expect(summary.imported).toBe(expected);
+    const ids = (await readItems(store, summary.manifest)).map((i) => i.id);
+    expect(ids).toContain('patient0001_2CH_hs000');
+    expect(ids).toContain('patient0001_2CH_hs002');
+    expect(ids).not.toContain('patient0001_2CH_hs001');
+  });
+
   it('uses the official split lists: their testing patients form the test set', async () => {
     const dir = path.join(root, 'nifti');
     const store = new MemoryBlobStore();
@@ -185,7 +205,7 @@ describe('importCamus', () => {
     const reasons = Object.fromEntries(summary.skipped.map((s) => [s.file, s.reason]));
     expect(reasons['training/patient0001/patient0001_2CH_ED.mhd']).toMatch(/truncated/);
     expect(reasons['training/patient0002/patient0002_2CH_ES_gt.mhd']).toMatch(/20×16×1 but its image .* is 40×32×1/);
-    expect(reasons['training/patient0003/patient0003_2CH_ED_gt.mhd']).toMatch(/empty/);
+    expect(reasons['training/patient0003/patient0003_2CH_ED_gt.mhd']).toBe('mask is empty: no pixel has label 1 (values present: 2); check the label value');
     expect(reasons['training/patient0004/patient0004_2CH_ES']).toMatch(/missing/);
     expect(reasons['training/patient0005/patient0005_2CH_ES.nii.gz']).toMatch(/damaged or truncated/);
     expect(summary.skipped).toHaveLength(5);

@@ -101,6 +101,46 @@ describe('importFolderOfPairs', () => {
     await expect(importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32 })).rejects.toThrow(/several labels \(0, 1, 2, 3\).*label option/);
   });
 
+  it('reads colour, alpha-stroke and 16-bit 0/1 masks exactly; skips ambiguous ones with the mask rules\' reason', async () => {
+    const dir = path.join(root, 'mask-kinds');
+    const used = frames.slice(0, 8);
+    await writeFolderOfPairs(dir, used);
+    const [colour, alpha, sixteen, twoColours, labelMap, iendCut] = used;
+    const { width, height } = colour;
+    const pixels = width * height;
+    const rgba = (frame: SyntheticFrame, paint: (inside: boolean, i: number) => number[]) => {
+      const data = new Uint8Array(pixels * 4);
+      for (let i = 0; i < pixels; i++) data.set(paint(frame.mask[i] === 1, i), i * 4);
+      return sharp(data, { raw: { width, height, channels: 4 } }).png().toBuffer();
+    };
+    const write = async (frame: SyntheticFrame, bytes: Uint8Array) => writeFile(path.join(dir, `${frame.id}_mask.png`), bytes);
+    // (51,221,255) on black; the alpha stroke is white on transparent black.
+    await write(colour, await rgba(colour, (inside) => (inside ? [51, 221, 255, 255] : [0, 0, 0, 255])));
+    await write(alpha, await rgba(alpha, (inside) => (inside ? [255, 255, 255, 255] : [0, 0, 0, 0])));
+    await write(sixteen, await sharp(Uint16Array.from(sixteen.mask), { raw: { width, height, channels: 1 } }).toColourspace('grey16').png().toBuffer());
+    await write(twoColours, await rgba(twoColours, (inside, i) => (inside ? (i % 2 ? [255, 0, 0, 255] : [0, 255, 0, 255]) : [0, 0, 0, 255])));
+    await write(labelMap, await encodeSyntheticMask(labelMap, 'labels'));
+    const whole = await encodeSyntheticMask(iendCut, '0-255');
+    await write(iendCut, whole.subarray(0, whole.length - 12));
+
+    const store = new MemoryBlobStore();
+    const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 2 });
+    const reasons = Object.fromEntries(summary.skipped.map((s) => [s.file, s.reason]));
+    expect(Object.keys(reasons).sort()).toEqual([twoColours, labelMap, iendCut].map((f) => `${f.id}_mask.png`).sort());
+    expect(reasons[`${twoColours.id}_mask.png`]).toMatch(/^mask has several colours \(.*\), not one colour on black/);
+    expect(reasons[`${twoColours.id}_mask.png`]).toContain('(255,0,0)');
+    expect(reasons[`${twoColours.id}_mask.png`]).toContain('(0,255,0)');
+    expect(reasons[`${labelMap.id}_mask.png`]).toMatch(/^mask has several labels \(0, 1, 2(, 3)?\): .*label option/);
+    expect(reasons[`${iendCut.id}_mask.png`]).toMatch(/^cannot read mask: the PNG file is truncated/);
+    expect(summary.labelled).toBe(5);
+    const { items, masks } = await everything(store, summary.manifest);
+    const source = byId();
+    for (const frame of [colour, alpha, sixteen, used[6], used[7]]) {
+      const n = items.findIndex((item) => item.id === frame.id);
+      expect(flat(masks![n])).toEqual(Array.from(source.get(frame.id)!.mask));
+    }
+  });
+
   it('reports progress over every input file, ending at the total', async () => {
     const dir = path.join(root, 'progress');
     await writeFolderOfPairs(dir, frames);
@@ -155,9 +195,9 @@ describe('importFolderOfPairs', () => {
       `${a.id}.png`, `${b.id}_mask.png`, `${c.id}_mask.png`, `${d.id}_mask.png`, 'video000_frame000.png',
     ].sort());
     expect(reasons[`${a.id}.png`]).toMatch(/cannot read image/);
-    expect(reasons[`${b.id}_mask.png`]).toMatch(/16×16 but its image .* is 32×32/);
-    expect(reasons[`${c.id}_mask.png`]).toMatch(/empty/);
-    expect(reasons[`${d.id}_mask.png`]).toMatch(/cannot read mask/);
+    expect(reasons[`${b.id}_mask.png`]).toBe('mask is 16×16; the image is 32×32');
+    expect(reasons[`${c.id}_mask.png`]).toBe('mask is empty: every pixel is 0 (nothing drawn)');
+    expect(reasons[`${d.id}_mask.png`]).toMatch(/^cannot read mask: the PNG file is truncated/);
     expect(reasons['video000_frame000.png']).toMatch(/duplicate item id 'video000_frame000' \(already imported from video000_frame000\.jpg\)/);
     expect(summary.imported).toBe(17);
     expect(summary.labelled).toBe(16);
