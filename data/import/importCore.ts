@@ -41,7 +41,7 @@ export interface SplitOptions {
   initialCount?: number;
   /** Share of labelled groups held out for testing (default 0.2). */
   testShare?: number;
-  /** Explicit test groups (e.g. CAMUS' official testing list); overrides testShare. */
+  /** Explicit test groups (e.g. CAMUS' official testing list; split groups where items have them); overrides testShare. */
   testGroups?: readonly string[];
   /** Progress of a long import: input files (or sequences) processed so far, out of the total. */
   onProgress?: (done: number, total: number) => void;
@@ -57,6 +57,10 @@ export interface LoadedItem {
   maskFile?: string;
   spacing?: [number, number];
   source: string;
+  /** [height, width] of the whole source frame when `image` is already cut out (and resized); default: the image's size. */
+  originalSize?: [number, number];
+  /** Where `image` was cut from, in original pixels. */
+  crop?: { x: number; y: number; width: number; height: number };
 }
 
 /** A unit of input (one image with its mask, or one sequence file giving many frames). */
@@ -64,6 +68,8 @@ export interface ImportCandidate {
   /** File to blame when loading fails, relative to the import folder. */
   file: string;
   group: string;
+  /** Items sharing it stay on one side of the train/test split (e.g. a DICOM study); default: the group. */
+  splitGroup?: string;
   load(): Promise<LoadedItem[]>;
 }
 
@@ -99,12 +105,14 @@ export async function fingerprintInputs(root: string, files: readonly string[], 
 }
 
 /**
- * Splits by group, never by frame. Test: `testShare` of the labelled groups (or `testGroups`), their labelled
+ * Splits by group, never by frame. Test: `testShare` of the labelled split groups (or `testGroups`), their labelled
  * frames. Initial: `initialCount` labelled frames of the other groups, taken round-robin over shuffled groups.
  * Pool: every other frame of the training groups. Unlabelled frames of test groups are in no split.
+ * An item's split group (default: its group) is what train and test never share: several groups (videos) can
+ * form one split group (a study), which then goes to one side whole.
  */
 export function splitByGroup(
-  items: ReadonlyArray<{ id: string; group: string; labelled: boolean }>,
+  items: ReadonlyArray<{ id: string; group: string; splitGroup?: string; labelled: boolean }>,
   options: SplitOptions = {},
 ): DatasetSplits {
   const seed = options.seed ?? 0;
@@ -112,7 +120,8 @@ export function splitByGroup(
   const testShare = options.testShare ?? 0.2;
   if (!Number.isInteger(initialCount) || initialCount < 0) throw new Error(`initialCount must be a whole number ≥ 0, got ${initialCount}.`);
   if (!(testShare >= 0 && testShare < 1)) throw new Error(`testShare must be in [0, 1), got ${testShare}.`);
-  const labelledGroups = [...new Set(items.filter((i) => i.labelled).map((i) => i.group))].sort();
+  const splitKey = (item: { group: string; splitGroup?: string }) => item.splitGroup ?? item.group;
+  const labelledGroups = [...new Set(items.filter((i) => i.labelled).map(splitKey))].sort();
   let testGroups: Set<string>;
   if (options.testGroups) {
     testGroups = new Set(options.testGroups);
@@ -122,8 +131,8 @@ export function splitByGroup(
     const count = labelledGroups.length < 2 || testShare === 0 ? 0 : Math.min(labelledGroups.length - 1, Math.max(1, wanted));
     testGroups = new Set(shuffled.slice(0, count));
   }
-  const test = items.filter((i) => testGroups.has(i.group) && i.labelled).map((i) => i.id);
-  const training = items.filter((i) => !testGroups.has(i.group));
+  const test = items.filter((i) => testGroups.has(splitKey(i)) && i.labelled).map((i) => i.id);
+  const training = items.filter((i) => !testGroups.has(splitKey(i)));
   const rng = new Random(seed, 'split-initial');
   const byGroup = new Map<string, string[]>();
   for (const item of training) {
@@ -175,8 +184,10 @@ async function readSummary(store: BlobStore, datasetId: string): Promise<Pick<Im
 interface PreparedItem {
   id: string;
   group: string;
+  splitGroup?: string;
   source: string;
   originalSize: [number, number];
+  crop?: LoadedItem['crop'];
   spacing?: [number, number];
   pixels: Float32Array;
   mask?: Uint8Array;
@@ -217,8 +228,10 @@ async function prepareCandidate(candidate: ImportCandidate, size: [number, numbe
     out.push({
       id: item.id,
       group: candidate.group,
+      ...(candidate.splitGroup !== undefined ? { splitGroup: candidate.splitGroup } : {}),
       source: item.source,
-      originalSize: [image.height, image.width],
+      originalSize: item.originalSize ?? [image.height, image.width],
+      ...(item.crop ? { crop: item.crop } : {}),
       ...(item.spacing ? { spacing: item.spacing } : {}),
       pixels: await resizeImage(image, size),
       ...(mask ? { mask } : {}),
@@ -265,9 +278,11 @@ export async function runImport(store: BlobStore, options: RunImportOptions): Pr
       items.push({
         id: entry.id,
         group: entry.group,
+        ...(entry.splitGroup !== undefined ? { splitGroup: entry.splitGroup } : {}),
         ...written[n],
         source: entry.source,
         originalSize: entry.originalSize,
+        ...(entry.crop ? { crop: entry.crop } : {}),
         ...(entry.spacing ? { spacing: entry.spacing } : {}),
         contentHash: itemContentHash(entry.pixels, entry.mask),
       });
@@ -281,7 +296,7 @@ export async function runImport(store: BlobStore, options: RunImportOptions): Pr
   if (labelled === 0) {
     throw new ImportFailedError(`No labelled image was found for '${options.name}': the test and initial sets need masks. Check the mask pattern or file names.`, skipped);
   }
-  const splits = splitByGroup(items.map((i) => ({ id: i.id, group: i.group, labelled: i.maskKey !== undefined })), options);
+  const splits = splitByGroup(items.map((i) => ({ id: i.id, group: i.group, splitGroup: i.splitGroup, labelled: i.maskKey !== undefined })), options);
   await store.putBytes(
     datasetKeys.importSummary(datasetId),
     new TextEncoder().encode(JSON.stringify({ imported: items.length, labelled, skipped })),

@@ -7,6 +7,7 @@ import { importFolderOfPairs } from './folderOfPairs';
 import type { ImportSummary, SplitOptions } from './importCore';
 
 export { importCamus, type CamusFrame, type CamusOptions, type CamusView } from './camus';
+export { dicomFileToken, dicomMaskToken, importDicom, locateDicomTokens, type DicomFrameSelection, type DicomImportOptions } from './dicom';
 export { importFolderOfPairs, type FolderOfPairsOptions, type GroupCsv } from './folderOfPairs';
 export { ImportFailedError, splitByGroup, type ImportSkip, type ImportSummary, type SplitOptions } from './importCore';
 
