@@ -1,15 +1,24 @@
 /**
- * Every setting a user can touch, read from environment variables with local-use defaults.
- * The README lists each variable; keep the two in step.
+ * Every setting a user can touch, read from environment variables with local-use defaults. This is the only
+ * module that reads `process.env`; the README's table lists each variable. Keep the two in step.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  BACKEND_PREFERENCES, type BackendPreference, isBackendPreference, isLogLevelName, isWorkerRole, LOG_LEVELS,
+  type LogLevelName, WORKER_ROLES, type WorkerRole,
+} from './contracts/names';
 
 export const projectRoot = path.dirname(fileURLToPath(import.meta.url));
 
 function env(name: string, fallback: string): string {
   const value = process.env[name];
   return value === undefined || value === '' ? fallback : value;
+}
+
+function optionalEnv(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
 }
 
 function envInt(name: string, fallback: number): number {
@@ -20,6 +29,20 @@ function envInt(name: string, fallback: number): number {
     throw new Error(`${name}=${raw} is not a positive integer; unset it or give a number such as ${fallback}.`);
   }
   return value;
+}
+
+function envFlag(name: string, fallback: boolean): boolean {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no'].includes(raw.toLowerCase())) return false;
+  throw new Error(`${name}=${raw} is not a flag; use 1 or 0.`);
+}
+
+function envChoice<T extends string>(name: string, fallback: T, allowed: readonly T[], is: (v: unknown) => v is T): T {
+  const raw = env(name, fallback);
+  if (!is(raw)) throw new Error(`${name}=${raw} is not one of ${allowed.join(', ')}.`);
+  return raw;
 }
 
 export interface TemporalConfig {
@@ -37,12 +60,61 @@ export interface MinioConfig {
   secretKey: string;
   bucket: string;
   region: string;
+  /** host[:port] that presigned URLs handed to people and tools use (`MINIO_PUBLIC_ENDPOINT`); default the endpoint. */
+  publicEndpoint?: string;
+}
+
+export interface WorkerConfig {
+  /** Which task queues this process serves. */
+  role: WorkerRole;
+  /** With role `all`, serve the accelerator queue from a child process. */
+  split: boolean;
+  accelConcurrency: number;
+  lightConcurrency: number;
+  logLevel: LogLevelName;
+}
+
+export interface TensorFlowConfig {
+  backend: BackendPreference;
+  /** Passed to libtensorflow through its own variables when the native backend loads. */
+  cppMinLogLevel: string;
+  enableOneDnn: string;
+}
+
+export interface LabelsConfig {
+  /** Bearer token of the labels server (`LABELS_TOKEN`). */
+  token?: string;
+  /** Shared secret Label Studio's webhook deliveries carry (`LABELS_WEBHOOK_SECRET`). */
+  webhookSecret?: string;
+  /** The labels server's address as Label Studio reaches it, e.g. http://labels:8787 (`LABELS_PUBLIC_URL`). */
+  publicUrl?: string;
+}
+
+export interface LabelStudioConfig {
+  /** Label Studio's address, e.g. http://127.0.0.1:8080 (`LABEL_STUDIO_URL`); unset: no Label Studio. */
+  url?: string;
+  /** An API token of a Label Studio user (`LABEL_STUDIO_TOKEN`, or `LABEL_STUDIO_USER_TOKEN` of the local service). */
+  token?: string;
+  /** Local service only: its port, first user and token (`LABEL_STUDIO_PORT`, `_USERNAME`, `_PASSWORD`, `_USER_TOKEN`). */
+  port: number;
+  username: string;
+  password: string;
+  userToken: string;
+  /** `services:start` also starts Label Studio (`LABEL_STUDIO_ENABLE=1`). */
+  enableLocal: boolean;
+  bin?: string;
 }
 
 export interface ProjectConfig {
   temporal: TemporalConfig;
   minio: MinioConfig;
+  labels: LabelsConfig;
+  labelStudio: LabelStudioConfig;
   taskQueues: { light: string; accel: string };
+  worker: WorkerConfig;
+  tf: TensorFlowConfig;
+  /** Print stack traces of CLI errors. */
+  debug: boolean;
   dataDir: string;
   toolsDir: string;
 }
@@ -64,12 +136,62 @@ export function loadConfig(): ProjectConfig {
       secretKey: env('MINIO_ROOT_PASSWORD', 'echoal-local-secret'),
       bucket: env('MINIO_BUCKET', 'echo-al'),
       region: env('MINIO_REGION', 'us-east-1'),
+      publicEndpoint: optionalEnv('MINIO_PUBLIC_ENDPOINT'),
+    },
+    labels: {
+      token: optionalEnv('LABELS_TOKEN'),
+      webhookSecret: optionalEnv('LABELS_WEBHOOK_SECRET'),
+      publicUrl: optionalEnv('LABELS_PUBLIC_URL'),
+    },
+    labelStudio: {
+      url: optionalEnv('LABEL_STUDIO_URL'),
+      token: optionalEnv('LABEL_STUDIO_TOKEN'),
+      port: envInt('LABEL_STUDIO_PORT', 8080),
+      // Local-use defaults only, like MinIO's: the local service binds 127.0.0.1.
+      username: env('LABEL_STUDIO_USERNAME', 'admin@echo-al.local'),
+      password: env('LABEL_STUDIO_PASSWORD', 'echo-al-local-secret'),
+      userToken: env('LABEL_STUDIO_USER_TOKEN', 'echo-al-local-label-studio-token'),
+      enableLocal: envFlag('LABEL_STUDIO_ENABLE', false),
+      bin: optionalEnv('LABEL_STUDIO_BIN'),
     },
     taskQueues: {
       light: env('TASK_QUEUE_LIGHT', 'echo-al-light'),
       accel: env('TASK_QUEUE_ACCEL', 'echo-al-accel'),
     },
+    worker: {
+      role: envChoice('WORKER_ROLE', 'all', WORKER_ROLES, isWorkerRole),
+      split: envFlag('WORKER_SPLIT', true),
+      accelConcurrency: envInt('ACCEL_CONCURRENCY', 1),
+      lightConcurrency: envInt('LIGHT_CONCURRENCY', 8),
+      logLevel: envChoice('LOG_LEVEL', 'WARN', LOG_LEVELS, isLogLevelName),
+    },
+    tf: {
+      backend: envChoice('TF_BACKEND', 'auto', BACKEND_PREFERENCES, isBackendPreference),
+      cppMinLogLevel: env('TF_CPP_MIN_LOG_LEVEL', '1'),
+      enableOneDnn: env('TF_ENABLE_ONEDNN_OPTS', '1'),
+    },
+    debug: envFlag('ECHO_DEBUG', false),
     dataDir: path.resolve(projectRoot, env('ECHO_DATA_DIR', '.data')),
     toolsDir: path.resolve(projectRoot, env('ECHO_TOOLS_DIR', '.tools')),
+  };
+}
+
+/** Settings of the one-off setup scripts (installing tools and libtensorflow). */
+export interface SetupConfig {
+  /** Binaries to use instead of looking them up (`TEMPORAL_BIN`, `TEMPORAL_TEST_SERVER_BIN`, `MINIO_BIN`). */
+  bins: Record<'temporal' | 'temporal-test-server' | 'minio', string | undefined>;
+  tfWheelVersion: string;
+  /** Skip tfjs-node's own CDN download and go straight to the pip wheel. */
+  tfSkipDownload: boolean;
+  /** The path searched for binaries. */
+  path: string;
+}
+
+export function loadSetupConfig(): SetupConfig {
+  return {
+    bins: { temporal: optionalEnv('TEMPORAL_BIN'), 'temporal-test-server': optionalEnv('TEMPORAL_TEST_SERVER_BIN'), minio: optionalEnv('MINIO_BIN') },
+    tfWheelVersion: env('TF_WHEEL_VERSION', '2.18.1'),
+    tfSkipDownload: envFlag('TF_SKIP_DOWNLOAD', false),
+    path: env('PATH', ''),
   };
 }

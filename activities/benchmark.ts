@@ -2,16 +2,17 @@
 import { readSplit } from '../data/manifest';
 import { currentBackend } from '../ml/backend';
 import { curveFromHistory, writeReport } from '../report';
-import type { BaselineOutcome, LeaderboardRow, ModelChoice, PhaseRecord, TrainHyper } from '../shared';
+import {
+  type BaselineOutcome, type BaselineRequest, type BenchmarkReportRequest, type LeaderboardRow, runKeys, searchKeys,
+} from '../contracts';
 import type { ObjectStore } from '../store/objectStore';
 import { itemsById, loadLabelled, manifestOrFail } from './datasets';
-import { searchKeys } from './search';
 import { evaluateOn, trainWithCheckpoints } from './training';
 
 export function benchmarkAccelActivities(store: ObjectStore) {
   return {
     /** Trains on the whole training set (initial + pool, all labelled) and scores the test set. */
-    async trainBaseline(input: { runId: string; datasetId: string; model: ModelChoice; hyper: TrainHyper }): Promise<BaselineOutcome> {
+    async trainBaseline(input: BaselineRequest): Promise<BaselineOutcome> {
       const manifest = await manifestOrFail(store, input.datasetId);
       const items = await itemsById(store, manifest);
       const ids = [...(await readSplit(store, input.datasetId, 'initial')), ...(await readSplit(store, input.datasetId, 'pool'))];
@@ -23,7 +24,7 @@ export function benchmarkAccelActivities(store: ObjectStore) {
       let outcome;
       try {
         outcome = await trainWithCheckpoints(store, {
-          outputPrefix: `runs/${input.runId}/baseline/model`, model: input.model, dropout: { strategy: 'none', rate: 0 }, hyper: input.hyper,
+          outputPrefix: runKeys.baselineModel(input.runId), model: input.model, dropout: { strategy: 'none', rate: 0 }, hyper: input.hyper,
           inputShape: [manifest.size[0], manifest.size[1], 1],
         }, data);
       } finally {
@@ -38,17 +39,12 @@ export function benchmarkAccelActivities(store: ObjectStore) {
 
 export function benchmarkLightActivities(store: ObjectStore) {
   return {
-    async writeBenchmarkReport(input: {
-      benchmarkId: string; title: string; datasetId: string; targetIoU: number; seed: number; searchId?: string;
-      runs: { acquisition: string; runId: string; history: PhaseRecord[]; stopReason: string }[];
-      baseline?: BaselineOutcome; startedAtMs: number; finishedAtMs: number; durationsMs: Record<string, number>;
-      model: string; settings: Record<string, unknown>;
-    }): Promise<{ markdownKey: string; prefix: string }> {
+    async writeBenchmarkReport(input: BenchmarkReportRequest): Promise<{ markdownKey: string; prefix: string }> {
       const manifest = await manifestOrFail(store, input.datasetId);
       const leaderboard = input.searchId
         ? (await store.getJson<{ rows: LeaderboardRow[] }>(searchKeys.leaderboardJson(input.searchId))).rows
         : undefined;
-      const prefix = `runs/${input.benchmarkId}/report/`;
+      const prefix = runKeys.reportPrefix(input.benchmarkId);
       const { markdownKey } = await writeReport(store, prefix, {
         title: input.title,
         benchmarkId: input.benchmarkId,

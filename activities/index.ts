@@ -1,8 +1,9 @@
 /**
  * Activity factory: activities that need clients (MinIO, config) close over them.
- * Workflows import only the type: `proxyActivities<ReturnType<typeof createActivities>>`.
- * The light worker registers `lightActivities`, the accelerator worker `accelActivities`.
+ * The light worker registers `lightActivities`, the accelerator worker `accelActivities`; workflows import only
+ * the two types (`LightActivities`, `AccelActivities`), so an accelerator activity cannot be called on the light queue.
  */
+import type { LabelStudioConnection } from '../labelling/labelStudioBridge';
 import type { ObjectStore } from '../store/objectStore';
 import { benchmarkAccelActivities, benchmarkLightActivities } from './benchmark';
 import { labellingActivities } from './labelling';
@@ -12,18 +13,20 @@ import { trainingActivities } from './training';
 
 export interface ActivityDeps {
   store: ObjectStore;
+  /** Where requests are pushed for runs connected to Label Studio (LABEL_STUDIO_URL / _TOKEN, LABELS_PUBLIC_URL). */
+  labelStudio?: LabelStudioConnection;
 }
 
 export function lightActivities(deps: ActivityDeps) {
-  return { ...roundTripActivities(deps.store), ...labellingActivities(deps.store), ...searchActivities(deps.store), ...benchmarkLightActivities(deps.store) };
+  return {
+    ...roundTripActivities(deps.store), ...labellingActivities(deps.store, deps.labelStudio), ...searchActivities(deps.store),
+    ...benchmarkLightActivities(deps.store),
+  };
 }
 
 export function accelActivities(deps: ActivityDeps) {
   return { ...trainingActivities(deps.store), ...benchmarkAccelActivities(deps.store) };
 }
 
-export function createActivities(deps: ActivityDeps) {
-  return { ...lightActivities(deps), ...accelActivities(deps) };
-}
-
-export type Activities = ReturnType<typeof createActivities>;
+export type LightActivities = ReturnType<typeof lightActivities>;
+export type AccelActivities = ReturnType<typeof accelActivities>;

@@ -5,53 +5,58 @@
 import { Context } from '@temporalio/activity';
 import sharp from 'sharp';
 import { decodeImage, readSplit } from '../data/manifest';
-import type { AcquisitionFunction } from '../ml/acquisition';
+import {
+  type AcquisitionFunction, type ActiveLearningCheckpoint, type ActiveLearningState, type EvaluationSplit, type LabelledItem,
+  type LabellingRequest, type LabellingRequestItem, type PhaseRecord, runKeys, type SubmittedLabel,
+} from '../contracts';
+import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../data/masks';
+import { type LabelStudioConnection, pushRequest } from '../labelling/labelStudioBridge';
 import { selectTopK } from '../ml/selection';
 import type { ScoresDocument } from '../ml/uncertaintyMap';
-import type { AcquisitionName, LabelledItem, PhaseRecord } from '../shared';
 import type { ObjectStore } from '../store/objectStore';
 import { invalidInput, itemsById, jsonOrFail, manifestOrFail } from './datasets';
 
-export const runKeys = {
-  labelled: (runId: string, phase: number) => `runs/${runId}/labelled/phase-${phase}.json`,
-  pool: (runId: string, phase: number) => `runs/${runId}/pool/phase-${phase}.json`,
-  request: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/request.json`,
-  requestImage: (runId: string, phase: number, id: string) => `runs/${runId}/phase-${phase}/images/${id}.png`,
-  upload: (runId: string, phase: number, id: string) => `runs/${runId}/uploads/phase-${phase}/${id}.png`,
-  label: (runId: string, id: string) => `runs/${runId}/labels/${id}.png`,
-  reminders: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/reminders.json`,
-  reportJson: (runId: string) => `runs/${runId}/report/active-learning.json`,
-  reportMarkdown: (runId: string) => `runs/${runId}/report/active-learning.md`,
-};
-
-export interface LabellingRequestItem {
-  id: string;
-  group: string;
-  score: number;
-  imageKey: string;
-  imageUrl: string;
-  uncertaintyMapKey?: string;
-  uncertaintyMapUrl?: string;
-  /** Where a labelling tool may PUT the mask (PNG, the image's size, 0/255 or 0/1). */
-  maskUploadKey: string;
-  maskUploadUrl: string;
-}
-
-export interface LabellingRequest {
+interface MergeInput {
   runId: string;
   phase: number;
-  datasetId: string;
-  createdAt: string;
-  size: [number, number];
-  items: LabellingRequestItem[];
+  labelledKey: string;
+  poolKey: string;
+  items: LabelledItem[];
+}
+
+/** Writes the next phase's labelled set (new masks replace earlier ones of the same image) and pool. */
+async function mergeIntoNextPhase(store: ObjectStore, input: MergeInput) {
+  const labelled = await jsonOrFail<LabelledItem[]>(store, input.labelledKey, 'labelled set');
+  const pool = await jsonOrFail<string[]>(store, input.poolKey, 'pool id list');
+  const added = new Map(input.items.map((i) => [i.id, i]));
+  const nextLabelled = [...labelled.filter((l) => !added.has(l.id)), ...added.values()];
+  const nextPool = pool.filter((id) => !added.has(id));
+  const labelledKey = runKeys.labelled(input.runId, input.phase + 1);
+  const poolKey = runKeys.pool(input.runId, input.phase + 1);
+  await store.putJson(labelledKey, nextLabelled);
+  await store.putJson(poolKey, nextPool);
+  return { labelledKey, labelledCount: nextLabelled.length, poolKey, poolCount: nextPool.length };
 }
 
 const URL_EXPIRY_SECONDS = 7 * 24 * 3600;
 
-export function labellingActivities(store: ObjectStore) {
+export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudioConnection) {
   return {
-    async initActiveLearning(input: { runId: string; datasetId: string }) {
+    /**
+     * A new run's starting state: the dataset's initial labelled set, pool, validation and test splits — or, with
+     * `resumeFrom`, where that earlier run's last completed phase left off (its merged labels, pool and history).
+     */
+    async initActiveLearning(input: { runId: string; datasetId: string; resumeFrom?: string }): Promise<Partial<ActiveLearningState>> {
       const manifest = await manifestOrFail(store, input.datasetId);
+      if (input.resumeFrom) {
+        const previous = await jsonOrFail<ActiveLearningCheckpoint>(store, runKeys.checkpoint(input.resumeFrom),
+          `run '${input.resumeFrom}' has no saved state (it never finished a phase); its state`);
+        if (previous.datasetId !== input.datasetId) {
+          throw invalidInput(`run '${input.resumeFrom}' used dataset '${previous.datasetId}', not '${input.datasetId}'`);
+        }
+        const { pending: _pending, stopRequested: _stop, ...kept } = previous.state;
+        return { ...kept, stopRequested: false, invalid: [], resumedFrom: input.resumeFrom };
+      }
       const items = await itemsById(store, manifest);
       const initial = await readSplit(store, input.datasetId, 'initial');
       const labelled: LabelledItem[] = initial.map((id) => {
@@ -65,12 +70,19 @@ export function labellingActivities(store: ObjectStore) {
         labelledKey, labelledCount: labelled.length,
         poolKey: manifest.splits.poolKey, poolCount: manifest.splits.counts.pool,
         testKey: manifest.splits.testKey, testCount: manifest.splits.counts.test,
+        ...(manifest.splits.valKey ? { valKey: manifest.splits.valKey, valCount: manifest.splits.counts.val ?? 0 } : {}),
       };
+    },
+
+    /** `runs/<id>/state.json`: the state at a phase boundary, for `--resume-from`. */
+    async writeRunCheckpoint(input: { runId: string; datasetId: string; state: ActiveLearningState }): Promise<void> {
+      const checkpoint: ActiveLearningCheckpoint = { runId: input.runId, datasetId: input.datasetId, writtenAt: new Date().toISOString(), state: input.state };
+      await store.putJson(runKeys.checkpoint(input.runId), checkpoint);
     },
 
     async selectForLabelling(input: { scoresKey: string; datasetId: string; k: number; maxPerGroup?: number }): Promise<{ ids: string[] }> {
       const scores = await jsonOrFail<ScoresDocument>(store, input.scoresKey, 'scores');
-      const fn = scores.functions[0] as AcquisitionFunction;
+      const fn: AcquisitionFunction = scores.functions[0];
       const items = await itemsById(store, await manifestOrFail(store, input.datasetId));
       const candidates = scores.items.map((item) => ({ id: item.id, score: item.scores[fn] ?? 0, group: items.get(item.id)?.group }));
       const chosen = selectTopK(candidates, { k: input.k, maxPerGroup: input.maxPerGroup });
@@ -78,14 +90,20 @@ export function labellingActivities(store: ObjectStore) {
     },
 
     /** Writes request.json with presigned URLs (image PNG, uncertainty map, mask upload) for a labelling tool. */
-    async publishLabellingRequest(input: { runId: string; phase: number; datasetId: string; ids: string[]; scoresKey: string }): Promise<{ requestKey: string }> {
+    async publishLabellingRequest(input: {
+      runId: string; phase: number; datasetId: string; ids: string[]; scoresKey: string; predictionsPrefix?: string; maskLabel?: number;
+    }): Promise<{ requestKey: string }> {
       const manifest = await manifestOrFail(store, input.datasetId);
       const items = await itemsById(store, manifest);
       const scores = await jsonOrFail<ScoresDocument>(store, input.scoresKey, 'scores');
       const byId = new Map(scores.items.map((s) => [s.id, s]));
-      const fn = scores.functions[0] as AcquisitionFunction;
+      const fn: AcquisitionFunction = scores.functions[0];
       const [height, width] = manifest.size;
       const requestItems: LabellingRequestItem[] = [];
+      const predictionOf = async (key: string) => {
+        if (!(await store.exists(key))) throw invalidInput(`the model's draft '${key}' is missing`);
+        return { predictionKey: key, predictionUrl: await store.presignedGetUrl(key, URL_EXPIRY_SECONDS) };
+      };
       for (const id of input.ids) {
         const item = items.get(id);
         if (!item) throw invalidInput(`dataset '${input.datasetId}' has no item '${id}'`);
@@ -99,11 +117,13 @@ export function labellingActivities(store: ObjectStore) {
           id, group: item.group, score: scored?.scores[fn] ?? 0,
           imageKey, imageUrl: await store.presignedGetUrl(imageKey, URL_EXPIRY_SECONDS),
           ...(scored?.map ? { uncertaintyMapKey: scored.map.key, uncertaintyMapUrl: await store.presignedGetUrl(scored.map.key, URL_EXPIRY_SECONDS) } : {}),
+          ...(input.predictionsPrefix ? await predictionOf(runKeys.prediction(input.runId, input.phase, id)) : {}),
           maskUploadKey, maskUploadUrl: await store.presignedPutUrl(maskUploadKey, URL_EXPIRY_SECONDS),
         });
       }
       const request: LabellingRequest = {
-        runId: input.runId, phase: input.phase, datasetId: input.datasetId, createdAt: new Date().toISOString(), size: manifest.size, items: requestItems,
+        runId: input.runId, phase: input.phase, datasetId: input.datasetId, createdAt: new Date().toISOString(), size: manifest.size,
+        ...(input.maskLabel !== undefined ? { maskLabel: input.maskLabel } : {}), items: requestItems,
       };
       const requestKey = runKeys.request(input.runId, input.phase);
       await store.putJson(requestKey, request);
@@ -111,13 +131,11 @@ export function labellingActivities(store: ObjectStore) {
     },
 
     /**
-     * Checks each returned mask (exists, decodes, the image's size, binary) and stores a normalised 0/255 copy
-     * under runs/<id>/labels/; the accepted items point at those copies.
+     * Version 1's check of returned masks (runs started before per-phase labels): each mask through the one
+     * normaliser (data/masks.ts), stored as a canonical 0/255 copy under runs/<id>/labels/.
      */
     async validateLabels(input: { datasetId: string; runId: string; items: LabelledItem[] }) {
       const manifest = await manifestOrFail(store, input.datasetId);
-      const [height, width] = manifest.size;
-      const { runId } = input;
       const valid: LabelledItem[] = [];
       const invalid: { id: string; reason: string }[] = [];
       for (const item of input.items) {
@@ -125,50 +143,75 @@ export function labellingActivities(store: ObjectStore) {
           invalid.push({ id: item.id, reason: `mask '${item.maskKey}' does not exist` });
           continue;
         }
-        let decoded;
-        try {
-          decoded = await sharp(Buffer.from(await store.getBytes(item.maskKey))).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
-        } catch {
-          invalid.push({ id: item.id, reason: `mask '${item.maskKey}' is not a readable image` });
+        const result = await normaliseMaskBytes(await store.getBytes(item.maskKey), { size: manifest.size });
+        if (!result.ok) {
+          invalid.push({ id: item.id, reason: result.reason });
           continue;
         }
-        if (decoded.info.width !== width || decoded.info.height !== height) {
-          invalid.push({ id: item.id, reason: `mask is ${decoded.info.width}×${decoded.info.height}, the image is ${width}×${height}` });
-          continue;
-        }
-        const max = decoded.data.reduce((m, v) => Math.max(m, v), 0);
-        const threshold = max <= 1 ? 1 : 128; // 0/1 masks and 0/255 masks
-        const normalised = Buffer.from(Uint8Array.from(decoded.data, (v) => (v >= threshold ? 255 : 0)));
-        const key = runKeys.label(runId, item.id);
-        await store.putImage(key, await sharp(normalised, { raw: { width, height, channels: 1 } }).png().toBuffer());
+        const key = runKeys.label(input.runId, item.id);
+        await store.putImage(key, await encodeCanonicalMask(result.mask, manifest.size));
         valid.push({ id: item.id, maskKey: key });
       }
       return { valid, invalid };
     },
 
-    /** Benchmark mode: the dataset's own masks answer the request. */
-    async oracleLabels(input: { datasetId: string; ids: string[] }): Promise<{ items: LabelledItem[] }> {
-      const items = await itemsById(store, await manifestOrFail(store, input.datasetId));
+    /** Benchmark mode: the dataset's own masks answer the request (with their content hashes, for the merge check). */
+    async oracleLabels(input: { datasetId: string; ids: string[]; withHashes?: boolean }): Promise<{ items: (LabelledItem & { contentHash?: string; foreground?: number })[] }> {
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const items = await itemsById(store, manifest);
       return {
-        items: input.ids.map((id) => {
+        items: await Promise.all(input.ids.map(async (id) => {
           const maskKey = items.get(id)?.maskKey;
           if (!maskKey) throw invalidInput(`oracle mode needs a stored mask for every pool item; '${id}' has none`);
-          return { id, maskKey };
-        }),
+          if (!input.withHashes) return { id, maskKey };
+          const result = await normaliseMaskBytes(await store.getBytes(maskKey), { size: manifest.size });
+          if (!result.ok) throw invalidInput(`the dataset's mask of '${id}' is unusable: ${result.reason}`);
+          return { id, maskKey, contentHash: maskContentHash(result.mask, manifest.size), foreground: result.foreground };
+        })),
       };
     },
 
-    async mergeLabels(input: { runId: string; phase: number; labelledKey: string; poolKey: string; items: LabelledItem[] }) {
-      const labelled = await jsonOrFail<LabelledItem[]>(store, input.labelledKey, 'labelled set');
-      const pool = await jsonOrFail<string[]>(store, input.poolKey, 'pool id list');
-      const added = new Map(input.items.map((i) => [i.id, i]));
-      const nextLabelled = [...labelled.filter((l) => !added.has(l.id)), ...added.values()];
-      const nextPool = pool.filter((id) => !added.has(id));
-      const labelledKey = runKeys.labelled(input.runId, input.phase + 1);
-      const poolKey = runKeys.pool(input.runId, input.phase + 1);
-      await store.putJson(labelledKey, nextLabelled);
-      await store.putJson(poolKey, nextPool);
-      return { labelledKey, labelledCount: nextLabelled.length, poolKey, poolCount: nextPool.length };
+    /**
+     * Merges a phase's masks into the next labelled set and pool, after checking that every stored mask is still
+     * exactly what was accepted (same content hash and foreground). Masks that are not come back in `invalid` and
+     * nothing is written; the workflow asks for them again.
+     */
+    async mergePhaseLabels(input: { runId: string; phase: number; datasetId: string; labelledKey: string; poolKey: string; items: SubmittedLabel[] }): Promise<{
+      invalid: { id: string; reason: string }[]; labelledKey?: string; labelledCount?: number; poolKey?: string; poolCount?: number;
+    }> {
+      const ctx = Context.current();
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const invalid: { id: string; reason: string }[] = [];
+      for (const [index, item] of input.items.entries()) {
+        ctx.heartbeat({ checked: index });
+        if (!(await store.exists(item.maskKey))) {
+          invalid.push({ id: item.id, reason: `the accepted mask of '${item.id}' is gone from storage; send it again` });
+          continue;
+        }
+        const result = await normaliseMaskBytes(await store.getBytes(item.maskKey), { size: manifest.size, allowEmpty: true });
+        const hash = result.ok ? maskContentHash(result.mask, manifest.size) : undefined;
+        if (!result.ok || hash !== item.contentHash || result.foreground !== item.foreground) {
+          invalid.push({ id: item.id, reason: `the stored mask of '${item.id}' changed after it was accepted; send it again` });
+        }
+      }
+      if (invalid.length > 0) return { invalid };
+      await store.putJson(runKeys.mergedLabels(input.runId, input.phase), { runId: input.runId, phase: input.phase, mergedAt: new Date().toISOString(), items: input.items });
+      const merged = await mergeIntoNextPhase(store, { ...input, items: input.items.map(({ id, maskKey }) => ({ id, maskKey })) });
+      return { invalid, ...merged };
+    },
+
+    /** Version 1's merge (runs started before per-phase labels). */
+    async mergeLabels(input: MergeInput) {
+      return mergeIntoNextPhase(store, input);
+    },
+
+    /** Pushes the phase's request to the run's Label Studio project (tasks with the model's drafts as predictions). */
+    async pushToLabelStudio(input: { requestKey: string; project: string }): Promise<{ projectId: number; tasks: number }> {
+      if (!labelStudio) throw invalidInput('this worker has no Label Studio connection: set LABEL_STUDIO_URL and LABEL_STUDIO_TOKEN on it');
+      const ctx = Context.current();
+      const request = await jsonOrFail<LabellingRequest>(store, input.requestKey, 'labelling request');
+      const pushed = await pushRequest(store, labelStudio, request, input.project, () => ctx.heartbeat());
+      return { projectId: pushed.projectId, tasks: Object.keys(pushed.tasks).length };
     },
 
     async recordReminder(input: { runId: string; phase: number; requestKey: string; reminders: number; remaining: string[] }): Promise<void> {
@@ -177,16 +220,20 @@ export function labellingActivities(store: ObjectStore) {
     },
 
     async writeActiveLearningReport(input: {
-      runId: string; datasetId: string; acquisition: AcquisitionName; history: PhaseRecord[]; stopReason: string; targetIoU: number; labelledKey: string;
+      runId: string; datasetId: string; acquisition: AcquisitionFunction; history: PhaseRecord[]; stopReason: string; targetIoU: number;
+      labelledKey: string; stopOn?: EvaluationSplit;
     }): Promise<{ reportKey: string; markdownKey: string }> {
       const reportKey = runKeys.reportJson(input.runId);
       const markdownKey = runKeys.reportMarkdown(input.runId);
       await store.putJson(reportKey, { ...input, writtenAt: new Date().toISOString() });
-      const rows = input.history.map((h) => `| ${h.phase} | ${h.labelled} | ${h.iou.toFixed(4)} | ${h.dice.toFixed(4)} | ${(h.trainMs / 1000).toFixed(1)} |`);
+      const fmt = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
+      const rows = input.history.map((h) => `| ${h.phase} | ${h.labelled} | ${fmt(h.valIoU)} | ${h.iou.toFixed(4)} | ${h.dice.toFixed(4)} | ${(h.trainMs / 1000).toFixed(1)} | ${h.received ?? '—'} | ${h.replaced ?? '—'} |`);
       const markdown = [
         `# Active learning ${input.runId}`, '',
-        `Dataset \`${input.datasetId}\`, acquisition \`${input.acquisition}\`, target IoU ${input.targetIoU}; stopped: **${input.stopReason}**.`, '',
-        '| phase | labelled | test IoU | test Dice | train s |', '| --- | --- | --- | --- | --- |', ...rows, '',
+        `Dataset \`${input.datasetId}\`, acquisition \`${input.acquisition}\`, target IoU ${input.targetIoU} on the ${input.stopOn ?? 'test'} split; stopped: **${input.stopReason}**.`,
+        'The validation split decides when to stop; the test split only reports.', '',
+        '| phase | labelled | validation IoU | test IoU | test Dice | train s | masks received | replaced |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |', ...rows, '',
       ].join('\n');
       await store.putBytes(markdownKey, new TextEncoder().encode(markdown), 'text/markdown');
       return { reportKey, markdownKey };

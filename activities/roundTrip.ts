@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { type RoundTripResult, runKeys } from '../contracts';
 import type { ObjectStore } from '../store/objectStore';
-import type { RoundTripResult } from '../shared';
 
 export function roundTripActivities(store: ObjectStore) {
   return {
@@ -8,7 +8,7 @@ export function roundTripActivities(store: ObjectStore) {
       if (typeof input.message !== 'string' || input.message.length === 0) {
         throw ApplicationFailure.nonRetryable('message must be a non-empty string', 'InvalidInput');
       }
-      const key = `runs/${input.workflowId}/roundtrip.json`;
+      const key = runKeys.roundTrip(input.workflowId);
       const body = { message: input.message, writtenAt: new Date().toISOString() };
       await store.putJson(key, body);
       return { key, bytes: await store.size(key) };

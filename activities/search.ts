@@ -1,27 +1,7 @@
 /** Light activities of the EDNAS search: every trial is stored; the leaderboard is written as JSON and Markdown. */
-import { rankTrials } from '../workflows/search';
-import { LEADERBOARD_SIZE, type LeaderboardRow, type TrialResult } from '../shared';
+import { LEADERBOARD_SIZE, type LeaderboardRow, rankTrials, searchKeys, type TrialResult } from '../contracts';
+import { leaderboardMarkdown } from '../report/leaderboard';
 import type { ObjectStore } from '../store/objectStore';
-
-export const searchKeys = {
-  trial: (searchId: string, index: number) => `runs/${searchId}/trials/trial-${String(index).padStart(4, '0')}.json`,
-  trialsPrefix: (searchId: string) => `runs/${searchId}/trials/`,
-  leaderboardJson: (searchId: string) => `runs/${searchId}/leaderboard.json`,
-  leaderboardMarkdown: (searchId: string) => `runs/${searchId}/leaderboard.md`,
-};
-
-export function leaderboardMarkdown(searchId: string, datasetId: string, rows: readonly LeaderboardRow[]): string {
-  const fmt = (v: number | undefined, digits = 4) => (v === undefined ? '—' : v.toFixed(digits));
-  return [
-    `# EDNAS leaderboard ${searchId}`, '',
-    `Dataset \`${datasetId}\`; ${rows.length} trials, ${rows.filter((r) => r.status === 'failed').length} failed. Score: test IoU.`, '',
-    '| rank | IoU | Dice | architecture | encoder | lr | batch | params | time (s) | status |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.rank} | ${fmt(r.iou)} | ${fmt(r.dice)} | ${r.arch} | ${r.encoder} | ${r.learningRate} | ${r.batchSize} | ` +
-      `${r.params?.toLocaleString('en-US') ?? '—'} | ${(r.ms / 1000).toFixed(1)} | ${r.status === 'ok' ? 'ok' : `failed: ${(r.error ?? '').replace(/\|/g, '/').slice(0, 120)}`} |`),
-    '',
-  ].join('\n');
-}
 
 export function searchActivities(store: ObjectStore) {
   return {

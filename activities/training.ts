@@ -4,27 +4,23 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
-import { type AcquisitionFunction, randomScores } from '../ml/acquisition';
+import {
+  type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys, type ScorePoolOutcome,
+  type ScorePoolRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
+  type TrainRequest,
+} from '../contracts';
+import { randomScores } from '../ml/acquisition';
 import { mcScorePool } from '../ml/mcSampling';
 import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../ml/train/checkpoint';
-import { evaluateModel, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
+import { evaluateModel, predictMasks as predictBinaryMasks, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
+import { encodeCanonicalMask } from '../data/masks';
 import type { ModelConfig } from '../ml/types';
 import { UncertaintyMapWriter, writeScores } from '../ml/uncertaintyMap';
-import { buildModel, type SegmentationNet } from '../ml/zoo';
-import type {
-  AcquisitionName, EvaluationOutcome, LabelledItem, ModelChoice, PixelReduce, TrainOutcome, TrainRequest, TrialSpec,
-} from '../shared';
+import { buildModel, defaultEncoderDepth, type SegmentationNet } from '../ml/zoo';
 import type { ObjectStore } from '../store/objectStore';
 import { invalidInput, jsonOrFail, loadLabelled, manifestOrFail } from './datasets';
 
-export interface TrainHeartbeat {
-  epoch: number;
-  step: number;
-  checkpointKey?: string;
-}
-
-const modelConfigKey = (modelKey: string) => `${modelKey}/config.json`;
-const finalWeightsPrefix = (modelKey: string) => `${modelKey}/final`;
+export type { TrainHeartbeat };
 
 function build(config: ModelConfig): SegmentationNet {
   try {
@@ -43,9 +39,9 @@ function classify(error: unknown): unknown {
 }
 
 async function loadTrained(store: ObjectStore, modelKey: string): Promise<SegmentationNet> {
-  const config = await jsonOrFail<ModelConfig>(store, modelConfigKey(modelKey), 'model configuration');
+  const config = await jsonOrFail<ModelConfig>(store, modelKeys.config(modelKey), 'model configuration');
   const net = build(config);
-  await loadCheckpoint(net.model, undefined, store, finalWeightsPrefix(modelKey), { weightsOnly: true });
+  await loadCheckpoint(net.model, undefined, store, modelKeys.finalWeights(modelKey), { weightsOnly: true });
   return net;
 }
 
@@ -59,20 +55,50 @@ async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<{ k
   return key ? { key, epoch: (await readCheckpointMeta(store, key)).epoch } : undefined;
 }
 
-/** Loads a trained model and scores it on the ids listed under `idsKey` (mean per-image foreground IoU and Dice). */
+/** Images evaluated (and predicted) per step: bounds memory for any test set, and heartbeats between steps. */
+const EVAL_CHUNK = 32;
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Loads a trained model and scores it on the ids listed under `idsKey` (mean per-image foreground IoU and Dice),
+ * in chunks, heartbeating after each so a large split never outlasts the heartbeat timeout.
+ */
 export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, modelKey: string, idsKey: string, batchSize: number): Promise<EvaluationOutcome> {
-  const ids = await jsonOrFail<string[]>(store, idsKey, 'test id list');
-  if (ids.length === 0) throw invalidInput('the test set is empty');
+  const ctx = Context.current();
+  const ids = await jsonOrFail<string[]>(store, idsKey, 'evaluation id list');
+  if (ids.length === 0) throw invalidInput(`the evaluation split '${idsKey}' is empty`);
+  ctx.heartbeat({ stage: 'building', done: 0, total: ids.length });
   const net = await loadTrained(store, modelKey);
-  const { images, masks } = await loadTensors(store, manifest, ids, { masks: 'require' });
+  const iou: number[] = [];
+  const dice: number[] = [];
   try {
-    const result = evaluateModel(net.model, { images, masks: masks! }, batchSize);
-    return { iou: result.iou, dice: result.dice, images: ids.length };
+    for (let start = 0; start < ids.length; start += EVAL_CHUNK) {
+      const chunk = ids.slice(start, start + EVAL_CHUNK);
+      const { images, masks } = await loadTensors(store, manifest, chunk, { masks: 'require' });
+      try {
+        const result = evaluateModel(net.model, { images, masks: masks! }, batchSize);
+        iou.push(...result.perImageIoU);
+        dice.push(...result.perImageDice);
+      } finally {
+        images.dispose();
+        masks?.dispose();
+      }
+      ctx.heartbeat({ stage: 'evaluating', done: start + chunk.length, total: ids.length });
+      await yieldToEventLoop();
+    }
   } finally {
-    images.dispose();
-    masks?.dispose();
     net.model.dispose();
   }
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return { iou: mean(iou), dice: mean(dice), images: ids.length };
+}
+
+/** A loading-progress callback that heartbeats, keeping a training attempt's last position in the details. */
+function heartbeatLoading(): (done: number, total: number) => void {
+  const ctx = Context.current();
+  const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+  return (done, total) => ctx.heartbeat({ epoch: previous?.epoch ?? 0, step: previous?.step ?? 0, checkpointKey: previous?.checkpointKey, stage: `loading ${done}/${total}` } satisfies TrainHeartbeat);
 }
 
 function dispose(data: SegDataset): void {
@@ -93,11 +119,15 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
   const ctx = Context.current();
   const started = Date.now();
   const config: ModelConfig = {
-    ...core.model, inputShape: core.inputShape, classes: 1, dropout: core.dropout, seed: core.hyper.seed,
+    ...core.model, encoderDepth: core.model.encoderDepth ?? defaultEncoderDepth(core.model.arch),
+    inputShape: core.inputShape, classes: 1, dropout: core.dropout, seed: core.hyper.seed,
   };
-  const net = build(config);
-  const checkpointPrefix = `${core.outputPrefix}/checkpoints`;
   const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+  // Heartbeats outside the training loop keep the last training position, so a retry still resumes from it.
+  const beat = (stage: string) => ctx.heartbeat({ epoch: previous?.epoch ?? 0, step: previous?.step ?? 0, checkpointKey: previous?.checkpointKey, stage } satisfies TrainHeartbeat);
+  beat('building');
+  const net = build(config);
+  const checkpointPrefix = modelKeys.checkpoints(core.outputPrefix);
   const latest = await latestCheckpoint(store, checkpointPrefix);
   // The newest complete checkpoint wins: heartbeats are throttled, so the last one delivered may name a checkpoint
   // that the trainer has since replaced (and deleted).
@@ -127,8 +157,10 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
     if (!Number.isFinite(finalLoss)) {
       throw ApplicationFailure.nonRetryable(`training diverged (loss ${finalLoss}) with learning rate ${core.hyper.learningRate}`, 'Diverged');
     }
-    await saveCheckpoint(net.model, undefined, store, finalWeightsPrefix(core.outputPrefix), { epoch: result.epochsRun, step: 0 }, { weightsOnly: true });
-    await store.putJson(modelConfigKey(core.outputPrefix), config);
+    ctx.heartbeat({ epoch: result.epochsRun, step: 0, checkpointKey: lastCheckpointKey, stage: 'saving' } satisfies TrainHeartbeat);
+    await saveCheckpoint(net.model, undefined, store, modelKeys.finalWeights(core.outputPrefix), { epoch: result.epochsRun, step: 0 }, { weightsOnly: true });
+    await store.putJson(modelKeys.config(core.outputPrefix), config);
+    ctx.heartbeat({ epoch: result.epochsRun, step: 0, checkpointKey: lastCheckpointKey, stage: 'saved' } satisfies TrainHeartbeat);
     return {
       modelKey: core.outputPrefix,
       params: net.paramCount,
@@ -151,7 +183,7 @@ export function trainingActivities(store: ObjectStore) {
     async trainSegmentationModel(req: TrainRequest): Promise<TrainOutcome> {
       const manifest = await manifestOrFail(store, req.datasetId);
       const items = await jsonOrFail<LabelledItem[]>(store, req.trainItemsKey, 'labelled set');
-      const data = await loadLabelled(store, manifest, items);
+      const data = await loadLabelled(store, manifest, items, heartbeatLoading());
       try {
         return await trainWithCheckpoints(store, { ...req, inputShape: [manifest.size[0], manifest.size[1], 1] }, data);
       } finally {
@@ -159,21 +191,18 @@ export function trainingActivities(store: ObjectStore) {
       }
     },
 
-    async evaluateSegmentationModel(input: { datasetId: string; modelKey: string; idsKey: string; batchSize: number }): Promise<EvaluationOutcome> {
+    async evaluateSegmentationModel(input: EvaluationRequest): Promise<EvaluationOutcome> {
       const manifest = await manifestOrFail(store, input.datasetId);
       return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize);
     },
 
     /** Scores every pool image and writes scores.json and uncertainty maps under runs/<id>/phase-<n>/. */
-    async scorePool(input: {
-      runId: string; phase: number; datasetId: string; poolKey: string; modelKey?: string; acquisition: AcquisitionName;
-      reduce: PixelReduce; samples: number; mode: 'fast' | 'naive'; batchSize: number; seed: number;
-    }): Promise<{ scoresKey: string; scored: number }> {
+    async scorePool(input: ScorePoolRequest): Promise<ScorePoolOutcome> {
       const ctx = Context.current();
       const manifest = await manifestOrFail(store, input.datasetId);
       const ids = await jsonOrFail<string[]>(store, input.poolKey, 'pool id list');
-      const prefix = `runs/${input.runId}/phase-${input.phase}`;
-      const run = { samples: input.samples, mode: input.mode, reduce: input.reduce, functions: [input.acquisition] as AcquisitionFunction[] };
+      const prefix = runKeys.phase(input.runId, input.phase);
+      const run = { samples: input.samples, mode: input.mode, reduce: input.reduce, functions: [input.acquisition] };
       if (input.acquisition === 'random') {
         const scores = randomScores(ids, input.seed);
         const scoresKey = await writeScores(store, prefix, ids.map((id, i) => ({ id, scores: { random: scores[i] } })), run);
@@ -185,7 +214,7 @@ export function trainingActivities(store: ObjectStore) {
       try {
         const results = await mcScorePool({
           net,
-          pool: { ids, load: async (batch) => (await loadTensors(store, manifest, batch, { masks: 'none' })).images },
+          pool: { ids, load: async (batch) => (await loadTensors(store, manifest, batch, { masks: 'none', onProgress: () => ctx.heartbeat({ stage: 'loading' }) })).images },
           functions: [input.acquisition],
           samples: input.samples,
           batchSize: input.batchSize,
@@ -201,17 +230,47 @@ export function trainingActivities(store: ObjectStore) {
       }
     },
 
+    /**
+     * The segmentation model's masks of `ids` (0/255 PNG at the stored image size) under the phase's predictions
+     * prefix: the drafts doctors correct, and the pre-annotations a labelling tool shows.
+     */
+    async predictMasks(input: { runId: string; phase: number; datasetId: string; modelKey: string; ids: string[]; batchSize: number }): Promise<{ prefix: string; predicted: number }> {
+      const ctx = Context.current();
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const net = await loadTrained(store, input.modelKey);
+      try {
+        for (let start = 0; start < input.ids.length; start += EVAL_CHUNK) {
+          const chunk = input.ids.slice(start, start + EVAL_CHUNK);
+          const { images } = await loadTensors(store, manifest, chunk, { masks: 'none' });
+          let masks: Uint8Array;
+          try {
+            const predicted = predictBinaryMasks(net.model, images, input.batchSize);
+            masks = Uint8Array.from(await predicted.data());
+            predicted.dispose();
+          } finally {
+            images.dispose();
+          }
+          const pixels = manifest.size[0] * manifest.size[1];
+          for (const [index, id] of chunk.entries()) {
+            await store.putImage(runKeys.prediction(input.runId, input.phase, id), await encodeCanonicalMask(masks.subarray(index * pixels, (index + 1) * pixels), manifest.size));
+          }
+          ctx.heartbeat({ done: start + chunk.length, total: input.ids.length });
+          await yieldToEventLoop();
+        }
+      } finally {
+        net.model.dispose();
+      }
+      return { prefix: runKeys.predictionsPrefix(input.runId, input.phase), predicted: input.ids.length };
+    },
+
     /** One EDNAS trial: train on the dataset's labelled training split, score IoU on its test split. */
-    async runSearchTrial(input: {
-      searchId: string; datasetId: string; trial: TrialSpec; encoderDepth: number; widthScale?: number; epochs: number;
-      augment: boolean; seed: number;
-    }): Promise<{ iou: number; dice: number; params: number; ms: number; modelKey: string }> {
+    async runSearchTrial(input: SearchTrialRequest): Promise<SearchTrialOutcome> {
       const started = Date.now();
       const manifest = await manifestOrFail(store, input.datasetId);
       const trainIds = await readSplit(store, input.datasetId, 'initial');
-      const train = await loadTensors(store, manifest, trainIds, { masks: 'require' });
+      const train = await loadTensors(store, manifest, trainIds, { masks: 'require', onProgress: heartbeatLoading() });
       const data = { images: train.images, masks: train.masks! };
-      const outputPrefix = `runs/${input.searchId}/trials/trial-${String(input.trial.index).padStart(4, '0')}`;
+      const outputPrefix = searchKeys.trialModel(input.searchId, input.trial.index);
       let outcome: TrainOutcome;
       try {
         outcome = await trainWithCheckpoints(store, {

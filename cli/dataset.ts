@@ -1,124 +1,165 @@
 /** dataset list | show | import: what the runs train on. */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Command } from '../client';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { CAMUS_FRAMES, CAMUS_VIEWS, type CamusFrame, type CamusView, IMPORT_FORMATS, type ImportFormat } from '../contracts';
 import { importCamus, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
-import { listDatasets, readManifest, readSplit } from '../data/manifest';
+import { listDatasets, readManifest, readSplit, splitNames } from '../data/manifest';
 import { MissingKeyError } from '../ml/blobStore';
-import { CliError } from './context';
-import { list, num, oneOf, positiveInt, str } from './options';
+import { type CliContext, CliError, UsageError } from './context';
+import { rejectUnlessAllowed } from './options';
+import { integer, listOf, numberIn, oneOf, positiveInt, regex } from './parse';
+import { createProgress } from './progress';
 
-export const datasetListCommand: Command = {
-  summary: 'list imported datasets',
-  usage: 'dataset list [--json]',
-  options: { json: { type: 'boolean' } },
-  async run(ctx, { values }) {
-    const manifests = await listDatasets(ctx.store());
-    if (values.json) return console.log(JSON.stringify(manifests, null, 2));
-    if (manifests.length === 0) return console.log('no datasets yet; `client.ts dataset import …` adds one');
-    for (const m of manifests) {
-      const c = m.splits.counts;
-      console.log(`${m.id}  ${m.size[0]}×${m.size[1]}  ${m.itemCount} images (initial ${c.initial}, pool ${c.pool}, test ${c.test})  ${m.name}`);
-    }
-  },
+interface ImportOptions {
+  format: ImportFormat;
+  dir?: string;
+  size: number;
+  initial: number;
+  testShare: number;
+  seed: number;
+  name?: string;
+  json?: boolean;
+  maskPattern?: string;
+  label?: number;
+  groupRegex?: RegExp;
+  groupCsv?: string;
+  views?: CamusView[];
+  frames?: string;
+  splitLists?: boolean;
+  videos?: number;
+  framesPerVideo?: number;
+}
+
+const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'seed', 'name', 'json'];
+/** Options each format reads, beyond the common ones. */
+const FORMAT_OPTIONS: Record<ImportFormat, string[]> = {
+  pairs: ['maskPattern', 'label', 'groupRegex', 'groupCsv'],
+  camus: ['views', 'frames', 'splitLists', 'label'],
+  synthetic: ['videos', 'framesPerVideo'],
 };
 
-export const datasetShowCommand: Command = {
-  summary: 'show a dataset\'s manifest and splits',
-  usage: 'dataset show <id> [--json]',
-  options: { json: { type: 'boolean' } },
-  async run(ctx, { positionals, values }) {
-    const id = positionals[0] ?? '';
-    if (!id) throw new CliError('dataset show needs a dataset id');
-    let manifest;
-    try {
-      manifest = await readManifest(ctx.store(), id);
-    } catch (error) {
-      if (error instanceof MissingKeyError) throw new CliError(`no dataset '${id}'; \`client.ts dataset list\` shows the imported ones`);
-      throw error;
-    }
-    if (values.json) return console.log(JSON.stringify(manifest, null, 2));
-    console.log(`${manifest.id}: ${manifest.name}\n  source ${manifest.source}, ${manifest.size[0]}×${manifest.size[1]}, ${manifest.itemCount} images, created ${manifest.createdAt}`);
-    for (const split of ['initial', 'pool', 'test'] as const) {
-      const ids = await readSplit(ctx.store(), id, split);
-      console.log(`  ${split.padEnd(7)} ${String(ids.length).padStart(6)}  ${ids.slice(0, 4).join(', ')}${ids.length > 4 ? ', …' : ''}`);
-    }
-  },
-};
+function maskPattern(value: string): string {
+  if (!value.includes('{stem}')) throw new InvalidArgumentError('Must contain {stem}, e.g. \'{stem}_mask.png\'.');
+  return value;
+}
 
-function printSummary(summary: ImportSummary): void {
+function camusFrames(value: string | undefined): CamusFrame[] | 'half_sequence' {
+  if (value === 'half_sequence') return 'half_sequence';
+  return value === undefined ? ['ED', 'ES'] : listOf(oneOf(CAMUS_FRAMES))(value);
+}
+
+function printSummary(summary: ImportSummary, json?: boolean): void {
+  if (json) {
+    console.log(JSON.stringify({
+      datasetId: summary.datasetId, reused: summary.reused, imported: summary.imported, labelled: summary.labelled,
+      splits: summary.manifest.splits.counts, skipped: summary.skipped, summaryKey: summary.summaryKey,
+    }, null, 2));
+    return;
+  }
   const c = summary.manifest.splits.counts;
   console.log(`${summary.reused ? 'already imported' : 'imported'} ${summary.datasetId}: ${summary.imported} images (${summary.labelled} labelled); ` +
     `initial ${c.initial}, pool ${c.pool}, test ${c.test}`);
   for (const skip of summary.skipped) console.log(`  skipped ${skip.file}: ${skip.reason}`);
 }
 
-export const datasetImportCommand: Command = {
-  summary: 'import a folder of image/mask pairs, a CAMUS release, or generate a synthetic echo set',
-  usage: 'dataset import --format pairs|camus|synthetic [--dir DIR] [--size 256] [--initial 40] [--test-share 0.2] [--seed 0] …',
-  options: {
-    format: { type: 'string' }, dir: { type: 'string' }, size: { type: 'string' }, initial: { type: 'string' },
-    'test-share': { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, 'mask-pattern': { type: 'string' },
-    label: { type: 'string' }, 'group-regex': { type: 'string' }, 'group-csv': { type: 'string' }, views: { type: 'string' },
-    frames: { type: 'string' }, 'split-lists': { type: 'boolean' }, videos: { type: 'string' }, 'frames-per-video': { type: 'string' },
-  },
-  async run(ctx, { values }) {
-    const format = oneOf(values, 'format', ['pairs', 'camus', 'synthetic'] as const, 'pairs');
-    const size = num(values, 'size', 256, positiveInt, 'a positive integer');
-    let lastShown = 0;
-    const onProgress = (done: number, total: number) => {
-      // A line per tenth (and the last), so a long import shows it is moving without flooding logs.
-      if (done === total || done - lastShown >= total / 10) {
-        lastShown = done;
-        console.log(`  ${done}/${total} files processed`);
-      }
-    };
-    const split = {
-      onProgress,
-      seed: num(values, 'seed', 0, Number.isInteger, 'an integer'),
-      initialCount: num(values, 'initial', 40, positiveInt, 'a positive integer'),
-      testShare: num(values, 'test-share', 0.2, (n) => n > 0 && n < 1, 'a share in (0, 1)'),
-    };
-    const store = ctx.store();
-    await store.ensureBucket();
-    let summary: ImportSummary;
-    if (format === 'synthetic') {
-      const dir = path.resolve(str(values, 'dir', path.join(ctx.config.dataDir, 'synthetic', `v${values.videos ?? 20}-f${values['frames-per-video'] ?? 30}-s${size}-seed${split.seed}`)));
+async function runImport(ctx: CliContext, options: ImportOptions, command: Command): Promise<void> {
+  // Everything about the command line is checked before any service is contacted.
+  rejectUnlessAllowed(command, [...COMMON_IMPORT_OPTIONS, ...FORMAT_OPTIONS[options.format]],
+    (flag) => `${flag} does not apply to --format ${options.format}`);
+  if (options.groupRegex && options.groupCsv) throw new UsageError('give --group-regex or --group-csv, not both');
+  const frames = options.format === 'camus' ? camusFrames(options.frames) : undefined;
+  let dir: string;
+  if (options.format === 'synthetic') {
+    dir = path.resolve(options.dir ?? path.join(ctx.config.dataDir, 'synthetic',
+      `v${options.videos ?? 20}-f${options.framesPerVideo ?? 30}-s${options.size}-seed${options.seed}`));
+  } else {
+    if (!options.dir) throw new UsageError(`--format ${options.format} needs --dir`);
+    dir = path.resolve(options.dir);
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--dir ${dir} is not a folder`);
+  }
+
+  const progress = createProgress({ withTotal: true });
+  const split = {
+    seed: options.seed, initialCount: options.initial, testShare: options.testShare,
+    onProgress: (done: number, total: number) => progress.update('files processed', done, total),
+  };
+  const store = ctx.store();
+  await store.ensureBucket();
+  let summary: ImportSummary;
+  try {
+    if (options.format === 'synthetic') {
       fs.mkdirSync(dir, { recursive: true });
-      console.log(`generating synthetic echo videos into ${dir}…`);
-      summary = await importSyntheticEcho(store, {
-        dir, size, ...split,
-        videos: num(values, 'videos', 20, positiveInt, 'a positive integer'),
-        framesPerVideo: num(values, 'frames-per-video', 30, positiveInt, 'a positive integer'),
+      progress.update(`generating synthetic echo videos into ${dir}`);
+      summary = await importSyntheticEcho(store, { dir, size: options.size, ...split, videos: options.videos ?? 20, framesPerVideo: options.framesPerVideo ?? 30 });
+    } else if (options.format === 'pairs') {
+      const groupFrom = options.groupCsv ? { csv: options.groupCsv } : options.groupRegex;
+      summary = await importFolderOfPairs(store, {
+        dir, size: options.size, ...split, groupFrom, name: options.name, maskPattern: options.maskPattern, label: options.label,
       });
     } else {
-      const dir = path.resolve(str(values, 'dir'));
-      if (!fs.existsSync(dir)) throw new CliError(`${dir} does not exist`);
-      if (format === 'pairs') {
-        const groupFrom = values['group-csv'] ? { csv: String(values['group-csv']) }
-          : values['group-regex'] ? new RegExp(String(values['group-regex'])) : undefined;
-        summary = await importFolderOfPairs(store, {
-          dir, size, ...split, groupFrom, name: values.name ? String(values.name) : undefined,
-          maskPattern: values['mask-pattern'] ? String(values['mask-pattern']) : undefined,
-          label: values.label === undefined ? undefined : num(values, 'label', 1, positiveInt, 'a positive integer'),
-        });
-      } else {
-        const frames = values.frames === 'half_sequence' ? 'half_sequence' as const
-          : (list(values, 'frames') ?? ['ED', 'ES']).map((f) => {
-            if (f !== 'ED' && f !== 'ES') throw new CliError(`--frames: '${f}' is not ED, ES or half_sequence`);
-            return f;
-          });
-        summary = await importCamus(store, {
-          dir, size, ...split, frames, name: values.name ? String(values.name) : undefined,
-          views: (list(values, 'views') ?? ['2CH']).map((v) => {
-            if (v !== '2CH' && v !== '4CH') throw new CliError(`--views: '${v}' is not 2CH or 4CH`);
-            return v;
-          }),
-          label: num(values, 'label', 1, positiveInt, 'a positive integer'),
-          splitLists: values['split-lists'] ? true : undefined,
-        });
-      }
+      summary = await importCamus(store, {
+        dir, size: options.size, ...split, frames: frames!, name: options.name, views: options.views ?? ['2CH'],
+        label: options.label ?? 1, splitLists: options.splitLists,
+      });
     }
-    printSummary(summary);
-  },
-};
+  } finally {
+    progress.stop();
+  }
+  printSummary(summary, options.json);
+}
+
+export function registerDatasetCommands(program: Command, ctx: CliContext): void {
+  const dataset = program.command('dataset').description('imported datasets: list, show, import');
+
+  dataset.command('list').description('list imported datasets')
+    .option('--json', 'print as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const manifests = await listDatasets(ctx.store());
+      if (options.json) return console.log(JSON.stringify(manifests, null, 2));
+      if (manifests.length === 0) return console.log('no datasets yet; `client.ts dataset import …` adds one');
+      for (const m of manifests) {
+        const c = m.splits.counts;
+        console.log(`${m.id}  ${m.size[0]}×${m.size[1]}  ${m.itemCount} images (initial ${c.initial}, pool ${c.pool}, test ${c.test})  ${m.name}`);
+      }
+    });
+
+  dataset.command('show').description('show a dataset\'s manifest and splits')
+    .argument('<id>', 'dataset id')
+    .option('--json', 'print the manifest as JSON')
+    .action(async (id: string, options: { json?: boolean }) => {
+      let manifest;
+      try {
+        manifest = await readManifest(ctx.store(), id);
+      } catch (error) {
+        if (error instanceof MissingKeyError) throw new CliError(`no dataset '${id}'; \`client.ts dataset list\` shows the imported ones`);
+        throw error;
+      }
+      if (options.json) return console.log(JSON.stringify(manifest, null, 2));
+      console.log(`${manifest.id}: ${manifest.name}\n  source ${manifest.source}, ${manifest.size[0]}×${manifest.size[1]}, ${manifest.itemCount} images, created ${manifest.createdAt}`);
+      for (const split of splitNames) {
+        const ids = await readSplit(ctx.store(), id, split);
+        console.log(`  ${split.padEnd(7)} ${String(ids.length).padStart(6)}  ${ids.slice(0, 4).join(', ')}${ids.length > 4 ? ', …' : ''}`);
+      }
+    });
+
+  dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, or generate a synthetic echo set')
+    .addOption(new Option('--format <format>', 'what to import').choices(IMPORT_FORMATS).default('pairs'))
+    .option('--dir <dir>', 'the folder to import (synthetic: where the generated files go)')
+    .option('--size <px>', 'images are resized to size × size', positiveInt, 256)
+    .option('--initial <n>', 'labelled images in the initial training set, spread over videos', positiveInt, 40)
+    .option('--test-share <share>', 'share of videos held out for testing', numberIn(0, 0.999999, 'a share in (0, 1)'), 0.2)
+    .option('--seed <n>', 'seed of the split (and of the synthetic data)', integer, 0)
+    .option('--name <text>', 'a name for the dataset')
+    .option('--json', 'print the import summary as JSON')
+    .option('--mask-pattern <pattern>', 'pairs: mask file name for an image, with {stem} (default {stem}_mask.png)', maskPattern)
+    .option('--label <n>', 'pairs, camus: the label value of the structure in multi-label masks', positiveInt)
+    .option('--group-regex <regex>', 'pairs: the video of a file, from the first capture group of this regex on its path', regex)
+    .option('--group-csv <file>', 'pairs: a CSV of file,group')
+    .option('--views <list>', 'camus: views to import (2CH, 4CH)', listOf(oneOf(CAMUS_VIEWS)))
+    .option('--frames <which>', 'camus: ED,ES or half_sequence')
+    .option('--split-lists', 'camus: use the release\'s official test patients')
+    .option('--videos <n>', 'synthetic: videos to generate', positiveInt)
+    .option('--frames-per-video <n>', 'synthetic: frames per video', positiveInt)
+    .action((options: ImportOptions, command: Command) => runImport(ctx, options, command));
+}

@@ -1,24 +1,24 @@
-import type { Command } from '../client';
-import { listModels } from '../ml/zoo';
-import { num, positiveInt } from './options';
+import { type Command, Option } from 'commander';
+import { intIn, positiveInt } from './parse';
 
-export const modelsCommand: Command = {
-  summary: 'list every architecture × encoder with its parameter count',
-  usage: 'models [--json] [--size 256] [--channels 3] [--classes 1] [--depth 5]',
-  options: { json: { type: 'boolean' }, size: { type: 'string' }, channels: { type: 'string' }, classes: { type: 'string' }, depth: { type: 'string' } },
-  async run(_ctx, { values }) {
-    const size = num(values, 'size', 256, positiveInt, 'a positive integer');
-    const channels = num(values, 'channels', 3, (n) => n === 1 || n === 3, '1 or 3');
-    const classes = num(values, 'classes', 1, positiveInt, 'a positive integer');
-    const depth = num(values, 'depth', 5, (n) => Number.isInteger(n) && n >= 3 && n <= 5, 'an integer from 3 to 5');
-    const rows = listModels([size, size, channels], classes, { encoderDepth: depth });
-    if (values.json) {
-      console.log(JSON.stringify({ inputShape: [size, size, channels], classes, encoderDepth: depth, models: rows }, null, 2));
-      return;
-    }
-    console.log(`${rows.length} configurations at ${size}×${size}×${channels}, ${classes} class(es), depth ${depth}`);
-    for (const r of rows) {
-      console.log(`${r.arch.padEnd(14)} ${r.encoder.padEnd(28)} ${r.family.padEnd(14)} ${Number.isNaN(r.params) ? `n/a (${r.error})` : r.params.toLocaleString('en-US')}`);
-    }
-  },
-};
+export function registerModelsCommand(program: Command): void {
+  program.command('models').description('list every architecture × encoder with its trainable parameter count')
+    .option('--json', 'print as JSON')
+    .option('--size <px>', 'input size × size', positiveInt, 256)
+    .addOption(new Option('--channels <n>', 'input channels').choices(['1', '3']).default('3'))
+    .option('--classes <n>', 'output classes', positiveInt, 1)
+    .option('--depth <n>', 'encoder depth, 3–5 (default: each architecture\'s own, 5; PSPNet 3)', intIn(3, 5))
+    .action(async (options: { json?: boolean; size: number; channels: string; classes: number; depth?: number }) => {
+      const { listModels } = await import('../ml/zoo');
+      const channels = Number(options.channels);
+      const rows = listModels([options.size, options.size, channels], options.classes, { encoderDepth: options.depth });
+      if (options.json) {
+        console.log(JSON.stringify({ inputShape: [options.size, options.size, channels], classes: options.classes, encoderDepth: options.depth, models: rows }, null, 2));
+        return;
+      }
+      console.log(`${rows.length} configurations at ${options.size}×${options.size}×${channels}, ${options.classes} class(es), depth ${options.depth ?? 'per architecture'}`);
+      for (const r of rows) {
+        console.log(`${r.arch.padEnd(14)} ${r.encoder.padEnd(28)} ${r.family.padEnd(14)} ${Number.isNaN(r.params) ? `n/a (${r.error})` : r.params.toLocaleString('en-US')}`);
+      }
+    });
+}

@@ -1,34 +1,51 @@
-/** Starting, following, stopping and reporting on runs: search, al, pipeline, status, leaderboard, stop, report. */
+/** Starting, following, listing, stopping and reporting on runs: search, al, pipeline, benchmark, status, runs list. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import type { Command } from '../client';
+import { type Command } from 'commander';
+import {
+  type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, isRunKind, type LeaderboardRow,
+  RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys,
+} from '../contracts';
 import { readManifest } from '../data/manifest';
+import { latestRejections } from '../labelling/rejections';
 import { MissingKeyError } from '../ml/blobStore';
-import type { AcquisitionName, ActiveLearningStatus, BenchmarkInput, LeaderboardRow } from '../shared';
 import { activeLearning, benchmark, pipeline, search } from '../workflows';
 import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../workflows/messages';
-import { CliContext, CliError } from './context';
-import { activeLearningInput, alOptions, searchInput, searchOptions } from './inputs';
-import { list, str } from './options';
+import { type CliContext, CliError, UsageError } from './context';
+import {
+  activeLearningInput, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,
+} from './inputs';
+import {
+  addAcquisitionOption, addAcquisitionsOption, addActiveLearningOptions, addModelOptions, addRunOptions, addSearchOptions,
+  addSharedTrainingOptions, givenOptions, flagOf,
+} from './options';
+import { positiveInt } from './parse';
+import { createProgress } from './progress';
 
-type RunKind = 'search' | 'activeLearning' | 'pipeline' | 'benchmark' | 'roundTrip';
+interface RunOptions {
+  dataset: string;
+  id?: string;
+  wait?: boolean;
+  json?: boolean;
+}
 
 export async function describeRun(client: Client, id: string): Promise<{ kind: RunKind; running: boolean }> {
   try {
     const description = await client.workflow.getHandle(id).describe();
-    return { kind: description.type as RunKind, running: description.status.name === 'RUNNING' };
+    if (!isRunKind(description.type)) throw new CliError(`run '${id}' is a '${description.type}' workflow, not one of this tool's runs`);
+    return { kind: description.type, running: description.status.name === 'RUNNING' };
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) throw new CliError(`no run '${id}'; \`temporal workflow list\` or the Temporal UI lists runs`);
+    if (error instanceof WorkflowNotFoundError) throw new CliError(`no run '${id}'; \`client.ts runs list\` lists the runs`);
     throw error;
   }
 }
 
-/** The active-learning workflow behind an id: the run itself, or a pipeline's / benchmark's child. */
+/** The active-learning workflow behind an id: the run itself, or a pipeline's child. */
 export async function activeLearningId(client: Client, id: string): Promise<string> {
   const { kind } = await describeRun(client, id);
   if (kind === 'activeLearning') return id;
-  if (kind === 'pipeline') return `${id}-al`;
+  if (kind === 'pipeline') return childIds.activeLearning(id);
   throw new CliError(`run '${id}' is a ${kind} run, not an active-learning run`);
 }
 
@@ -41,133 +58,325 @@ async function checkDataset(ctx: CliContext, datasetId: string): Promise<void> {
   }
 }
 
-function statusLine(s: ActiveLearningStatus): string {
+export function statusLine(s: ActiveLearningStatus): string {
   const pending = s.pending ? `, waiting for ${s.pending.remaining.length}/${s.pending.requested} masks (phase ${s.pending.phase}${s.pending.overdue ? `, overdue ×${s.pending.reminders}` : ''})` : '';
   return `phase ${s.phase} ${s.stage}: labelled ${s.labelledCount}, pool ${s.poolCount}, last IoU ${s.lastIoU?.toFixed(4) ?? '—'}${pending}${s.stopReason ? `, stopped: ${s.stopReason}` : ''}`;
 }
 
-/** Polls a run and prints a progress line whenever it changes, until the run closes. */
-export async function follow(ctx: CliContext, id: string, line: () => Promise<string>): Promise<void> {
+interface ProgressProbe {
+  status: string;
+  done?: number;
+  total?: number;
+}
+
+async function searchProbe(client: Client, id: string): Promise<ProgressProbe> {
+  const handle = client.workflow.getHandle(id);
+  const p = await handle.query(searchProgressQuery);
+  const top = (await handle.query(leaderboardQuery))[0];
+  return {
+    done: p.completed + p.failed,
+    total: p.maxTrials,
+    status: `search trials (${p.failed} failed, ${p.running} running)` +
+      (top?.status === 'ok' ? `; best IoU ${top.iou?.toFixed(4)} ${top.arch}+${top.encoder} lr ${top.learningRate} batch ${top.batchSize}` : ''),
+  };
+}
+
+async function activeLearningProbe(client: Client, id: string): Promise<ProgressProbe> {
+  return { status: statusLine(await client.workflow.getHandle(id).query(statusQuery)) };
+}
+
+async function pipelineProbe(client: Client, id: string): Promise<ProgressProbe> {
+  try {
+    return await activeLearningProbe(client, childIds.activeLearning(id));
+  } catch {
+    return searchProbe(client, childIds.search(id));
+  }
+}
+
+async function benchmarkProbe(client: Client, id: string, acquisitions: readonly AcquisitionFunction[], withSearch: boolean): Promise<ProgressProbe> {
+  const parts: string[] = [];
+  if (withSearch) {
+    try {
+      const s = await searchProbe(client, childIds.search(id));
+      parts.push(`search ${s.done}/${s.total}`);
+    } catch {
+      parts.push('search: starting');
+    }
+  }
+  for (const fn of acquisitions) {
+    try {
+      const s = await client.workflow.getHandle(childIds.benchmarkRun(id, fn)).query(statusQuery);
+      parts.push(`${fn}: phase ${s.phase} ${s.stage}, labelled ${s.labelledCount}, IoU ${s.lastIoU?.toFixed(3) ?? '—'}`);
+    } catch {
+      // not started yet
+    }
+  }
+  return { status: parts.join(' | ') };
+}
+
+/** How to show a run's progress, by its kind (a benchmark's input says which children to look at). */
+async function probeFor(client: Client, id: string, kind: RunKind): Promise<() => Promise<ProgressProbe>> {
+  switch (kind) {
+    case 'search': return () => searchProbe(client, id);
+    case 'activeLearning': return () => activeLearningProbe(client, id);
+    case 'pipeline': return () => pipelineProbe(client, id);
+    case 'benchmark': {
+      const history = await client.workflow.getHandle(id).fetchHistory();
+      const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const parsed = input?.data ? JSON.parse(new TextDecoder().decode(input.data)) as BenchmarkInput : undefined;
+      return () => benchmarkProbe(client, id, parsed?.acquisitions ?? [], Boolean(parsed?.search));
+    }
+    default: return async () => ({ status: 'running' });
+  }
+}
+
+/** The headline fields of a run's result (the whole result is in the Temporal UI). */
+function headline(result: unknown): Record<string, unknown> {
+  const record = (result ?? {}) as Record<string, unknown>;
+  const flat = { ...(record.activeLearning as Record<string, unknown> | undefined), ...record };
+  return Object.fromEntries(Object.entries(flat).filter(([key]) =>
+    ['stopReason', 'reportKey', 'leaderboardKey', 'markdownKey', 'trials', 'failed', 'labelledKey', 'key'].includes(key)));
+}
+
+/** Follows a run (new or already running) with a progress display until it closes, then prints its headline. */
+export async function follow(ctx: CliContext, id: string, options: { json?: boolean } = {}): Promise<void> {
   const client = await ctx.temporal();
-  let last = '';
+  const { kind } = await describeRun(client, id);
+  const probe = await probeFor(client, id, kind);
+  const progress = createProgress({ withTotal: kind === 'search' });
+  let last: ProgressProbe = { status: 'starting' };
   for (;;) {
     const { running } = await describeRun(client, id);
-    let text: string;
     try {
-      text = await line();
+      last = await probe();
     } catch {
-      text = last; // between continueAsNew runs a query can miss; the next poll catches up
+      // between continueAsNew runs a query can miss; the next poll catches up
     }
-    if (text !== last) {
-      console.log(`[${new Date().toISOString().slice(11, 19)}] ${text}`);
-      last = text;
-    }
+    progress.update(last.status, last.done, last.total);
     if (!running) break;
     await new Promise((r) => setTimeout(r, 2000));
   }
-  const result = (await client.workflow.getHandle(id).result()) as Record<string, unknown> | undefined;
-  // The headline fields of whichever result this is; the full result is in the Temporal UI.
-  const flat = { ...(result?.activeLearning as Record<string, unknown> | undefined), ...result };
-  const headline = Object.fromEntries(Object.entries(flat).filter(([key]) =>
-    ['stopReason', 'reportKey', 'leaderboardKey', 'markdownKey', 'trials', 'failed', 'labelledKey', 'key'].includes(key)));
-  console.log(`finished ${id}: ${JSON.stringify(headline)}`);
+  let result: unknown;
+  try {
+    result = await client.workflow.getHandle(id).result();
+  } catch (error) {
+    progress.stop(`${id} failed`);
+    throw new CliError(`run '${id}' failed: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`);
+  }
+  progress.stop(last.status);
+  if (options.json) console.log(JSON.stringify({ workflowId: id, kind, result }, null, 2));
+  else console.log(`finished ${id}: ${JSON.stringify(headline(result))}`);
 }
 
-function printStart(ctx: CliContext, workflowId: string): void {
-  const host = ctx.config.temporal.address.split(':')[0];
-  console.log(`started ${workflowId}\n  Temporal UI: http://${host}:${ctx.config.temporal.uiPort}/namespaces/${ctx.config.temporal.namespace}/workflows/${workflowId}`);
+async function started(ctx: CliContext, workflowId: string, kind: RunKind, options: RunOptions): Promise<void> {
+  if (options.json && !options.wait) {
+    console.log(JSON.stringify({ workflowId, kind, uiUrl: ctx.uiUrl(workflowId) }, null, 2));
+  } else if (!options.json) {
+    console.log(`started ${workflowId}\n  Temporal UI: ${ctx.uiUrl(workflowId)}`);
+  }
+  if (options.wait) await follow(ctx, workflowId, { json: options.json });
 }
 
-async function searchLine(ctx: CliContext, id: string): Promise<string> {
-  const handle = (await ctx.temporal()).workflow.getHandle(id);
-  const p = await handle.query(searchProgressQuery);
-  const top = (await handle.query(leaderboardQuery))[0];
-  return `search: ${p.completed + p.failed}/${p.maxTrials} trials (${p.failed} failed, ${p.running} running)` +
-    (top?.status === 'ok' ? `; best IoU ${top.iou?.toFixed(4)} ${top.arch}+${top.encoder} lr ${top.learningRate} batch ${top.batchSize}` : '');
-}
+type AlStartOptions = RunOptions & SharedTrainingOptions & ModelOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction; resumeFrom?: string };
 
-async function alLine(ctx: CliContext, id: string): Promise<string> {
-  return statusLine(await (await ctx.temporal()).workflow.getHandle(id).query(statusQuery));
-}
-
-export const searchStartCommand: Command = {
-  summary: 'start an EDNAS random search (--wait follows it)',
-  usage: 'search start --dataset ID [--trials 20] [--archs A,B] [--encoders E,F] [--lrs 1e-4,…] [--batches 4,8,16] [--search-epochs 20] [--concurrency 1] [--wall-time 48h] [--wait]',
-  options: searchOptions,
-  async run(ctx, { values }) {
-    const input = searchInput(values, ctx.config);
+function registerSearchStart(parent: Command, ctx: CliContext): void {
+  const command = parent.command('start').description('start an EDNAS random search');
+  addRunOptions(command, 'search');
+  addSearchOptions(command);
+  addSharedTrainingOptions(command);
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions) => {
+    const input = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, input.datasetId);
-    const workflowId = str(values, 'id', `search-${Date.now()}`);
+    const workflowId = options.id ?? `search-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(search, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
-    printStart(ctx, workflowId);
-    if (values.wait) await follow(ctx, workflowId, () => searchLine(ctx, workflowId));
-  },
-};
+    await started(ctx, workflowId, 'search', options);
+  });
+}
 
-export const alStartCommand: Command = {
-  summary: 'start active learning (--oracle: masks answered from the dataset)',
-  usage: 'al start --dataset ID [--arch Unet] [--encoder resnet34] [--acquisition mfe] [--k 50] [--target 0.87] [--epochs 20] [--oracle] [--wait] …',
-  options: alOptions,
-  async run(ctx, { values }) {
-    const input = activeLearningInput(values, ctx.config);
+function registerAlStart(parent: Command, ctx: CliContext): void {
+  const command = parent.command('start').description('start active learning (--oracle: masks answered from the dataset)');
+  addRunOptions(command, 'al');
+  addModelOptions(command);
+  addSharedTrainingOptions(command);
+  addAcquisitionOption(command);
+  addActiveLearningOptions(command);
+  command.option('--resume-from <run>', 'continue from an earlier run\'s merged labels and phases (e.g. one that failed in an outage)');
+  command.action(async (options: AlStartOptions) => {
+    const input = await activeLearningInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, input.datasetId);
-    const workflowId = str(values, 'id', `al-${input.acquisition}-${Date.now()}`);
+    if (options.resumeFrom) {
+      const client = await ctx.temporal();
+      const previous = await describeRun(client, options.resumeFrom);
+      if (previous.kind !== 'activeLearning') throw new CliError(`run '${options.resumeFrom}' is a ${previous.kind} run; --resume-from takes an active-learning run`);
+      if (previous.running) throw new CliError(`run '${options.resumeFrom}' is still running; stop it first (\`client.ts stop ${options.resumeFrom}\`)`);
+      input.resumeFrom = options.resumeFrom;
+    }
+    const workflowId = options.id ?? `al-${input.acquisition}-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(activeLearning, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
-    printStart(ctx, workflowId);
-    if (values.wait) await follow(ctx, workflowId, () => alLine(ctx, workflowId));
-  },
-};
+    await started(ctx, workflowId, 'activeLearning', options);
+  });
+}
 
-export const pipelineStartCommand: Command = {
-  summary: 'start EDNAS search, then active learning with the best trial',
-  usage: 'pipeline start --dataset ID [search options] [active-learning options] [--wait]',
-  options: { ...searchOptions, ...alOptions },
-  async run(ctx, { values }) {
-    const al = activeLearningInput(values, ctx.config);
-    const searchPart = searchInput(values, ctx.config);
+/** The search picks the architecture, encoder, learning rate and batch size of what follows it. */
+const SEARCH_CHOOSES: readonly (keyof ModelOptions)[] = ['arch', 'encoder', 'lr', 'batch'];
+const modelDefaults: ModelOptions = { arch: 'Unet', encoder: 'resnet34', lr: 1e-4, batch: 8 };
+
+function registerPipelineStart(parent: Command, ctx: CliContext): void {
+  const command = parent.command('start').description('start EDNAS search, then active learning with the best trial');
+  addRunOptions(command, 'pipeline');
+  addSearchOptions(command);
+  addSharedTrainingOptions(command);
+  addAcquisitionOption(command);
+  addActiveLearningOptions(command);
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }) => {
+    const al = await activeLearningInput(options.dataset, { ...modelDefaults, ...options }, ctx.config);
+    const searchPart = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, al.datasetId);
-    const workflowId = str(values, 'id', `pipeline-${Date.now()}`);
+    const workflowId = options.id ?? `pipeline-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(pipeline, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [{ search: searchPart, activeLearning: al }] });
-    printStart(ctx, workflowId);
-    if (values.wait) {
-      await follow(ctx, workflowId, async () => {
-        try {
-          return await alLine(ctx, `${workflowId}-al`);
-        } catch {
-          return searchLine(ctx, `${workflowId}-search`);
-        }
-      });
-    }
-  },
-};
+    await started(ctx, workflowId, 'pipeline', options);
+  });
+}
 
-export const statusCommand: Command = {
-  summary: 'show where a run stands',
-  usage: 'status <id> [--json]',
-  options: { json: { type: 'boolean' } },
-  async run(ctx, { positionals, values }) {
-    const id = positionals[0] ?? '';
-    if (!id) throw new CliError('status needs a run id');
-    const client = await ctx.temporal();
-    const { kind, running } = await describeRun(client, id);
-    const handle = client.workflow.getHandle(id);
-    let status: unknown;
-    if (kind === 'activeLearning') status = await handle.query(statusQuery);
-    else if (kind === 'search') status = { progress: await handle.query(searchProgressQuery), top: (await handle.query(leaderboardQuery)).slice(0, 5) };
-    else if (kind === 'pipeline' || kind === 'benchmark') {
-      const description = await handle.describe();
-      status = { stage: description.typedSearchAttributes.get({ name: 'EchoStage', type: 'KEYWORD' } as never) };
+function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
+  const command = parent.command('start')
+    .description('the paper\'s experiment: optional search, oracle active learning per acquisition function, full-data baseline, report');
+  addRunOptions(command, 'benchmark');
+  addSearchOptions(command);
+  addSharedTrainingOptions(command);
+  addModelOptions(command);
+  addAcquisitionsOption(command);
+  addActiveLearningOptions(command, { oracle: false });
+  command
+    .option('--no-search', 'skip the search: --arch, --encoder, --lr and --batch set the model')
+    .option('--no-baseline', 'skip the model trained on all the training data')
+    .option('--title <text>', 'report title');
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ModelOptions & ActiveLearningOptions & {
+    acquisitions: AcquisitionFunction[]; search: boolean; baseline: boolean; title?: string;
+  }, cmd: Command) => {
+    const given = givenOptions(cmd);
+    if (options.search) {
+      const ignored = SEARCH_CHOOSES.find((name) => given.includes(name));
+      if (ignored) throw new UsageError(`${flagOf(cmd, ignored)} is chosen by the search; drop it, or add --no-search to set the model yourself`);
+    } else {
+      const searchOnly = ['archs', 'encoders', 'lrs', 'batches', 'trials', 'wallTime', 'concurrency', 'searchEpochs', 'trialsPerRun'].find((name) => given.includes(name));
+      if (searchOnly) throw new UsageError(`${flagOf(cmd, searchOnly)} configures the search, which --no-search skips`);
     }
-    if (values.json) {
-      console.log(JSON.stringify({ id, kind, running, status }, null, 2));
-      return;
-    }
-    console.log(`${id}: ${kind}, ${running ? 'running' : 'closed'}`);
-    if (kind === 'activeLearning') console.log(`  ${statusLine(status as ActiveLearningStatus)}`);
-    else if (kind === 'search') console.log(`  ${await searchLine(ctx, id)}`);
-    else if (status) console.log(`  ${JSON.stringify(status)}`);
-  },
-};
+    const al = await activeLearningInput(options.dataset, { ...options, acquisition: options.acquisitions[0], oracle: true }, ctx.config);
+    await checkDataset(ctx, al.datasetId);
+    const workflowId = options.id ?? `benchmark-${Date.now()}`;
+    const input: BenchmarkInput = {
+      title: options.title ?? `Active learning on ${al.datasetId}`,
+      datasetId: al.datasetId,
+      seed: al.hyper.seed,
+      search: options.search ? await searchInput(options.dataset, options, ctx.config) : undefined,
+      activeLearning: al,
+      acquisitions: options.acquisitions,
+      baseline: options.baseline,
+      taskQueues: ctx.config.taskQueues,
+    };
+    await (await ctx.temporal()).workflow.start(benchmark, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
+    await started(ctx, workflowId, 'benchmark', options);
+  });
+}
+
+/** Why a closed run did not complete: the failure's message, down to its root cause. */
+async function failureOf(client: Client, id: string): Promise<string | undefined> {
+  const description = await client.workflow.getHandle(id).describe();
+  if (['RUNNING', 'COMPLETED', 'CONTINUED_AS_NEW'].includes(description.status.name)) return undefined;
+  try {
+    await client.workflow.getHandle(id).result();
+    return undefined;
+  } catch (error) {
+    const messages: string[] = [];
+    for (let e = error as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.message) messages.push(e.message);
+    return `${description.status.name.toLowerCase()}: ${messages.join(': ')}`;
+  }
+}
+
+async function runStatus(ctx: CliContext, id: string): Promise<{ kind: RunKind; running: boolean; status: unknown; line: string }> {
+  const client = await ctx.temporal();
+  const { kind, running } = await describeRun(client, id);
+  const handle = client.workflow.getHandle(id);
+  const failure = running ? undefined : await failureOf(client, id);
+  if (failure) {
+    return { kind, running, status: { failure, resume: kind === 'activeLearning' ? `al start --resume-from ${id} --dataset …` : undefined }, line: `FAILED — ${failure}` };
+  }
+  if (kind === 'activeLearning') {
+    const status = await handle.query(statusQuery);
+    const rejections = status.pending ? await latestRejections(ctx.store(), id, status.pending.phase) : [];
+    const lines = [statusLine(status),
+      ...status.invalid.slice(-5).map((i) => `invalid (phase ${i.phase}${i.id ? `, ${i.id}` : ''}): ${i.reason}`),
+      ...rejections.slice(0, 10).flatMap((r) => r.rejected.map((x) => `rejected ${r.at.slice(0, 19)} from ${r.source}${r.annotator ? ` (${r.annotator})` : ''}: ${x.id ?? ''} — ${x.reason}`))];
+    return { kind, running, status: { ...status, rejections }, line: lines.join('\n  ') };
+  }
+  if (kind === 'search') {
+    const status = { progress: await handle.query(searchProgressQuery), top: (await handle.query(leaderboardQuery)).slice(0, 5) };
+    const probe = await searchProbe(client, id);
+    return { kind, running, status, line: `${probe.done}/${probe.total} ${probe.status}` };
+  }
+  const description = await handle.describe();
+  const stage = description.searchAttributes?.[SEARCH_ATTRIBUTES.stage.name]?.[0];
+  return { kind, running, status: { stage }, line: `stage ${String(stage ?? '—')}` };
+}
+
+function registerStatus(program: Command, ctx: CliContext): void {
+  program.command('status').description('show where a run stands (--wait follows it until it finishes)')
+    .argument('<id>', 'run id')
+    .option('--json', 'print as JSON')
+    .option('--wait', 'follow the run (re-attach to a running run) until it finishes')
+    .action(async (id: string, options: { json?: boolean; wait?: boolean }) => {
+      // With --wait the answer is the run's result, whether it is still running or has just finished.
+      if (options.wait) return follow(ctx, id, { json: options.json });
+      const { kind, running, status, line } = await runStatus(ctx, id);
+      if (options.json) return console.log(JSON.stringify({ id, kind, running, status }, null, 2));
+      console.log(`${id}: ${kind}, ${running ? 'running' : 'closed'}\n  ${line}`);
+    });
+}
+
+interface RunRow {
+  id: string;
+  kind: string;
+  status: string;
+  stage?: string;
+  phase?: number;
+  labelled?: number;
+  bestIoU?: number;
+  started: string;
+}
+
+function registerRunsList(parent: Command, ctx: CliContext): void {
+  parent.command('list').description('list runs, newest first: id, kind, status, stage, phase, labelled, best IoU, started')
+    .option('--json', 'print as JSON')
+    .option('--running', 'only runs still running')
+    .option('--limit <n>', 'at most this many', positiveInt, 50)
+    .action(async (options: { json?: boolean; running?: boolean; limit: number }) => {
+      const client = await ctx.temporal();
+      const kinds = RUN_KINDS.map((k) => `'${k}'`).join(', ');
+      const query = `WorkflowType IN (${kinds})${options.running ? " AND ExecutionStatus = 'Running'" : ''}`;
+      const rows: RunRow[] = [];
+      const attribute = (values: Record<string, unknown[]> | undefined, key: keyof typeof SEARCH_ATTRIBUTES) => values?.[SEARCH_ATTRIBUTES[key].name]?.[0];
+      for await (const run of client.workflow.list({ query })) {
+        const sa = run.searchAttributes as Record<string, unknown[]> | undefined;
+        rows.push({
+          id: run.workflowId, kind: run.type, status: run.status.name.toLowerCase(),
+          stage: attribute(sa, 'stage') as string | undefined,
+          phase: attribute(sa, 'phase') as number | undefined,
+          labelled: attribute(sa, 'labelledCount') as number | undefined,
+          bestIoU: attribute(sa, 'bestIoU') as number | undefined,
+          started: run.startTime.toISOString(),
+        });
+        if (rows.length >= options.limit) break;
+      }
+      if (options.json) return console.log(JSON.stringify(rows, null, 2));
+      if (rows.length === 0) return console.log('no runs yet; `client.ts al start …`, `search start …` or `pipeline start …` starts one');
+      const cells = rows.map((r) => [r.id, r.kind, r.status, r.stage ?? '—', String(r.phase ?? '—'), String(r.labelled ?? '—'),
+        r.bestIoU === undefined ? '—' : r.bestIoU.toFixed(4), r.started.slice(0, 19).replace('T', ' ')]);
+      const head = ['id', 'kind', 'status', 'stage', 'phase', 'labelled', 'best IoU', 'started'];
+      const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+      for (const line of [head, ...cells]) console.log(line.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+    });
+}
 
 export function leaderboardTable(rows: readonly LeaderboardRow[]): string {
   const head = 'rank  IoU     arch            encoder                 lr        batch  params        status';
@@ -178,118 +387,86 @@ export function leaderboardTable(rows: readonly LeaderboardRow[]): string {
   ].join(' '))].join('\n');
 }
 
-export const leaderboardCommand: Command = {
-  summary: 'print a search\'s leaderboard (Table I)',
-  usage: 'leaderboard <id> [--json]',
-  options: { json: { type: 'boolean' } },
-  async run(ctx, { positionals, values }) {
-    const id = positionals[0] ?? '';
-    if (!id) throw new CliError('leaderboard needs a run id');
-    const client = await ctx.temporal();
-    const { kind } = await describeRun(client, id);
-    const searchId = kind === 'pipeline' || kind === 'benchmark' ? `${id}-search` : id;
-    if (kind !== 'search' && searchId === id) throw new CliError(`run '${id}' is a ${kind} run; it has no leaderboard`);
-    let rows: LeaderboardRow[];
-    try {
-      rows = (await ctx.store().getJson<{ rows: LeaderboardRow[] }>(`runs/${searchId}/leaderboard.json`)).rows;
-    } catch (error) {
-      if (!(error instanceof MissingKeyError)) throw error;
-      rows = await client.workflow.getHandle(searchId).query(leaderboardQuery); // still running: the top 20 so far
-    }
-    console.log(values.json ? JSON.stringify(rows, null, 2) : leaderboardTable(rows));
-  },
-};
-
-export const stopCommand: Command = {
-  summary: 'stop a run cleanly: active learning after its current step (it writes its report); a search starts no new trial',
-  usage: 'stop <id> [--reason TEXT]',
-  options: { reason: { type: 'string' } },
-  async run(ctx, { positionals, values }) {
-    const id = positionals[0] ?? '';
-    if (!id) throw new CliError('stop needs a run id');
-    const client = await ctx.temporal();
-    const { kind, running } = await describeRun(client, id);
-    if (!running) throw new CliError(`run '${id}' has already finished`);
-    if (kind === 'roundTrip') throw new CliError(`run '${id}' is a ${kind} run; it cannot be stopped`);
-    // Pipelines and benchmarks forward the stop to the child that is running and skip stages not started.
-    await client.workflow.getHandle(id).signal(stopSignal, { reason: values.reason ? String(values.reason) : undefined });
-    console.log(`stop sent to ${id} (${kind}); it finishes its current step, then writes its results`);
-  },
-};
-
-export const reportCommand: Command = {
-  summary: 'show where a run\'s report is (and download it with --out)',
-  usage: 'report <id> [--out DIR]',
-  options: { out: { type: 'string' } },
-  async run(ctx, { positionals, values }) {
-    const id = positionals[0] ?? '';
-    if (!id) throw new CliError('report needs a run id');
-    const client = await ctx.temporal();
-    const { kind } = await describeRun(client, id);
-    const runId = kind === 'pipeline' ? `${id}-al` : id;
-    // A benchmark's report is report.md; an active-learning run's is active-learning.md.
-    const keys = (await ctx.store().list(`runs/${runId}/report/`)).filter((k) => !k.endsWith('/'));
-    if (keys.length === 0) throw new CliError(`run '${id}' has no report yet (reports are written when a run finishes)`);
-    const markdownKey = keys.find((k) => k.endsWith('/report.md')) ?? keys.find((k) => k.endsWith('.md'))!;
-    console.log(`report of ${id}: s3://${ctx.store().bucket}/${markdownKey}`);
-    console.log(`  ${await ctx.store().presignedGetUrl(markdownKey, 24 * 3600)}`);
-    if (values.out) {
-      const dir = path.resolve(String(values.out));
-      fs.mkdirSync(dir, { recursive: true });
-      for (const key of keys) fs.writeFileSync(path.join(dir, path.basename(key)), await ctx.store().getBytes(key));
-      console.log(`  downloaded ${keys.length} files to ${dir}`);
-    } else {
-      console.log(new TextDecoder().decode(await ctx.store().getBytes(markdownKey)));
-    }
-  },
-};
-
-export const benchmarkStartCommand: Command = {
-  summary: 'the paper\'s experiment: optional search, oracle active learning per acquisition function, baseline, report',
-  usage: 'benchmark start --dataset ID [--acquisitions mfe,random] [--no-search] [--no-baseline] [--title T] [search and active-learning options] [--wait]',
-  options: { ...searchOptions, ...alOptions, acquisitions: { type: 'string' }, 'no-search': { type: 'boolean' }, 'no-baseline': { type: 'boolean' }, title: { type: 'string' } },
-  async run(ctx, { values }) {
-    const al = activeLearningInput({ ...values, oracle: true }, ctx.config);
-    const acquisitions = (list(values, 'acquisitions') ?? ['mfe', 'random']).map((fn) => {
-      if (!['cfe', 'mfe', 'mi', 'std', 'random'].includes(fn)) throw new CliError(`--acquisitions: '${fn}' is not one of cfe, mfe, mi, std, random`);
-      return fn as AcquisitionName;
+function registerLeaderboard(program: Command, ctx: CliContext): void {
+  program.command('leaderboard').description('print a search\'s leaderboard (Table I); a pipeline or benchmark id shows its search')
+    .argument('<id>', 'search, pipeline or benchmark id')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, options: { json?: boolean }) => {
+      const client = await ctx.temporal();
+      const { kind } = await describeRun(client, id);
+      if (kind !== 'search' && kind !== 'pipeline' && kind !== 'benchmark') throw new CliError(`run '${id}' is a ${kind} run; it has no leaderboard`);
+      const searchId = kind === 'search' ? id : childIds.search(id);
+      let rows: LeaderboardRow[];
+      try {
+        rows = (await ctx.store().getJson<{ rows: LeaderboardRow[] }>(searchKeys.leaderboardJson(searchId))).rows;
+      } catch (error) {
+        if (!(error instanceof MissingKeyError)) throw error;
+        try {
+          rows = await client.workflow.getHandle(searchId).query(leaderboardQuery); // still running: the top 20 so far
+        } catch (queryError) {
+          if (queryError instanceof WorkflowNotFoundError) throw new CliError(`run '${id}' has no search (it was skipped or has not started)`);
+          throw queryError;
+        }
+      }
+      console.log(options.json ? JSON.stringify(rows, null, 2) : leaderboardTable(rows));
     });
-    if (new Set(acquisitions).size !== acquisitions.length) throw new CliError('--acquisitions lists a function twice');
-    await checkDataset(ctx, al.datasetId);
-    const workflowId = str(values, 'id', `benchmark-${Date.now()}`);
-    const input: BenchmarkInput = {
-      title: str(values, 'title', `Active learning on ${al.datasetId}`),
-      datasetId: al.datasetId,
-      seed: al.hyper.seed,
-      search: values['no-search'] ? undefined : searchInput(values, ctx.config),
-      activeLearning: al,
-      acquisitions,
-      baseline: !values['no-baseline'],
-      taskQueues: ctx.config.taskQueues,
-    };
-    await (await ctx.temporal()).workflow.start(benchmark, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
-    printStart(ctx, workflowId);
-    if (values.wait) await follow(ctx, workflowId, () => benchmarkLine(ctx, workflowId, acquisitions, Boolean(input.search)));
-  },
-};
+}
 
-async function benchmarkLine(ctx: CliContext, id: string, acquisitions: AcquisitionName[], withSearch: boolean): Promise<string> {
-  const client = await ctx.temporal();
-  const parts: string[] = [];
-  if (withSearch) {
-    try {
-      parts.push(await searchLine(ctx, `${id}-search`));
-    } catch {
-      parts.push('search: starting');
-    }
-  }
-  for (const fn of acquisitions) {
-    try {
-      const s = await client.workflow.getHandle(`${id}-al-${fn}`).query(statusQuery);
-      parts.push(`${fn}: phase ${s.phase} ${s.stage}, labelled ${s.labelledCount}, IoU ${s.lastIoU?.toFixed(3) ?? '—'}`);
-    } catch {
-      // not started yet
-    }
-  }
-  return parts.join(' | ');
+function registerStop(program: Command, ctx: CliContext): void {
+  program.command('stop')
+    .description('stop a run cleanly: active learning after its current step (it writes its report); a search starts no new trial; a pipeline or benchmark forwards the stop')
+    .argument('<id>', 'run id')
+    .option('--reason <text>', 'why (recorded with the stop)')
+    .option('--json', 'print the outcome as JSON')
+    .action(async (id: string, options: { reason?: string; json?: boolean }) => {
+      const client = await ctx.temporal();
+      const { kind, running } = await describeRun(client, id);
+      if (!running) throw new CliError(`run '${id}' has already finished`);
+      if (kind === 'roundTrip') throw new CliError(`run '${id}' is a ${kind} run; it cannot be stopped`);
+      await client.workflow.getHandle(id).signal(stopSignal, { reason: options.reason });
+      if (options.json) return console.log(JSON.stringify({ workflowId: id, kind, stopSent: true, reason: options.reason ?? null }));
+      console.log(`stop sent to ${id} (${kind}); it finishes its current step, then writes its results`);
+    });
+}
+
+function registerReport(program: Command, ctx: CliContext): void {
+  program.command('report').description('print a finished run\'s report (or download it with --out)')
+    .argument('<id>', 'active-learning, pipeline or benchmark id')
+    .option('--out <dir>', 'download the report files (Markdown and charts) to this folder')
+    .option('--json', 'print where the report is, and the files, as JSON')
+    .action(async (id: string, options: { out?: string; json?: boolean }) => {
+      const client = await ctx.temporal();
+      const { kind } = await describeRun(client, id);
+      const runId = kind === 'pipeline' ? childIds.activeLearning(id) : id;
+      // A benchmark's report is report.md; an active-learning run's is active-learning.md.
+      const keys = (await ctx.store().list(runKeys.reportPrefix(runId))).filter((k) => !k.endsWith('/'));
+      if (keys.length === 0) throw new CliError(`run '${id}' has no report yet (reports are written when a run finishes)`);
+      const markdownKey = keys.find((k) => k.endsWith('/report.md')) ?? keys.find((k) => k.endsWith('.md'))!;
+      const url = await ctx.store().presignedGetUrl(markdownKey, 24 * 3600);
+      let downloaded: string[] = [];
+      if (options.out) {
+        const dir = path.resolve(options.out);
+        fs.mkdirSync(dir, { recursive: true });
+        for (const key of keys) fs.writeFileSync(path.join(dir, path.basename(key)), await ctx.store().getBytes(key));
+        downloaded = keys.map((key) => path.join(dir, path.basename(key)));
+      }
+      if (options.json) {
+        return console.log(JSON.stringify({ workflowId: id, markdownKey, url, keys, downloaded }, null, 2));
+      }
+      console.log(`report of ${id}: s3://${ctx.store().bucket}/${markdownKey}\n  ${url}`);
+      if (options.out) console.log(`  downloaded ${downloaded.length} files to ${path.resolve(options.out)}`);
+      else console.log(new TextDecoder().decode(await ctx.store().getBytes(markdownKey)));
+    });
+}
+
+export function registerRunCommands(program: Command, ctx: CliContext): void {
+  registerSearchStart(program.command('search').description('EDNAS architecture search'), ctx);
+  registerAlStart(program.command('al').description('active learning'), ctx);
+  registerPipelineStart(program.command('pipeline').description('search, then active learning'), ctx);
+  registerBenchmarkStart(program.command('benchmark').description('the paper\'s experiment, unattended'), ctx);
+  registerRunsList(program.command('runs').description('the runs Temporal knows'), ctx);
+  registerStatus(program, ctx);
+  registerLeaderboard(program, ctx);
+  registerStop(program, ctx);
+  registerReport(program, ctx);
 }

@@ -16,22 +16,31 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import type { BlobStore } from '../ml/blobStore';
+import { datasetKeys } from '../contracts/keys';
+import { SPLIT_NAMES, type SplitName } from '../contracts/names';
+import { type BlobStore, MissingKeyError } from '../ml/blobStore';
 
-export type SplitName = 'initial' | 'pool' | 'test';
-export const splitNames: readonly SplitName[] = ['initial', 'pool', 'test'];
+export { datasetKeys, type SplitName };
+export const splitNames = SPLIT_NAMES;
 
 export interface DatasetItem {
   id: string;
   /** Video or patient the frame comes from: splits never separate a group. */
   group: string;
+  /**
+   * Items with the same split group are never separated by the train/test split (e.g. every series of one DICOM
+   * study); absent: the item's group.
+   */
+  splitGroup?: string;
   imageKey: string;
   /** Absent for unlabelled frames. */
   maskKey?: string;
   /** Source file(s), relative to the import folder. */
   source: string;
-  /** [height, width] before preprocessing. */
+  /** [height, width] before preprocessing (the whole frame, also when a crop was taken). */
   originalSize: [number, number];
+  /** The part of the original frame the image was cut from, in original pixels; absent: the whole frame. */
+  crop?: { x: number; y: number; width: number; height: number };
   /** [row, column] pixel spacing in mm, where the source format records it. */
   spacing?: [number, number];
   /** sha256 of the preprocessed image (and mask) bytes. */
@@ -51,7 +60,9 @@ export interface DatasetManifest {
     initialKey: string;
     poolKey: string;
     testKey: string;
-    counts: { initial: number; pool: number; test: number };
+    /** The validation split (labelled, by video, never trained on): absent in datasets made before it existed. */
+    valKey?: string;
+    counts: { initial: number; pool: number; test: number; val?: number };
   };
   /** How the dataset was made, e.g. "camus:nifti" or "folder-of-pairs". */
   source: string;
@@ -63,16 +74,6 @@ export interface DatasetSplits {
   pool: string[];
   test: string[];
 }
-
-export const datasetKeys = {
-  prefix: (datasetId: string) => `datasets/${datasetId}/`,
-  manifest: (datasetId: string) => `datasets/${datasetId}/manifest.json`,
-  items: (datasetId: string) => `datasets/${datasetId}/items.json`,
-  split: (datasetId: string, split: SplitName) => `datasets/${datasetId}/splits/${split}.json`,
-  importSummary: (datasetId: string) => `datasets/${datasetId}/import-summary.json`,
-  image: (datasetId: string, itemId: string) => `datasets/${datasetId}/images/${itemId}.bin`,
-  mask: (datasetId: string, itemId: string) => `datasets/${datasetId}/masks/${itemId}.png`,
-};
 
 /** Item ids become object keys and file names: keep them to a safe alphabet. */
 export const itemIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -232,11 +233,18 @@ export async function writeDataset(
   return manifest;
 }
 
+/** A dataset id with no manifest: a `MissingKeyError`, so callers that handle missing keys handle it too. */
+export class DatasetNotFoundError extends MissingKeyError {
+  constructor(readonly datasetId: string, key: string) {
+    super(key);
+    this.name = 'DatasetNotFoundError';
+    this.message = `Dataset '${datasetId}' does not exist (no ${key}); import it first, or pick an id from \`dataset list\`.`;
+  }
+}
+
 export async function readManifest(store: BlobStore, datasetId: string): Promise<DatasetManifest> {
   const key = datasetKeys.manifest(datasetId);
-  if (!(await store.exists(key))) {
-    throw new Error(`Dataset '${datasetId}' does not exist (no ${key}); import it first, or pick an id from listDatasets.`);
-  }
+  if (!(await store.exists(key))) throw new DatasetNotFoundError(datasetId, key);
   return readJson<DatasetManifest>(store, key);
 }
 
@@ -298,6 +306,8 @@ export interface LoadTensorsOptions {
    * 'none': images only.
    */
   masks?: 'auto' | 'require' | 'none';
+  /** Called after each item is read (items done, total): long loads report progress (activities heartbeat). */
+  onProgress?: (done: number, total: number) => void;
   /** Parallel object reads (default 16). */
   concurrency?: number;
 }
@@ -328,6 +338,7 @@ export async function loadTensors(
   const pixels = height * width;
   const imageData = new Float32Array(items.length * pixels);
   const maskData = withMasks ? new Float32Array(items.length * pixels) : undefined;
+  let done = 0;
   await mapLimited(items, options.concurrency ?? 16, async (item, index) => {
     imageData.set(decodeImage(await store.getBytes(item.imageKey), manifest.size, item.imageKey), index * pixels);
     if (maskData) {
@@ -335,6 +346,8 @@ export async function loadTensors(
       const offset = index * pixels;
       for (let i = 0; i < pixels; i++) maskData[offset + i] = mask[i];
     }
+    done += 1;
+    options.onProgress?.(done, items.length);
   });
   const shape: [number, number, number, number] = [items.length, height, width, 1];
   return {

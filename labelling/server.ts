@@ -1,85 +1,213 @@
 /**
- * A small token-protected HTTP endpoint for labelling tools' completion callbacks.
- *   POST /labels   Authorization: Bearer <token>
- *   { "workflowId": "...", "phase": 0, "items": [{ "id": "...", "maskKey": "..." } | { "id": "...", "maskPng": "<base64>" }] }
- * Answers 200 with { accepted, rejected, remaining }, 400 for a bad request, 401 without the token,
- * 404 for an unknown run, 409 when the run is not waiting for that phase.
+ * The labels server: labelling tools' way into a run.
+ *   POST /labels                 bearer token; { workflowId, phase?, allowEmpty?, label?, items: [{ id, maskKey | maskPng (base64), allowEmpty? }] }
+ *   POST /webhook                Label Studio's webhook (ANNOTATION_CREATED / _UPDATED): the shared-secret header
+ *   GET  /health                 liveness (also Label Studio's ML-backend health check)
+ *   POST /setup, POST /predict   Label Studio's ML-backend contract: predictions are the run's segmentation-model masks
+ * Answers: 200 with { accepted, replaced, duplicates, rejected, remaining }; 400 a malformed body or a rejected mask
+ * (every reason listed, nothing stored); 401 without the token or secret; 404 an unknown run; 409 the run is not
+ * waiting for that phase; 413 a body over the limit; 503 when too many bodies are in flight (retry later).
+ * Bodies are counted while they stream and cut off at the limit; at most `maxConcurrent` are read at once.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { runKeys } from '../contracts';
+import { normaliseMaskBytes } from '../data/masks';
+import { MissingKeyError } from '../ml/blobStore';
 import type { ObjectStore } from '../store/objectStore';
+import { handleWebhook, modelVersionOf, taskIdentity, WEBHOOK_SECRET_HEADER } from './labelStudioBridge';
+import { predictionFromMask } from './labelStudio/convert';
+import type { LsTask } from './labelStudio/types';
 import { type MaskUpload, SubmissionError, submitMasks } from './submit';
 
 export interface LabelServerOptions {
   client: Client;
   store: ObjectStore;
   token: string;
+  /** Label Studio's webhook deliveries must carry this in the X-Echo-Webhook-Secret header; none: /webhook is off. */
+  webhookSecret?: string;
   /** Resolves a pipeline id to its active-learning child, and rejects ids of other kinds. */
   resolveRun: (id: string) => Promise<string>;
+  /** Largest request body (default 32 MiB). */
   maxBodyBytes?: number;
+  /** Bodies read at once (default 4); more get 503. */
+  maxConcurrent?: number;
+  /** TLS: PEM certificate and key files (HTTPS instead of HTTP). */
+  tls?: { certFile: string; keyFile: string };
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT = 4;
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+function sameSecret(given: string | undefined, expected: string): boolean {
+  // Hashing first makes the comparison constant-time whatever the lengths.
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return given !== undefined && timingSafeEqual(digest(given), digest(expected));
+}
+
+/** Bearer token, or Basic auth with the token as password (what Label Studio's "Model" connection sends). */
+function authorised(header: string | undefined, token: string): boolean {
+  if (header?.startsWith('Bearer ')) return sameSecret(header.slice(7), token);
+  if (header?.startsWith('Basic ')) {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    return sameSecret(decoded.slice(decoded.indexOf(':') + 1), token);
+  }
+  return false;
 }
 
 async function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, `request body of ${declared} bytes is over the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new SubmissionError(`request body over ${limit} bytes`);
+    if (size > limit) throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function parseSubmission(text: string): { workflowId: string; phase?: number; uploads: MaskUpload[] } {
-  let body: { workflowId?: unknown; phase?: unknown; items?: unknown };
+function parseJson(text: string): unknown {
   try {
-    body = JSON.parse(text) as typeof body;
+    return JSON.parse(text);
   } catch {
-    throw new SubmissionError('body is not JSON');
+    throw new HttpError(400, 'body is not JSON');
   }
-  if (typeof body.workflowId !== 'string' || !body.workflowId) throw new SubmissionError('workflowId (string) is required');
-  if (body.phase !== undefined && !Number.isInteger(body.phase)) throw new SubmissionError('phase must be an integer');
-  if (!Array.isArray(body.items) || body.items.length === 0) throw new SubmissionError('items must be a non-empty array');
-  const uploads = body.items.map((raw: unknown, i: number) => {
-    const item = raw as { id?: unknown; maskKey?: unknown; maskPng?: unknown };
-    if (typeof item?.id !== 'string') throw new SubmissionError(`items[${i}].id must be a string`);
-    if (typeof item.maskKey === 'string') return { id: item.id, maskKey: item.maskKey };
-    if (typeof item.maskPng === 'string') return { id: item.id, png: new Uint8Array(Buffer.from(item.maskPng, 'base64')) };
-    throw new SubmissionError(`items[${i}] needs maskKey or maskPng (base64 PNG)`);
+}
+
+interface LabelsBody {
+  workflowId: string;
+  phase?: number;
+  allowEmpty?: boolean;
+  label?: number;
+  uploads: MaskUpload[];
+}
+
+function parseLabels(body: unknown): LabelsBody {
+  const b = body as { workflowId?: unknown; phase?: unknown; items?: unknown; allowEmpty?: unknown; label?: unknown };
+  if (typeof b?.workflowId !== 'string' || !b.workflowId) throw new HttpError(400, 'workflowId (string) is required');
+  if (b.phase !== undefined && !Number.isInteger(b.phase)) throw new HttpError(400, 'phase must be an integer');
+  if (b.label !== undefined && !(Number.isInteger(b.label) && (b.label as number) > 0)) throw new HttpError(400, 'label must be a positive integer');
+  if (b.allowEmpty !== undefined && typeof b.allowEmpty !== 'boolean') throw new HttpError(400, 'allowEmpty must be true or false');
+  if (!Array.isArray(b.items) || b.items.length === 0) throw new HttpError(400, 'items must be a non-empty array');
+  const uploads = b.items.map((raw: unknown, i: number): MaskUpload => {
+    const item = raw as { id?: unknown; maskKey?: unknown; maskPng?: unknown; allowEmpty?: unknown; annotator?: unknown };
+    if (typeof item?.id !== 'string') throw new HttpError(400, `items[${i}].id must be a string`);
+    const common = {
+      id: item.id,
+      ...(typeof item.allowEmpty === 'boolean' ? { allowEmpty: item.allowEmpty } : {}),
+      ...(typeof item.annotator === 'string' ? { annotator: item.annotator } : {}),
+    };
+    if (typeof item.maskKey === 'string') return { ...common, maskKey: item.maskKey };
+    if (typeof item.maskPng === 'string') return { ...common, bytes: new Uint8Array(Buffer.from(item.maskPng, 'base64')) };
+    throw new HttpError(400, `items[${i}] needs maskKey or maskPng (base64)`);
   });
-  return { workflowId: body.workflowId, phase: body.phase as number | undefined, uploads };
+  return { workflowId: b.workflowId, phase: b.phase as number | undefined, allowEmpty: b.allowEmpty as boolean | undefined, label: b.label as number | undefined, uploads };
+}
+
+function isUnknownRun(error: unknown): boolean {
+  return error instanceof WorkflowNotFoundError || /no run '|is not an active-learning run|is a .* run/.test((error as Error)?.message ?? '');
+}
+
+/** Label Studio's ML-backend /predict: the run's segmentation-model mask of each task's image, as a brush prediction. */
+async function predictTasks(store: ObjectStore, resolveRun: (id: string) => Promise<string>, body: unknown) {
+  const tasks = (body as { tasks?: LsTask[] })?.tasks;
+  if (!Array.isArray(tasks)) throw new HttpError(400, 'predict needs { tasks: [...] }');
+  const results = [];
+  for (const task of tasks) {
+    const identity = taskIdentity(task as LsTask<Record<string, unknown>>);
+    if ('error' in identity) {
+      results.push({ result: [], score: 0, model_version: 'echo-al' });
+      continue;
+    }
+    const runId = await resolveRun(identity.runId);
+    try {
+      const request = await store.getJson<{ size: [number, number] }>(runKeys.request(runId, identity.phase));
+      const draft = await normaliseMaskBytes(await store.getBytes(runKeys.prediction(runId, identity.phase, identity.itemId)), { size: request.size, allowEmpty: true });
+      if (!draft.ok) throw new Error(draft.reason);
+      const [height, width] = request.size;
+      const prediction = predictionFromMask(draft.mask, width, height, modelVersionOf(runId, identity.phase), Number((task.data as { echo_score?: number }).echo_score ?? 0));
+      results.push(prediction);
+    } catch (error) {
+      if (!(error instanceof MissingKeyError)) throw error;
+      results.push({ result: [], score: 0, model_version: modelVersionOf(runId, identity.phase) });
+    }
+  }
+  return { results };
 }
 
 export function createLabelServer(options: LabelServerOptions): http.Server {
-  const limit = options.maxBodyBytes ?? 64 * 1024 * 1024;
-  return http.createServer((req, res) => {
-    const send = (code: number, body: unknown) => {
-      res.writeHead(code, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
+  let inFlight = 0;
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const send = (code: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (res.headersSent) return;
+      // A body cut off at the limit is not read further: answer, then drop the connection.
+      const close = code === 413;
+      res.writeHead(code, { 'content-type': 'application/json', ...(close ? { connection: 'close' } : {}), ...headers });
+      res.end(JSON.stringify(body), () => {
+        if (close) req.socket?.destroy();
+      });
     };
+    const path = (req.url ?? '').split('?')[0];
     void (async () => {
-      if (req.method === 'GET' && req.url === '/health') return send(200, { ok: true });
-      if (req.method !== 'POST' || req.url !== '/labels') return send(404, { error: 'POST /labels is the only endpoint' });
-      if (!tokenMatches(req.headers.authorization, options.token)) return send(401, { error: 'missing or wrong bearer token' });
+      if (req.method === 'GET' && path === '/health') return send(200, { status: 'UP', model_class: 'echo-al' });
+      const routes: Record<string, boolean> = { '/labels': true, '/webhook': true, '/setup': true, '/predict': true };
+      if (req.method !== 'POST' || !routes[path]) return send(404, { error: 'endpoints: POST /labels, POST /webhook, POST /setup, POST /predict, GET /health' });
+      if (path === '/webhook') {
+        if (!options.webhookSecret) return send(404, { error: 'the webhook is off: start the server with LABELS_WEBHOOK_SECRET set' });
+        const given = req.headers[WEBHOOK_SECRET_HEADER.toLowerCase()];
+        if (!sameSecret(Array.isArray(given) ? given[0] : given, options.webhookSecret)) return send(401, { error: `missing or wrong ${WEBHOOK_SECRET_HEADER} header` });
+      } else if (!authorised(req.headers.authorization, options.token)) {
+        return send(401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
+      }
+      if (inFlight >= maxConcurrent) {
+        req.resume();
+        return send(503, { error: `busy: ${maxConcurrent} submissions are being read; retry shortly` }, { 'retry-after': '2' });
+      }
+      inFlight += 1;
       try {
-        const submission = parseSubmission(await readBody(req, limit));
-        const workflowId = await options.resolveRun(submission.workflowId);
-        const outcome = await submitMasks(options.client, options.store, workflowId, submission.phase, submission.uploads);
+        const body = parseJson(await readBody(req, limit));
+        if (path === '/setup') return send(200, { model_version: 'echo-al' });
+        if (path === '/predict') return send(200, await predictTasks(options.store, options.resolveRun, body));
+        if (path === '/webhook') return send(200, await handleWebhook(options.client, options.store, body as never, options.resolveRun));
+        const labels = parseLabels(body);
+        const workflowId = await options.resolveRun(labels.workflowId);
+        labels.workflowId = workflowId;
+        const outcome = await submitMasks(options.client, options.store, workflowId, labels.uploads, {
+          phase: labels.phase, source: 'http', label: labels.label, allowEmpty: labels.allowEmpty,
+        });
         return send(200, outcome);
       } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return send(404, { error: 'unknown run' });
-        const message = error instanceof Error ? error.message : String(error);
-        if (error instanceof SubmissionError) return send(/not waiting|waits for phase|has finished/.test(message) ? 409 : 400, { error: message });
-        if (/no run '|is not an active-learning run|is a .* run/.test(message)) return send(404, { error: message });
-        return send(500, { error: message });
+        if (error instanceof HttpError) return send(error.status, { error: error.message });
+        if (isUnknownRun(error)) return send(404, { error: error instanceof WorkflowNotFoundError ? 'unknown run' : (error as Error).message });
+        if (error instanceof SubmissionError) {
+          return send(error.status, { error: error.message, ...(error.rejected.length > 0 ? { rejected: error.rejected } : {}) });
+        }
+        return send(500, { error: (error as Error).message });
+      } finally {
+        inFlight -= 1;
       }
     })();
-  });
+  };
+  if (options.tls) {
+    return https.createServer({ cert: fs.readFileSync(options.tls.certFile), key: fs.readFileSync(options.tls.keyFile) }, handler) as unknown as http.Server;
+  }
+  return http.createServer(handler);
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -1,62 +1,173 @@
 /**
- * The one path by which masks reach a run, shared by `client.ts labels submit` and the HTTP endpoint:
- * check every mask first (requested id, readable PNG, the image's size), upload, then send the update.
- * Nothing is uploaded or signalled when any item is bad.
+ * The one path by which masks reach a run, shared by `client.ts labels submit`, the HTTP endpoint and Label Studio:
+ * 1. every mask is checked first — requested in the waiting phase, readable, the image's size, and read by the one
+ *    mask normaliser (data/masks.ts: 0/1, 0/255, 16-bit, grey+alpha, one colour, brush alpha; a multi-label map only
+ *    with a label value; empty only when the submitter says the frame has no structure);
+ * 2. if any mask is rejected, no mask is stored and nothing is sent: the answer lists every reason, and the refusal
+ *    is recorded beside the run (labelling/rejections.ts) so `status` shows it;
+ * 3. the canonical 0/255 masks are stored under the run's per-phase label prefix, named by their content hash;
+ * 4. one Temporal update hands them to the run, which answers synchronously (accepted, replaced, duplicates).
+ * Resending the same masks is a no-op that never reaches the workflow history.
  */
-import type { Client } from '@temporalio/client';
-import sharp from 'sharp';
-import type { LabellingRequest } from '../activities/labelling';
-import type { ActiveLearningStatus, SubmissionOutcome } from '../shared';
+import { type Client, ServiceError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  type ActiveLearningStatus, type LabelProvenance, type LabellingRequest, type LabelsSubmission, runKeys, SUBMISSION_REJECTIONS,
+  type SubmissionOutcome, type SubmittedLabel,
+} from '../contracts';
+import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../data/masks';
+import { MissingKeyError } from '../ml/blobStore';
 import type { ObjectStore } from '../store/objectStore';
 import { statusQuery, submitLabelsUpdate } from '../workflows/messages';
+import { recordRejection } from './rejections';
 
-export class SubmissionError extends Error {}
+/** A submission the user must fix: HTTP status 400 (bad masks), 409 (the run is not waiting for them). */
+export class SubmissionError extends Error {
+  constructor(message: string, readonly status: 400 | 409 = 400, readonly rejected: { id?: string; reason: string }[] = []) {
+    super(message);
+    this.name = 'SubmissionError';
+  }
+}
 
-export interface MaskUpload {
+export interface MaskUpload extends Partial<Omit<LabelProvenance, 'source'>> {
   id: string;
-  /** An encoded PNG mask (0/255 or 0/1) … */
-  png?: Uint8Array;
-  /** … or the key of a mask already in the bucket. */
+  /** An encoded mask (PNG, TIFF or JPEG, read by data/masks.ts) … */
+  bytes?: Uint8Array;
+  /** … or the key the labelling tool PUT it to: only the request's own upload keys are accepted. */
   maskKey?: string;
+  /** The frame truly shows no structure: an empty mask is accepted. */
+  allowEmpty?: boolean;
+}
+
+export interface SubmitOptions {
+  /** The phase the masks answer; default: the one waiting. */
+  phase?: number;
+  /** Who sends them: 'cli', 'http', 'label-studio'. */
+  source: string;
+  /** Grey value of the structure in multi-label masks (default: the run's configured label). */
+  label?: number;
+  /** Accept empty masks for every item. */
+  allowEmpty?: boolean;
 }
 
 export async function pendingRequest(client: Client, store: ObjectStore, workflowId: string): Promise<{ status: ActiveLearningStatus; request: LabellingRequest }> {
   const status = await client.workflow.getHandle(workflowId).query(statusQuery);
-  if (!status.pending) {
+  if (!status.pending || status.pending.closed) {
     throw new SubmissionError(status.done ? `run '${workflowId}' has finished (${status.stopReason})`
-      : `run '${workflowId}' is not waiting for labels (phase ${status.phase}, ${status.stage})`);
+      : status.pending?.closed ? `run '${workflowId}' has closed phase ${status.pending.phase} (its masks are being merged)`
+        : `run '${workflowId}' is not waiting for labels (phase ${status.phase}, ${status.stage})`, 409);
   }
   return { status, request: await store.getJson<LabellingRequest>(status.pending.requestKey) };
 }
 
-export async function submitMasks(client: Client, store: ObjectStore, workflowId: string, phase: number | undefined, uploads: MaskUpload[]): Promise<SubmissionOutcome> {
-  const { status, request } = await pendingRequest(client, store, workflowId);
-  if (phase !== undefined && phase !== status.pending!.phase) {
-    throw new SubmissionError(`run '${workflowId}' waits for phase ${status.pending!.phase}, not phase ${phase}`);
-  }
-  if (uploads.length === 0) throw new SubmissionError('no masks to submit');
-  const [height, width] = request.size;
-  const byId = new Map(request.items.map((item) => [item.id, item]));
-  for (const upload of uploads) {
-    if (!byId.has(upload.id)) throw new SubmissionError(`'${upload.id}' was not requested in phase ${request.phase}`);
-    if (!upload.png && !upload.maskKey) throw new SubmissionError(`'${upload.id}' needs a PNG or a maskKey`);
-    if (upload.png) {
-      let meta;
-      try {
-        meta = await sharp(Buffer.from(upload.png)).metadata();
-      } catch {
-        throw new SubmissionError(`the mask for '${upload.id}' is not a readable image`);
-      }
-      if (meta.width !== width || meta.height !== height) {
-        throw new SubmissionError(`the mask for '${upload.id}' is ${meta.width}×${meta.height}; the image is ${width}×${height}`);
-      }
+interface Checked {
+  label?: SubmittedLabel & { mask: Uint8Array };
+  rejection?: { id: string; reason: string };
+}
+
+async function checkUpload(store: ObjectStore, runId: string, request: LabellingRequest, upload: MaskUpload, options: SubmitOptions): Promise<Checked> {
+  const reject = (reason: string): Checked => ({ rejection: { id: upload.id, reason } });
+  if (!request.items.some((item) => item.id === upload.id)) return reject(`'${upload.id}' was not requested in phase ${request.phase}`);
+  let bytes = upload.bytes;
+  if (!bytes) {
+    const uploads = runKeys.uploadsPhasePrefix(runId, request.phase);
+    if (!upload.maskKey) return reject('needs a mask (bytes) or the maskKey it was uploaded to');
+    // Only the request's own upload area: nothing is said about keys elsewhere in the bucket.
+    if (!upload.maskKey.startsWith(uploads) || upload.maskKey.includes('..')) return reject(`maskKey must be one of this request's upload keys (${uploads}…)`);
+    try {
+      bytes = await store.getBytes(upload.maskKey);
+    } catch (error) {
+      if (error instanceof MissingKeyError) return reject(`nothing has been uploaded to ${upload.maskKey}`);
+      throw error;
     }
   }
-  const items = [];
-  for (const upload of uploads) {
-    const maskKey = upload.maskKey ?? byId.get(upload.id)!.maskUploadKey;
-    if (upload.png) await store.putImage(maskKey, upload.png);
-    items.push({ id: upload.id, maskKey });
+  const result = await normaliseMaskBytes(bytes, {
+    size: request.size, label: options.label ?? request.maskLabel, allowEmpty: upload.allowEmpty ?? options.allowEmpty,
+  });
+  if (!result.ok) return reject(result.reason);
+  const contentHash = maskContentHash(result.mask, request.size);
+  return {
+    label: {
+      id: upload.id, mask: result.mask, contentHash, foreground: result.foreground, maskKey: runKeys.phaseLabel(runId, request.phase, upload.id, contentHash),
+      source: options.source,
+      ...(upload.annotator !== undefined ? { annotator: upload.annotator } : {}),
+      ...(upload.leadTimeS !== undefined ? { leadTimeS: upload.leadTimeS } : {}),
+    },
+  };
+}
+
+/** The content hash of a stored canonical mask (undefined if it no longer reads as one). */
+async function storedHash(store: ObjectStore, key: string, size: [number, number]): Promise<string | undefined> {
+  const stored = await normaliseMaskBytes(await store.getBytes(key), { size, allowEmpty: true });
+  return stored.ok ? maskContentHash(stored.mask, size) : undefined;
+}
+
+/**
+ * An update that reaches a run just as it continues as new (the phase closing) is aborted by the server; sent again
+ * it reaches the next run, whose validator answers for itself (the phase has moved on: 409).
+ */
+async function sendUpdate(client: Client, workflowId: string, submission: LabelsSubmission): Promise<SubmissionOutcome> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await client.workflow.getHandle(workflowId).executeUpdate(submitLabelsUpdate, { args: [submission] });
+    } catch (error) {
+      const aborted = error instanceof ServiceError && /update was aborted|UNAVAILABLE/i.test(`${error.message} ${(error.cause as Error | undefined)?.message ?? ''}`);
+      if (!aborted || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
   }
-  return client.workflow.getHandle(workflowId).executeUpdate(submitLabelsUpdate, { args: [{ phase: request.phase, items }] });
+}
+
+function validatorMessage(error: WorkflowUpdateFailedError): string {
+  return (error.cause as Error | undefined)?.message ?? error.message;
+}
+
+export async function submitMasks(client: Client, store: ObjectStore, workflowId: string, uploads: MaskUpload[], options: SubmitOptions): Promise<SubmissionOutcome> {
+  if (uploads.length === 0) throw new SubmissionError('no masks to submit');
+  const { status, request } = await pendingRequest(client, store, workflowId);
+  if (options.phase !== undefined && options.phase !== request.phase) {
+    throw new SubmissionError(`run '${workflowId}' waits for phase ${request.phase}, not phase ${options.phase}`, 409);
+  }
+
+  // 1–2. Check everything before anything is stored.
+  const checked = await Promise.all(uploads.map((upload) => checkUpload(store, workflowId, request, upload, options)));
+  const rejected = checked.flatMap((c) => (c.rejection ? [c.rejection] : []));
+  const labels = new Map<string, SubmittedLabel & { mask: Uint8Array }>();
+  for (const { label } of checked) {
+    if (!label) continue;
+    const earlier = labels.get(label.id);
+    if (earlier && earlier.contentHash !== label.contentHash) rejected.push({ id: label.id, reason: `two different masks for '${label.id}' in one submission` });
+    labels.set(label.id, label);
+  }
+  if (rejected.length > 0) {
+    await recordRejection(store, workflowId, {
+      at: new Date().toISOString(), phase: request.phase, source: options.source, rejected,
+      ...(uploads[0].annotator ? { annotator: uploads[0].annotator } : {}),
+    });
+    throw new SubmissionError(rejected.length === 1 ? `the mask for '${rejected[0].id}' was rejected: ${rejected[0].reason}`
+      : `${rejected.length} masks were rejected; nothing was stored`, 400, rejected);
+  }
+
+  // 3. Store the canonical masks (content-addressed: the same mask twice is one object).
+  const created: string[] = [];
+  for (const label of labels.values()) {
+    const existed = await store.exists(label.maskKey);
+    if (existed && (await storedHash(store, label.maskKey, request.size)) === label.contentHash) continue;
+    await store.putImage(label.maskKey, await encodeCanonicalMask(label.mask, request.size));
+    if (!existed) created.push(label.maskKey);
+  }
+  const items: SubmittedLabel[] = [...labels.values()].map(({ mask: _mask, ...item }) => item);
+
+  // 4. Hand them to the run. A refusal leaves nothing behind that this submission stored.
+  try {
+    return await sendUpdate(client, workflowId, { phase: request.phase, items });
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+    const message = validatorMessage(error);
+    if (message.startsWith(SUBMISSION_REJECTIONS.alreadyReceived)) {
+      return { accepted: [], replaced: [], duplicates: items.map((i) => i.id), rejected: [], remaining: status.pending!.remaining };
+    }
+    await Promise.all(created.map((key) => store.remove(key)));
+    if (message.startsWith(SUBMISSION_REJECTIONS.notWaiting)) throw new SubmissionError(`run '${workflowId}' is ${message}`, 409);
+    throw new SubmissionError(message, 400);
+  }
 }

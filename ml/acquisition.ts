@@ -13,13 +13,51 @@
  * holding only per-pixel running moments, never the T samples.
  */
 import * as tf from '@tensorflow/tfjs';
+import {
+  ACQUISITION_FUNCTIONS, type AcquisitionFunction, type PixelReduction, UNCERTAINTY_FUNCTIONS, type UncertaintyFunction,
+} from '../contracts/names';
 
-export type UncertaintyFunction = 'cfe' | 'mfe' | 'mi' | 'std';
-export type AcquisitionFunction = UncertaintyFunction | 'random';
-export type PixelReduction = 'mean' | 'sum' | 'max';
+export { ACQUISITION_FUNCTIONS, type AcquisitionFunction, type PixelReduction, UNCERTAINTY_FUNCTIONS, type UncertaintyFunction };
 
-export const UNCERTAINTY_FUNCTIONS: readonly UncertaintyFunction[] = ['cfe', 'mfe', 'mi', 'std'];
-export const ACQUISITION_FUNCTIONS: readonly AcquisitionFunction[] = ['cfe', 'mfe', 'mi', 'std', 'random'];
+/** Per-pixel statistics of the T samples every uncertainty function is a formula of. */
+interface PixelMoments {
+  /** −(1/T) Σ_t Σ_c p_t log p_t */
+  expectedEntropy: number;
+  /** −Σ_c p̄ log p̄ */
+  predictiveEntropy: number;
+  /** Σ_c of the population standard deviation over t of p_t */
+  stdSum: number;
+  classes: number;
+}
+
+/** The formulas, on one pixel's statistics (the reference implementation). */
+const PIXEL_FORMULAS: Record<UncertaintyFunction, (m: PixelMoments) => number> = {
+  cfe: (m) => m.expectedEntropy,
+  mfe: (m) => m.predictiveEntropy,
+  mi: (m) => Math.abs(m.predictiveEntropy - m.expectedEntropy),
+  std: (m) => m.stdSum / m.classes,
+};
+
+/** The same formulas on the backend, from the streamed moments (tensors of the batch's pixels). */
+interface TensorMoments {
+  expectedEntropy: () => tf.Tensor;
+  predictiveEntropy: () => tf.Tensor;
+  /** Mean over classes of the population standard deviation over t. */
+  meanStd: () => tf.Tensor;
+}
+
+const TENSOR_FORMULAS: Record<UncertaintyFunction, (m: TensorMoments) => tf.Tensor> = {
+  cfe: (m) => m.expectedEntropy(),
+  mfe: (m) => m.predictiveEntropy(),
+  mi: (m) => m.predictiveEntropy().sub(m.expectedEntropy()).abs(),
+  std: (m) => m.meanStd(),
+};
+
+function formulaOf<F>(formulas: Record<UncertaintyFunction, F>, fn: UncertaintyFunction): F {
+  const formula = formulas[fn] as F | undefined;
+  if (!formula) throw new Error(`Unknown acquisition function '${String(fn)}'; use one of ${UNCERTAINTY_FUNCTIONS.join(', ')}.`);
+  return formula;
+}
 
 export interface ProbsShape {
   samples: number;
@@ -48,6 +86,7 @@ export function pixelUncertainty(probs: Float32Array, shape: ProbsShape, fn: Unc
     const v = probs[t * P + p];
     return c === 0 ? v : 1 - v;
   };
+  const formula = formulaOf(PIXEL_FORMULAS, fn);
   const out = new Float64Array(P);
   for (let p = 0; p < P; p++) {
     let expectedEntropy = 0;
@@ -66,32 +105,45 @@ export function pixelUncertainty(probs: Float32Array, shape: ProbsShape, fn: Unc
       for (let t = 0; t < T; t++) squares += (prob(t, p, c) - mean) ** 2;
       stdSum += Math.sqrt(squares / T);
     }
-    expectedEntropy /= T;
-    switch (fn) {
-      case 'cfe': out[p] = expectedEntropy; break;
-      case 'mfe': out[p] = predictiveEntropy; break;
-      case 'mi': out[p] = Math.abs(predictiveEntropy - expectedEntropy); break;
-      case 'std': out[p] = stdSum / classes; break;
-      default: throw new Error(`Unknown acquisition function '${String(fn)}'; use one of ${UNCERTAINTY_FUNCTIONS.join(', ')}.`);
-    }
+    out[p] = formula({ expectedEntropy: expectedEntropy / T, predictiveEntropy, stdSum, classes });
   }
   return out;
 }
 
+const REDUCTIONS: Record<PixelReduction, { values: (values: ArrayLike<number>) => number; tensor: (flat: tf.Tensor2D) => tf.Tensor1D }> = {
+  mean: { values: (v) => sumOf(v) / v.length, tensor: (flat) => flat.mean(1) },
+  sum: { values: (v) => sumOf(v), tensor: (flat) => flat.sum(1) },
+  max: { values: (v) => maxOf(v), tensor: (flat) => flat.max(1) },
+};
+
+function sumOf(values: ArrayLike<number>): number {
+  let acc = 0;
+  for (let i = 0; i < values.length; i++) acc += values[i];
+  return acc;
+}
+
+function maxOf(values: ArrayLike<number>): number {
+  let acc = -Infinity;
+  for (let i = 0; i < values.length; i++) acc = Math.max(acc, values[i]);
+  return acc;
+}
+
+function reductionOf(reduce: PixelReduction) {
+  const reduction = REDUCTIONS[reduce] as (typeof REDUCTIONS)[PixelReduction] | undefined;
+  if (!reduction) throw new Error(`Unknown pixel reduction '${String(reduce)}'; use one of ${Object.keys(REDUCTIONS).join(', ')}.`);
+  return reduction;
+}
+
 function reduceValues(values: ArrayLike<number>, reduce: PixelReduction): number {
-  let acc = reduce === 'max' ? -Infinity : 0;
-  for (let i = 0; i < values.length; i++) acc = reduce === 'max' ? Math.max(acc, values[i]) : acc + values[i];
-  if (reduce === 'mean') return acc / values.length;
-  if (reduce === 'sum' || reduce === 'max') return acc;
-  throw new Error(`Unknown pixel reduction '${String(reduce)}'; use mean, sum or max.`);
+  return reductionOf(reduce).values(values);
 }
 
 /** One image's score: the per-pixel value of `fn`, reduced over pixels. */
 export function acquisitionScore(
   probs: Float32Array,
   shape: { samples: number; pixels: number; classes: number },
-  fn: 'cfe' | 'mfe' | 'mi' | 'std',
-  reduce: 'mean' | 'sum' | 'max' = 'mean',
+  fn: UncertaintyFunction,
+  reduce: PixelReduction = 'mean',
 ): number {
   return reduceValues(pixelUncertainty(probs, shape, fn), reduce);
 }
@@ -187,36 +239,24 @@ export class MCMomentAccumulator {
     const [batch] = this.shift!.shape;
     const T = this.count;
     return tf.tidy(() => {
-      const expectedEntropy = () => this.entropySum!.div(-T);
       const mean = () => (this.shiftedSum ? this.shift!.add(this.shiftedSum.div(T)) : this.shift!);
-      const predictiveEntropy = () => sumXLogX(mean()).neg();
-      let values: tf.Tensor;
-      switch (fn) {
-        case 'cfe': values = expectedEntropy(); break;
-        case 'mfe': values = predictiveEntropy(); break;
-        case 'mi': values = predictiveEntropy().sub(expectedEntropy()).abs(); break;
-        case 'std':
-          values = this.shiftedSum
-            ? this.shiftedSquares!.sub(this.shiftedSum.square().div(T)).div(T).relu().sqrt().mean(2)
-            : tf.zeros(this.entropySum!.shape);
-          break;
-        default: throw new Error(`Unknown acquisition function '${String(fn)}'; use one of ${UNCERTAINTY_FUNCTIONS.join(', ')}.`);
-      }
+      const values = formulaOf(TENSOR_FORMULAS, fn)({
+        expectedEntropy: () => this.entropySum!.div(-T),
+        predictiveEntropy: () => sumXLogX(mean()).neg(),
+        meanStd: () => (this.shiftedSum
+          ? this.shiftedSquares!.sub(this.shiftedSum.square().div(T)).div(T).relu().sqrt().mean(2)
+          : tf.zeros(this.entropySum!.shape)),
+      });
       return values.reshape([batch, ...this.pixelShape]);
     });
   }
 
   /** Per-image scores of `fn`, shape [batch]. The caller owns the result. */
   imageScores(fn: UncertaintyFunction, reduce: PixelReduction = 'mean'): tf.Tensor1D {
+    const reduction = reductionOf(reduce);
     return tf.tidy(() => {
       const map = this.pixelMap(fn);
-      const flat = map.reshape([map.shape[0], -1]);
-      switch (reduce) {
-        case 'mean': return flat.mean(1) as tf.Tensor1D;
-        case 'sum': return flat.sum(1) as tf.Tensor1D;
-        case 'max': return flat.max(1) as tf.Tensor1D;
-        default: throw new Error(`Unknown pixel reduction '${String(reduce)}'; use mean, sum or max.`);
-      }
+      return reduction.tensor(map.reshape([map.shape[0], -1]) as tf.Tensor2D);
     });
   }
 

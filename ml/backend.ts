@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { loadConfig } from '../config';
+import { BACKEND_PREFERENCES, type BackendPreference, isBackendPreference } from '../contracts/names';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'cpu';
-export type BackendPreference = 'auto' | 'gpu' | 'node' | 'cpu';
+export type { BackendPreference };
 
 let loaded: BackendName | undefined;
 
@@ -28,11 +30,13 @@ function addonBuilt(specifier: string): boolean {
 
 async function tryImport(specifier: string): Promise<boolean> {
   if (!addonBuilt(specifier)) return false;
-  // TensorFlow's C++ start-up notices (oneDNN, CPU features) go to stderr on every load; keep warnings and errors.
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
-  // TensorFlow turns oneDNN on by itself only on CPUs with AVX-512-class features; without it the CPU kernels have no
-  // gradient for grouped convolutions (ResNeXt, RegNet, DPN …) and are slower. On by default everywhere.
-  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
+  // libtensorflow reads these from the environment when it loads. Its C++ start-up notices (oneDNN, CPU features)
+  // go to stderr on every load: the default keeps warnings and errors. It turns oneDNN on by itself only on CPUs
+  // with AVX-512-class features; without oneDNN the CPU kernels have no gradient for grouped convolutions (ResNeXt,
+  // RegNet, DPN …), so the default turns it on everywhere.
+  const { tf: settings } = loadConfig();
+  process.env.TF_CPP_MIN_LOG_LEVEL = settings.cppMinLogLevel;
+  process.env.TF_ENABLE_ONEDNN_OPTS = settings.enableOneDnn;
   try {
     await import(specifier);
     return tf.getBackend() === 'tensorflow';
@@ -46,13 +50,11 @@ async function tryImport(specifier: string): Promise<boolean> {
  * `TF_BACKEND` (auto | gpu | node | cpu) overrides the preference.
  */
 export async function initBackend(
-  preference: BackendPreference = (process.env.TF_BACKEND as BackendPreference | undefined) ?? 'auto',
+  preference: BackendPreference = loadConfig().tf.backend,
   log: (line: string) => void = (line) => console.log(line),
 ): Promise<BackendName> {
   if (loaded) return loaded;
-  if (!['auto', 'gpu', 'node', 'cpu'].includes(preference)) {
-    throw new Error(`TF_BACKEND=${preference} is not one of auto, gpu, node, cpu.`);
-  }
+  if (!isBackendPreference(preference)) throw new Error(`TF_BACKEND=${String(preference)} is not one of ${BACKEND_PREFERENCES.join(', ')}.`);
   if ((preference === 'auto' || preference === 'gpu') && (await tryImport('@tensorflow/tfjs-node-gpu'))) {
     loaded = 'tfjs-node-gpu';
   } else if (preference !== 'cpu' && (await tryImport('@tensorflow/tfjs-node'))) {

@@ -9,6 +9,7 @@
  *   every pass and the two modes sample the same distribution (with seeded masks, the same numbers).
  */
 import * as tf from '@tensorflow/tfjs';
+import type { MCMode } from '../contracts/names';
 import {
   MCMomentAccumulator,
   randomScores,
@@ -17,6 +18,8 @@ import {
   type UncertaintyFunction,
 } from './acquisition';
 import { MCDropout, setMCDropoutSeed, setMCMode } from './layers/mcDropout';
+
+export type { MCMode };
 
 /** Prefix = the deterministic part; tail = the rest, taking the prefix's outputs as inputs and sharing weights. */
 export interface MCSplit {
@@ -29,8 +32,6 @@ export interface MCNet {
   model: tf.LayersModel;
   mcSplit?: () => MCSplit;
 }
-
-export type MCMode = 'fast' | 'naive';
 
 /** A batch of the pool: ids and their images [batch, H, W, channels]. mcScorePool disposes `images`. */
 export interface PoolBatch {

@@ -3,10 +3,9 @@
  * Plain JSON types only: these travel through Temporal payloads and manifests.
  */
 
-export type ArchName =
-  | 'Unet' | 'UnetPlusPlus' | 'Linknet' | 'FPN' | 'PSPNet' | 'PAN' | 'DeepLabV3' | 'DeepLabV3Plus' | 'MAnet';
+import type { ArchName, DropoutStrategy } from '../contracts/names';
 
-export type DropoutStrategy = 'none' | 'head' | 'decoder';
+export type { ArchName, DropoutStrategy };
 
 export interface DropoutConfig {
   strategy: DropoutStrategy;

@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../ml/blobStore';
-import type { PhaseRecord } from '../shared';
+import type { PhaseRecord } from '../contracts';
 import { renderCharts } from './charts';
 import { reportMarkdown, type ReportImage } from './markdown';
 import { REPORT_FILES, type AcquisitionCurve, type BenchmarkReportData } from './types';

@@ -2,7 +2,7 @@
  * The Markdown benchmark report: run metadata, learning-curve charts (the paper's Fig. 4), phase tables
  * (its Table II), the labelled share each acquisition function needed, and the search leaderboard (its Table I).
  */
-import { leaderboardMarkdown } from '../activities/search';
+import { leaderboardMarkdown } from './leaderboard';
 import { REPORT_FILES, type AcquisitionCurve, type BenchmarkReportData, type CurvePoint } from './types';
 
 /** A curve "reaches the baseline" once its IoU is within this of the full-data model's. */

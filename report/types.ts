@@ -1,5 +1,5 @@
 /** The data a benchmark report is rendered from: plain JSON, stored beside the report as report.json. */
-import type { LeaderboardRow } from '../shared';
+import type { LeaderboardRow } from '../contracts';
 
 /** One active-learning phase as the report sees it. */
 export interface CurvePoint {

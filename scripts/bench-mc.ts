@@ -12,6 +12,7 @@
  */
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import { UNCERTAINTY_FUNCTIONS } from '../contracts/names';
 import { initBackend } from '../ml/backend';
 import { MCDropout } from '../ml/layers/mcDropout';
 import { mcScorePool, type MCMode, type MCNet } from '../ml/mcSampling';
@@ -171,7 +172,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < args.repeat; run++) for (const mode of ['fast', 'naive'] as const) {
       const started = performance.now();
       const results = await mcScorePool({
-        net, pool, samples: args.T, batchSize: args.batch, functions: ['cfe', 'mfe', 'mi', 'std'], mode, dropoutSeed: 1,
+        net, pool, samples: args.T, batchSize: args.batch, functions: [...UNCERTAINTY_FUNCTIONS], mode, dropoutSeed: 1,
         onProgress: (p) => void process.stdout.write(`\r  ${mode}: ${p.imagesDone}/${p.imagesTotal} images, ${(p.elapsedMs / 1000).toFixed(1)} s`),
       });
       const ms = performance.now() - started;

@@ -24,23 +24,24 @@ interface Preset {
   benchmark: string[];
 }
 
-const common = ['--arch', 'Unet', '--encoder', 'resnet18', '--lr', '0.003', '--no-augment', '--mc-mode', 'fast', '--dropout', 'head', '--dropout-rate', '0.3'];
+/** The search chooses architecture, encoder, learning rate and batch size for the active-learning runs. */
+const common = ['--no-augment', '--mc-mode', 'fast', '--dropout', 'head', '--dropout-rate', '0.3'];
 
 const PRESETS: Record<string, Preset> = {
   smoke: {
     synthetic: [6, 6], size: 32, initial: 4,
-    benchmark: [...common, '--depth', '3', '--width', '0.0625', '--epochs', '2', '--batch', '4', '--k', '3', '--max-phases', '2', '--mc-samples', '4',
+    benchmark: [...common, '--depth', '3', '--width', '0.0625', '--epochs', '2', '--k', '3', '--max-phases', '2', '--mc-samples', '4',
       '--trials', '2', '--search-epochs', '1', '--archs', 'Unet,FPN', '--encoders', 'resnet18', '--lrs', '0.001', '--batches', '4', '--target', '0.95'],
   },
   default: {
     synthetic: [20, 20], size: 64, initial: 8,
-    benchmark: [...common, '--depth', '4', '--width', '0.25', '--epochs', '25', '--batch', '8', '--k', '8', '--max-phases', '8', '--mc-samples', '20',
+    benchmark: [...common, '--depth', '4', '--width', '0.25', '--epochs', '25', '--k', '8', '--max-phases', '8', '--mc-samples', '20',
       '--trials', '4', '--search-epochs', '15', '--archs', 'Unet,FPN,Linknet', '--encoders', 'resnet18', '--lrs', '0.003,0.001', '--batches', '8', '--target', '0.9'],
   },
   large: {
     synthetic: [40, 30], size: 256, initial: 40,
-    benchmark: [...common, '--depth', '5', '--width', '0.25', '--epochs', '10', '--batch', '8', '--k', '50', '--max-phases', '8', '--mc-samples', '30',
-      '--trials', '6', '--search-epochs', '5', '--archs', 'Unet,FPN,Linknet,PAN,DeepLabV3Plus', '--encoders', 'resnet18,resnet34,mobilenet_v2', '--target', '0.87'],
+    benchmark: [...common, '--depth', '5', '--width', '0.25', '--epochs', '10', '--k', '50', '--max-phases', '8', '--mc-samples', '30',
+      '--trials', '6', '--search-epochs', '5', '--archs', 'Unet,FPN,Linknet,PAN,DeepLabV3Plus', '--encoders', 'resnet18,resnet34,mobilenet_v2', '--batches', '8', '--target', '0.87'],
   },
 };
 

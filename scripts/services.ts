@@ -1,6 +1,7 @@
 /**
  * Starts, checks and stops the local embedded services: the Temporal CLI dev server (SQLite persistence, UI)
- * and MinIO on a local folder. `tsx scripts/services.ts start|stop|status`.
+ * and MinIO on a local folder; with `start --label-studio` (or LABEL_STUDIO_ENABLE=1) also Label Studio.
+ * `tsx scripts/services.ts start [--label-studio]|stop|status`.
  *
  * Starting twice is harmless; a healthy service of the same kind already at the configured address is used as
  * it is; a port held by anything else is an error naming the variable to change.
@@ -11,20 +12,21 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { loadConfig, type ProjectConfig } from '../config';
+import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../contracts/names';
+import { LabelStudioClient } from '../labelling/labelStudio/client';
 import { ObjectStore } from '../store/objectStore';
+import { ensureLabelStudio, labelStudioEnabled, labelStudioSettingsFromEnv, startLabelStudio } from './labelStudio';
 import { ensureTool, SetupError } from './tools';
 
-/** Custom search attributes the workflows upsert; registered when the dev server starts. */
-export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Double' | 'Text' | 'Bool' | 'Datetime'> = {
-  EchoStage: 'Keyword',
-  EchoDataset: 'Keyword',
-  EchoPhase: 'Int',
-  EchoLabelledCount: 'Int',
-  EchoBestIoU: 'Double',
-  EchoAcquisition: 'Keyword',
-};
+/** The dev server's spelling of each search-attribute type. */
+const DEV_SERVER_TYPE = { KEYWORD: 'Keyword', INT: 'Int', DOUBLE: 'Double' } as const;
 
-type ServiceName = 'temporal' | 'minio';
+/** Custom search attributes the workflows upsert (contracts/names.ts); registered when the dev server starts. */
+export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
+  Object.values(WORKFLOW_SEARCH_ATTRIBUTES).map(({ name, type }) => [name, DEV_SERVER_TYPE[type]]),
+);
+
+type ServiceName = 'temporal' | 'minio' | 'label-studio';
 
 interface ServicePaths {
   pidFile: string;
@@ -180,6 +182,34 @@ async function startMinio(config: ProjectConfig): Promise<string> {
   return `${message}; bucket '${config.minio.bucket}' ready`;
 }
 
+/** Label Studio's version when one answers at this URL (health needs no token). */
+async function labelStudioVersion(url: string): Promise<string | undefined> {
+  try {
+    return (await new LabelStudioClient({ url, token: '', timeoutMs: 2000 }).health()).version;
+  } catch {
+    return undefined;
+  }
+}
+
+async function startLabelStudioService(config: ProjectConfig): Promise<string> {
+  const settings = labelStudioSettingsFromEnv();
+  const p = paths(config, 'label-studio');
+  const host = '127.0.0.1';
+  const url = `http://${host}:${settings.port}`;
+  if (ownPid(p) !== undefined && (await labelStudioVersion(url))) return `already running at ${url}`;
+  if (await portOpen(host, settings.port)) {
+    if (await labelStudioVersion(url)) return `using the Label Studio already at ${url} (not started by this project)`;
+    throw new SetupError(`Port ${settings.port} on ${host} is taken by something that is not Label Studio; stop it or set LABEL_STUDIO_PORT to a free port.`);
+  }
+  const dataDir = path.join(config.dataDir, 'label-studio');
+  const started = await startLabelStudio({
+    bin: ensureLabelStudio(config.toolsDir, settings.bin), port: settings.port, dataDir, logFile: p.logFile,
+    username: settings.username, password: settings.password, token: settings.token,
+    onSpawn: (pid) => fs.writeFileSync(p.pidFile, String(pid)),
+  });
+  return `started at ${url} (pid ${started.pid}), Label Studio ${started.version}, user ${settings.username}, data ${dataDir}, log ${p.logFile}`;
+}
+
 async function stopService(config: ProjectConfig, name: ServiceName): Promise<string> {
   const p = paths(config, name);
   const pid = ownPid(p);
@@ -200,31 +230,49 @@ async function stopService(config: ProjectConfig, name: ServiceName): Promise<st
   return `stopped (pid ${pid})`;
 }
 
-export async function startServices(config = loadConfig()): Promise<void> {
+/** One service on its own (failure tests stop and restart the real services). */
+export function restartableService(config: ProjectConfig, name: 'temporal' | 'minio') {
+  return {
+    stop: () => stopService(config, name),
+    start: () => (name === 'temporal' ? startTemporal(config) : startMinio(config)),
+  };
+}
+
+export async function startServices(config = loadConfig(), options: { labelStudio?: boolean } = {}): Promise<void> {
   console.log(`temporal: ${await startTemporal(config)}`);
   console.log(`minio:    ${await startMinio(config)}`);
+  if (options.labelStudio) console.log(`label-studio: ${await startLabelStudioService(config)}`);
 }
 
 export async function stopServices(config = loadConfig()): Promise<void> {
   console.log(`temporal: ${await stopService(config, 'temporal')}`);
   console.log(`minio:    ${await stopService(config, 'minio')}`);
+  // Label Studio is opt-in: mentioned only when this project started it.
+  if (fs.existsSync(paths(config, 'label-studio').pidFile)) console.log(`label-studio: ${await stopService(config, 'label-studio')}`);
 }
 
-export async function servicesStatus(config = loadConfig()): Promise<boolean> {
+export async function servicesStatus(config = loadConfig(), options: { labelStudio?: boolean } = {}): Promise<boolean> {
   const t = await temporalHealthy(config);
   const m = await minioHealthy(config);
   console.log(`temporal: ${t ? 'healthy' : 'down'} at ${config.temporal.address}, UI http://${hostPort(config.temporal.address).host}:${config.temporal.uiPort}`);
   console.log(`minio:    ${m ? 'healthy' : 'down'} at ${config.minio.endPoint}:${config.minio.port}, bucket '${config.minio.bucket}'`);
-  return t && m;
+  // Shown (and counted) when asked for or started by this project; otherwise status is as before.
+  const lsWanted = options.labelStudio || ownPid(paths(config, 'label-studio')) !== undefined;
+  if (!lsWanted) return t && m;
+  const url = `http://127.0.0.1:${labelStudioSettingsFromEnv().port}`;
+  const version = await labelStudioVersion(url);
+  console.log(`label-studio: ${version ? `healthy (${version})` : 'down'} at ${url}`);
+  return t && m && version !== undefined;
 }
 
 async function main(): Promise<void> {
   const command = process.argv[2];
-  if (command === 'start') await startServices();
+  const labelStudio = process.argv.includes('--label-studio') || labelStudioEnabled();
+  if (command === 'start') await startServices(loadConfig(), { labelStudio });
   else if (command === 'stop') await stopServices();
-  else if (command === 'status') process.exitCode = (await servicesStatus()) ? 0 : 1;
+  else if (command === 'status') process.exitCode = (await servicesStatus(loadConfig(), { labelStudio })) ? 0 : 1;
   else {
-    console.error('usage: tsx scripts/services.ts start|stop|status');
+    console.error('usage: tsx scripts/services.ts start [--label-studio]|stop|status [--label-studio]');
     process.exitCode = 2;
   }
 }

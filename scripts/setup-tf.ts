@@ -11,11 +11,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { loadConfig, projectRoot } from '../config';
+import { loadConfig, loadSetupConfig, projectRoot } from '../config';
 import { SetupError } from './tools';
 
 /** TensorFlow release whose wheel provides libtensorflow. tfjs-node 4.22 was written against 2.9; the C API it uses is stable. */
-export const TF_WHEEL_VERSION = process.env.TF_WHEEL_VERSION || '2.18.1';
+export const TF_WHEEL_VERSION = loadSetupConfig().tfWheelVersion;
 
 type Flavour = 'cpu' | 'gpu';
 const packageOf: Record<Flavour, string> = { cpu: '@tensorflow/tfjs-node', gpu: '@tensorflow/tfjs-node-gpu' };
@@ -124,7 +124,7 @@ export function setupTensorflow(flavour: Flavour): boolean {
     console.log(`[tf] ${packageOf[flavour]} loads.`);
     return true;
   }
-  if (process.env.TF_SKIP_DOWNLOAD !== '1' && tryPackageInstaller(flavour, dir)) {
+  if (!loadSetupConfig().tfSkipDownload && tryPackageInstaller(flavour, dir)) {
     console.log(`[tf] ${packageOf[flavour]} loads (libtensorflow from the package installer).`);
     return true;
   }
@@ -141,7 +141,7 @@ function hasNvidiaGpu(): boolean {
 }
 
 export function setupBackends(): void {
-  const mode = process.env.TF_BACKEND ?? 'auto';
+  const mode = loadConfig().tf.backend;
   if ((mode === 'auto' && hasNvidiaGpu()) || mode === 'gpu') {
     try {
       if (setupTensorflow('gpu')) return;

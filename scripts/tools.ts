@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config';
+import { loadConfig, loadSetupConfig } from '../config';
 
 export const TEMPORAL_BIN_VERSION = '1.9.1';
 export const TEMPORAL_TEST_SERVER_VERSION = '1.40.0';
@@ -15,6 +15,7 @@ export const MINIO_MODULE_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
 export type ToolName = 'temporal' | 'temporal-test-server' | 'minio';
 
 interface ToolSpec {
+  /** The variable that names a binary to use instead (read through config.ts). */
   envVar: string;
   /** Arguments for a quick run that must exit 0 when the binary works. */
   versionArgs: string[];
@@ -72,7 +73,7 @@ function toolsFolderCandidates(toolsDir: string, name: ToolName): string[] {
 }
 
 function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+  for (const dir of loadSetupConfig().path.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
     try {
@@ -94,7 +95,7 @@ function runs(bin: string, spec: ToolSpec): boolean {
 /** Path of a working binary, installing it into the tools folder when nothing else has one. */
 export function ensureTool(name: ToolName, toolsDir = loadConfig().toolsDir): string {
   const spec = specs[name];
-  const fromEnv = process.env[spec.envVar];
+  const fromEnv = loadSetupConfig().bins[name];
   if (fromEnv) {
     if (!fs.existsSync(fromEnv)) throw new SetupError(`${spec.envVar}=${fromEnv} does not exist; fix the path or unset ${spec.envVar}.`);
     if (!runs(fromEnv, spec)) throw new SetupError(`${spec.envVar}=${fromEnv} does not run; point it at a working ${name} binary or unset it.`);
@@ -120,7 +121,7 @@ export function ensureTool(name: ToolName, toolsDir = loadConfig().toolsDir): st
 /** Path of a binary if one is present, without installing. */
 export function findTool(name: ToolName, toolsDir = loadConfig().toolsDir): string | undefined {
   const spec = specs[name];
-  const fromEnv = process.env[spec.envVar];
+  const fromEnv = loadSetupConfig().bins[name];
   if (fromEnv) return fs.existsSync(fromEnv) ? fromEnv : undefined;
   return onPath(name) ?? toolsFolderCandidates(toolsDir, name).find((c) => fs.existsSync(c));
 }

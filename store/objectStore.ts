@@ -88,8 +88,17 @@ export interface ObjectStoreOptions {
   baseDelayMs?: number;
 }
 
+/** host[:port] → the parts a MinIO client takes. */
+function parsePublicEndpoint(endpoint: string, fallbackPort: number): { endPoint: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(endpoint);
+  if (!match) throw new ObjectStoreError(`MINIO_PUBLIC_ENDPOINT=${endpoint} is not host or host:port.`);
+  return { endPoint: match[1], port: match[2] ? Number(match[2]) : fallbackPort };
+}
+
 export class ObjectStore implements BlobStore {
   readonly client: Minio.Client;
+  /** Signs the URLs handed to people and tools: the public endpoint (MINIO_PUBLIC_ENDPOINT) when set. */
+  private readonly signer: Minio.Client;
   readonly bucket: string;
   private readonly attempts: number;
   private readonly baseDelayMs: number;
@@ -103,6 +112,14 @@ export class ObjectStore implements BlobStore {
       secretKey: config.secretKey,
       region: config.region,
     });
+    // Presigning is local (the region is given, so no request is made); the URL's host must be the one its users
+    // reach, e.g. a compose deployment's public name rather than `minio` inside the compose network.
+    this.signer = config.publicEndpoint
+      ? new Minio.Client({
+        ...parsePublicEndpoint(config.publicEndpoint, config.port), useSSL: config.useSSL, accessKey: config.accessKey,
+        secretKey: config.secretKey, region: config.region,
+      })
+      : this.client;
     this.bucket = config.bucket;
     this.attempts = options.attempts ?? 4;
     this.baseDelayMs = options.baseDelayMs ?? 200;
@@ -225,10 +242,10 @@ export class ObjectStore implements BlobStore {
   }
 
   async presignedGetUrl(key: string, expirySeconds = 7 * 24 * 3600): Promise<string> {
-    return this.call(`presign GET '${key}'`, undefined, () => this.client.presignedGetObject(this.bucket, key, expirySeconds));
+    return this.call(`presign GET '${key}'`, undefined, () => this.signer.presignedGetObject(this.bucket, key, expirySeconds));
   }
 
   async presignedPutUrl(key: string, expirySeconds = 7 * 24 * 3600): Promise<string> {
-    return this.call(`presign PUT '${key}'`, undefined, () => this.client.presignedPutObject(this.bucket, key, expirySeconds));
+    return this.call(`presign PUT '${key}'`, undefined, () => this.signer.presignedPutObject(this.bucket, key, expirySeconds));
   }
 }

@@ -24,5 +24,5 @@ describe('the demo (README\'s first command) with its smallest settings', () => 
     expect(markdown).toContain('EDNAS leaderboard');
     expect(fs.readFileSync(path.join(path.dirname(reportPath!), 'iou-vs-labelled.svg'), 'utf8').startsWith('<svg')).toBe(true);
     expect(out).toMatch(/Temporal UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/demo-smoke-/);
-  });
+  }, 600_000);
 });

@@ -9,7 +9,7 @@ import { loadConfig, type ProjectConfig } from '../config';
 import { importFolderOfPairs } from '../data/import/folderOfPairs';
 import { generateSyntheticEcho, writeFolderOfPairs } from '../data/synthetic';
 import { initBackend } from '../ml/backend';
-import type { ActiveLearningInput, SearchInput } from '../shared';
+import type { ActiveLearningInput, SearchInput } from '../contracts';
 import type { ObjectStore } from '../store/objectStore';
 import { createWorkers, workflowsPath } from '../worker';
 

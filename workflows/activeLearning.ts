@@ -1,23 +1,29 @@
 /**
  * Active learning, one phase per run (continueAsNew between phases):
- *   train the pair (segmentation without dropout, uncertainty with dropout) → evaluate on the test set → stop?
- *   → MC-sample and score the pool → select K → publish a labelling request → wait for masks → merge → next phase.
- * Lists of ids live in MinIO; the state holds their keys and counts, whatever the pool size.
+ *   train the pair (segmentation without dropout, uncertainty with dropout) → evaluate on the validation and test
+ *   splits → stop? → MC-sample and score the pool → select K → the segmentation model's drafts of the K images →
+ *   publish a labelling request → wait for masks → close the phase → merge (each mask verified) → next phase.
+ * Lists of ids live in MinIO; the state holds their keys and counts, whatever the pool size. The state is also
+ * written to `runs/<id>/state.json` at every phase boundary, so `--resume-from` can continue a run that failed.
+ *
+ * Runs started before per-phase labels (version 1) finish their current phase in workflows/legacy.
  */
 import {
-  ApplicationFailure, condition, continueAsNew, log, proxyActivities, setCurrentDetails, setHandler,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, patched, setCurrentDetails, setHandler,
   upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
 import {
-  type ActiveLearningInput, type ActiveLearningResult, type ActiveLearningState, type ActiveLearningStatus,
-  DEFAULT_TIMEOUTS, type InvalidSubmission, type LabelledItem, type LabelsSubmission, type PhaseRecord,
-  type SubmissionOutcome,
-} from '../shared';
-import { historyQuery, labelsSubmittedSignal, SA, statusQuery, stopSignal, submitLabelsUpdate } from './messages';
+  ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type ActiveLearningState, type ActiveLearningStatus,
+  type InvalidSubmission, isAcquisitionFunction, isEvaluationSplit, type LabelsSubmission, needsUncertaintyModel, type PhaseRecord,
+  runKeys, type StopReason, type SubmissionOutcome,
+} from '../contracts';
+import { activeLearningV1 } from './legacy/activeLearningV1';
+import { historyQuery, SA, statusQuery, stopSignal, submitLabelsUpdate } from './messages';
+import { activityProxies, bestEffortActivityProxies } from './proxies';
+import { applySubmission, checkSubmission, remainingIds } from './submissions';
 
-type Activities = ReturnType<typeof createActivities>;
-type StopReason = ActiveLearningResult['stopReason'];
+/** The patch marker of version 2: per-phase, content-addressed labels and the update-only submission path. */
+export const PER_PHASE_LABELS = 'al-per-phase-labels';
 
 const MAX_INVALID_KEPT = 20;
 
@@ -31,24 +37,15 @@ function validate(input: ActiveLearningInput): void {
   if (!(input.maxLabelled >= 1)) fail('maxLabelled must be ≥ 1');
   if (!(input.maxPhases >= 1)) fail('maxPhases must be ≥ 1');
   if (!(input.reminderEveryMs >= 1000)) fail('reminderEveryMs must be at least 1000');
-  if (!['cfe', 'mfe', 'mi', 'std', 'random'].includes(input.acquisition)) fail(`unknown acquisition function '${input.acquisition}'`);
+  if (!isAcquisitionFunction(input.acquisition)) fail(`unknown acquisition function '${input.acquisition}'; use one of ${ACQUISITION_FUNCTIONS.join(', ')}`);
+  if (input.stopOn !== undefined && !isEvaluationSplit(input.stopOn)) fail(`stopOn must be 'validation' or 'test'`);
 }
 
 export async function activeLearning(input: ActiveLearningInput): Promise<ActiveLearningResult> {
+  if (!patched(PER_PHASE_LABELS)) return activeLearningV1(input);
   validate(input);
   const runId = workflowInfo().workflowId;
-  const timeouts = input.timeouts ?? DEFAULT_TIMEOUTS;
-  const accel = proxyActivities<Activities>({
-    taskQueue: input.taskQueues.accel,
-    startToCloseTimeout: timeouts.trainAttemptMs,
-    heartbeatTimeout: timeouts.heartbeatMs,
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'Diverged', 'OutOfMemory'] },
-  });
-  const light = proxyActivities<Activities>({
-    taskQueue: input.taskQueues.light,
-    startToCloseTimeout: '10 minutes',
-    retry: { maximumAttempts: 10, nonRetryableErrorTypes: ['InvalidInput'] },
-  });
+  const { light, accel } = activityProxies(input.taskQueues, input.timeouts);
 
   // Handlers are registered before the first await, so queries work from the first moment; the keys of a fresh
   // run are filled in by initActiveLearning just below.
@@ -58,6 +55,8 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   };
   let stage = 'starting';
   let stopReason: StopReason | undefined;
+  /** The split the stop rule reads: validation when the dataset has one, unless the input says test. */
+  const stopSplit = () => (input.stopOn === 'test' || !state.valKey || !state.valCount ? 'test' : 'validation');
 
   const status = (): ActiveLearningStatus => ({
     stage,
@@ -65,22 +64,28 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
     labelledCount: state.labelledCount,
     poolCount: state.poolCount,
     lastIoU: state.history.at(-1)?.iou,
+    lastValIoU: state.history.at(-1)?.valIoU,
+    stopOn: stopSplit(),
     pending: state.pending && {
       phase: state.pending.phase,
       requestKey: state.pending.requestKey,
       requested: state.pending.ids.length,
       received: state.pending.received.length,
-      remaining: state.pending.ids.filter((id) => !state.pending!.received.some((r) => r.id === id)),
+      remaining: remainingIds(state.pending),
       reminders: state.pending.reminders,
       overdue: state.pending.overdue,
+      closed: state.pending.closed,
+      replaced: state.pending.replacedCount ?? 0,
+      replacements: state.pending.replacements ?? [],
     },
     invalid: state.invalid,
     done: stopReason !== undefined,
     stopReason,
+    resumedFrom: state.resumedFrom,
   });
   const publish = (next: string) => {
     stage = next;
-    const best = Math.max(0, ...state.history.map((h) => h.iou));
+    const best = Math.max(0, ...state.history.map((h) => (stopSplit() === 'validation' ? h.valIoU ?? h.iou : h.iou)));
     upsertSearchAttributes([
       { key: SA.stage, value: `al-${stage}` },
       { key: SA.dataset, value: input.datasetId },
@@ -93,8 +98,8 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
     const pending = status().pending;
     setCurrentDetails([
       `**Active learning** (${input.acquisition}) — phase ${state.phase}, ${stage}`,
-      `labelled ${state.labelledCount}, pool ${state.poolCount}, test ${state.testCount}`,
-      last ? `last test IoU ${last.iou.toFixed(4)} (target ${input.targetIoU})` : 'no evaluation yet',
+      `labelled ${state.labelledCount}, pool ${state.poolCount}, validation ${state.valCount ?? 0}, test ${state.testCount}`,
+      last ? `last IoU: validation ${last.valIoU?.toFixed(4) ?? '—'}, test ${last.iou.toFixed(4)} (target ${input.targetIoU} on ${stopSplit()})` : 'no evaluation yet',
       pending ? `waiting for ${pending.remaining.length} of ${pending.requested} masks (request ${pending.requestKey}, reminders ${pending.reminders})` : '',
     ].filter(Boolean).join('\n\n'));
   };
@@ -103,39 +108,12 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
     state.invalid = [...state.invalid, ...entries].slice(-MAX_INVALID_KEPT);
   };
 
-  // Submissions are validated by an activity (mask exists, right size); one at a time, in arrival order.
-  let queue: Promise<unknown> = Promise.resolve();
-  const handleSubmission = (submission: LabelsSubmission): Promise<SubmissionOutcome> => {
-    const run = async (): Promise<SubmissionOutcome> => {
-      const pending = state.pending;
-      if (!pending || submission?.phase !== pending.phase) {
-        const reason = pending ? `submission is for phase ${submission?.phase}, but phase ${pending.phase} is waiting for labels`
-          : `no labelling request is open (phase ${state.phase}, ${stage})`;
-        recordInvalid([{ phase: submission?.phase ?? -1, reason }]);
-        return { accepted: [], rejected: [{ reason }], remaining: status().pending?.remaining ?? [] };
-      }
-      const items = Array.isArray(submission.items) ? submission.items : [];
-      const fresh: LabelledItem[] = [];
-      const rejected: SubmissionOutcome['rejected'] = [];
-      for (const item of items) {
-        if (!item || typeof item.id !== 'string' || typeof item.maskKey !== 'string') rejected.push({ reason: 'item needs string id and maskKey' });
-        else if (!pending.ids.includes(item.id)) rejected.push({ id: item.id, reason: `'${item.id}' was not requested in phase ${pending.phase}` });
-        else if (pending.received.some((r) => r.id === item.id && r.maskKey === item.maskKey) || fresh.some((f) => f.id === item.id)) {
-          // duplicate: idempotent
-        } else fresh.push(item);
-      }
-      const checked = fresh.length > 0 ? await light.validateLabels({ datasetId: input.datasetId, runId, items: fresh }) : { valid: [], invalid: [] };
-      rejected.push(...checked.invalid);
-      for (const item of checked.valid) {
-        pending.received = [...pending.received.filter((r) => r.id !== item.id), item];
-      }
-      recordInvalid(rejected.map((r) => ({ phase: pending.phase, id: r.id, reason: r.reason })));
-      publish(stage);
-      return { accepted: checked.valid.map((v) => v.id), rejected, remaining: status().pending?.remaining ?? [] };
-    };
-    const result = queue.then(run, run);
-    queue = result.catch(() => undefined);
-    return result;
+  // Masks arrive checked and stored (labelling/submit.ts); the handler only records them, so it finishes within
+  // the workflow task that delivers it. What the validator refuses stays out of the history.
+  const receive = (submission: LabelsSubmission): SubmissionOutcome => {
+    const applied = applySubmission(state.pending!, submission, Date.now());
+    publish(stage);
+    return { ...applied, remaining: remainingIds(state.pending!) };
   };
 
   setHandler(statusQuery, status);
@@ -143,54 +121,58 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   setHandler(stopSignal, () => {
     state.stopRequested = true;
   });
-  setHandler(labelsSubmittedSignal, (submission) => {
-    void handleSubmission(submission);
-  });
-  setHandler(submitLabelsUpdate, (submission) => handleSubmission(submission), {
-    validator: (submission) => {
-      if (!submission || !Array.isArray(submission.items)) throw new Error('submission needs { phase, items: [{ id, maskKey }] }');
-    },
+  setHandler(submitLabelsUpdate, receive, {
+    validator: (submission) => checkSubmission(runId, state.phase, state.pending, submission),
   });
 
-  if (!input.state) Object.assign(state, await light.initActiveLearning({ runId, datasetId: input.datasetId }));
+  if (!input.state) {
+    Object.assign(state, await light.initActiveLearning({ runId, datasetId: input.datasetId, resumeFrom: input.resumeFrom }));
+  }
 
   const finish = async (reason: StopReason): Promise<ActiveLearningResult> => {
     stopReason = reason;
     publish('done');
-    const report = await light.writeActiveLearningReport({ runId, datasetId: input.datasetId, acquisition: input.acquisition, history: state.history, stopReason: reason, targetIoU: input.targetIoU, labelledKey: state.labelledKey });
+    await condition(allHandlersFinished);
+    await light.writeRunCheckpoint({ runId, datasetId: input.datasetId, state });
+    const report = await light.writeActiveLearningReport({
+      runId, datasetId: input.datasetId, acquisition: input.acquisition, history: state.history, stopReason: reason,
+      targetIoU: input.targetIoU, stopOn: stopSplit(), labelledKey: state.labelledKey,
+    });
     return { stopReason: reason, history: state.history, reportKey: report.reportKey, labelledKey: state.labelledKey };
   };
 
-  // A request left open by the previous run (continueAsNew while waiting is not used, but a stop may arrive any time).
   if (state.stopRequested) return finish('stopped');
 
   // 1. Train the pair, in parallel.
   publish('training');
-  const phasePrefix = `runs/${runId}/phase-${state.phase}`;
   const common = { runId, datasetId: input.datasetId, trainItemsKey: state.labelledKey, model: input.model, hyper: input.hyper };
   const trainStarted = Date.now();
-  const needsUncertaintyModel = input.acquisition !== 'random';
   const [seg, unc] = await Promise.all([
-    accel.trainSegmentationModel({ ...common, outputPrefix: `${phasePrefix}/model-seg`, dropout: { strategy: 'none', rate: 0 } }),
-    needsUncertaintyModel
-      ? accel.trainSegmentationModel({ ...common, outputPrefix: `${phasePrefix}/model-unc`, dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 } })
+    accel.trainSegmentationModel({ ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 } }),
+    needsUncertaintyModel(input.acquisition)
+      ? accel.trainSegmentationModel({ ...common, outputPrefix: runKeys.uncertaintyModel(runId, state.phase), dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 } })
       : Promise.resolve(undefined),
   ]);
   const trainMs = Date.now() - trainStarted;
 
-  // 2. Evaluate the segmentation model on the test set.
+  // 2. Evaluate the segmentation model: validation (what the stop rule reads) and test (reported only).
   publish('evaluating');
-  const evaluation = await accel.evaluateSegmentationModel({ datasetId: input.datasetId, modelKey: seg.modelKey, idsKey: state.testKey, batchSize: input.hyper.batchSize });
+  const evaluate = (idsKey: string) => accel.evaluateSegmentationModel({ datasetId: input.datasetId, modelKey: seg.modelKey, idsKey, batchSize: input.hyper.batchSize });
+  const [validation, test] = await Promise.all([
+    state.valKey && state.valCount ? evaluate(state.valKey) : Promise.resolve(undefined),
+    evaluate(state.testKey),
+  ]);
   const record: PhaseRecord = {
-    phase: state.phase, labelled: state.labelledCount, iou: evaluation.iou, dice: evaluation.dice,
+    phase: state.phase, labelled: state.labelledCount, iou: test.iou, dice: test.dice, valIoU: validation?.iou, valDice: validation?.dice,
     acquisition: input.acquisition, trainMs, segResumedFromEpoch: seg.resumedFromEpoch, segAttempts: seg.attempt,
   };
   state.history = [...state.history, record];
   publish('evaluated');
-  log.info('phase evaluated', { phase: state.phase, iou: evaluation.iou, labelled: state.labelledCount });
+  log.info('phase evaluated', { phase: state.phase, valIoU: validation?.iou, testIoU: test.iou, labelled: state.labelledCount });
 
   // 3. Stop?
-  if (evaluation.iou >= input.targetIoU) return finish('target-reached');
+  const stopIoU = stopSplit() === 'validation' ? validation!.iou : test.iou;
+  if (stopIoU >= input.targetIoU) return finish('target-reached');
   if (state.labelledCount >= input.maxLabelled) return finish('budget-spent');
   if (state.poolCount === 0) return finish('pool-empty');
   if (state.phase + 1 >= input.maxPhases) return finish('max-phases');
@@ -208,50 +190,79 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   const selection = await light.selectForLabelling({ scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup });
   record.scoreMs = Date.now() - scoreStarted;
 
-  // 5. Publish the labelling request.
-  const request = await light.publishLabellingRequest({ runId, phase: state.phase, datasetId: input.datasetId, ids: selection.ids, scoresKey: scored.scoresKey });
+  // 5. The segmentation model's drafts of the selected images, then the labelling request (doctors correct drafts).
+  const drafts = input.oracle ? undefined
+    : await accel.predictMasks({ runId, phase: state.phase, datasetId: input.datasetId, modelKey: seg.modelKey, ids: selection.ids, batchSize: input.hyper.batchSize });
+  const request = await light.publishLabellingRequest({
+    runId, phase: state.phase, datasetId: input.datasetId, ids: selection.ids, scoresKey: scored.scoresKey, predictionsPrefix: drafts?.prefix,
+    maskLabel: input.maskLabel,
+  });
   state.pending = { phase: state.phase, requestKey: request.requestKey, ids: selection.ids, received: [], requestedAtMs: Date.now(), reminders: 0, overdue: false };
   publish('waiting-labels');
+  // Label Studio is one way in among others (CLI, POST /labels): the push runs beside the wait, and if Label Studio
+  // cannot take the tasks the run says so in its status and keeps waiting.
+  const pushing = input.labelStudio && !input.oracle
+    ? bestEffortActivityProxies(input.taskQueues.light).pushToLabelStudio({ requestKey: request.requestKey, project: input.labelStudio.project })
+      .then(() => undefined, (error: unknown) => {
+        const reason = `Label Studio did not take the request: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`;
+        recordInvalid([{ phase: state.phase, reason }]);
+        log.warn('label studio push failed', { phase: state.phase, reason });
+      })
+    : Promise.resolve();
 
   // 6. Wait for the masks: the oracle answers at once in benchmark mode; doctors may take days.
   const waitStarted = Date.now();
-  const complete = () => state.pending!.received.length >= state.pending!.ids.length;
+  const pending = state.pending;
+  const complete = () => pending.received.length >= pending.ids.length;
   if (input.oracle) {
-    const answer = await light.oracleLabels({ datasetId: input.datasetId, ids: selection.ids });
-    await handleSubmission({ phase: state.phase, items: answer.items });
+    const answer = await light.oracleLabels({ datasetId: input.datasetId, ids: selection.ids, withHashes: true });
+    receive({ phase: state.phase, items: answer.items.map((item) => ({ ...item, contentHash: item.contentHash!, foreground: item.foreground!, source: 'oracle' })) });
   }
-  while (!complete() && !state.stopRequested) {
-    const answered = await condition(() => complete() || state.stopRequested, input.reminderEveryMs);
-    if (!answered) {
-      state.pending.reminders += 1;
-      state.pending.overdue = true;
-      log.warn('labelling request overdue', { phase: state.phase, requestKey: state.pending.requestKey, reminders: state.pending.reminders });
-      await light.recordReminder({ runId, phase: state.phase, requestKey: state.pending.requestKey, reminders: state.pending.reminders, remaining: status().pending!.remaining });
-      publish('waiting-labels');
+  for (;;) {
+    while (!complete() && !state.stopRequested) {
+      const answered = await condition(() => complete() || state.stopRequested, input.reminderEveryMs);
+      if (!answered) {
+        pending.reminders += 1;
+        pending.overdue = true;
+        log.warn('labelling request overdue', { phase: state.phase, requestKey: pending.requestKey, reminders: pending.reminders });
+        await light.recordReminder({ runId, phase: state.phase, requestKey: pending.requestKey, reminders: pending.reminders, remaining: remainingIds(pending) });
+        publish('waiting-labels');
+      }
     }
-  }
-  await queue;
-  record.waitMs = Date.now() - waitStarted;
-  if (state.stopRequested && !complete()) {
-    // Partial labels are kept: they are merged so that no doctor's work is lost.
-    if (state.pending.received.length === 0) return finish('stopped');
-  }
+    // Close the phase: from here on submissions are refused (naming this phase), and none is half-handled.
+    pending.closed = true;
+    await pushing;
+    await condition(allHandlersFinished);
+    if (pending.received.length === 0) return finish('stopped');
 
-  // 7. Merge the new labels and start the next phase as a new run.
-  publish('merging');
-  const merged = await light.mergeLabels({ runId, phase: state.phase, labelledKey: state.labelledKey, poolKey: state.poolKey, items: state.pending.received });
-  const next: ActiveLearningState = {
-    ...state,
-    phase: state.phase + 1,
-    labelledKey: merged.labelledKey,
-    labelledCount: merged.labelledCount,
-    poolKey: merged.poolKey,
-    poolCount: merged.poolCount,
-    pending: undefined,
-  };
-  if (state.stopRequested) {
-    Object.assign(state, next);
-    return finish('stopped');
+    // 7. Merge: every mask is verified against what was accepted; one that changed since goes back to the doctors.
+    publish('merging');
+    const merged = await light.mergePhaseLabels({
+      runId, phase: state.phase, datasetId: input.datasetId, labelledKey: state.labelledKey, poolKey: state.poolKey, items: pending.received,
+    });
+    if (merged.invalid.length === 0) {
+      record.waitMs = Date.now() - waitStarted;
+      record.received = pending.received.length;
+      record.replaced = pending.replacedCount ?? 0;
+      const next: ActiveLearningState = {
+        ...state,
+        phase: state.phase + 1,
+        labelledKey: merged.labelledKey!,
+        labelledCount: merged.labelledCount!,
+        poolKey: merged.poolKey!,
+        poolCount: merged.poolCount!,
+        pending: undefined,
+      };
+      Object.assign(state, next);
+      await light.writeRunCheckpoint({ runId, datasetId: input.datasetId, state });
+      if (state.stopRequested) return finish('stopped');
+      return continueAsNew<typeof activeLearning>({ ...input, state });
+    }
+    const bad = new Set(merged.invalid.map((i) => i.id));
+    pending.received = pending.received.filter((r) => !bad.has(r.id));
+    recordInvalid(merged.invalid.map((i) => ({ phase: state.phase, id: i.id, reason: i.reason })));
+    pending.closed = false;
+    log.warn('masks changed after they were accepted; asking for them again', { phase: state.phase, ids: [...bad] });
+    publish('waiting-labels');
   }
-  return continueAsNew<typeof activeLearning>({ ...input, state: next });
 }

@@ -4,26 +4,17 @@
  * then a report with learning curves, phase tables and the leaderboard.
  */
 import {
-  executeChild, getExternalWorkflowHandle, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  executeChild, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
-import { type BenchmarkInput, type BenchmarkResult, DEFAULT_TIMEOUTS } from '../shared';
+import { bestTrial, type BenchmarkInput, type BenchmarkResult, childIds } from '../contracts';
 import { activeLearning } from './activeLearning';
 import { SA, stopSignal } from './messages';
+import { activityProxies } from './proxies';
 import { search } from './search';
-
-type Activities = ReturnType<typeof createActivities>;
 
 export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult> {
   const { workflowId } = workflowInfo();
-  const timeouts = input.activeLearning.timeouts ?? DEFAULT_TIMEOUTS;
-  const accel = proxyActivities<Activities>({
-    taskQueue: input.taskQueues.accel,
-    startToCloseTimeout: timeouts.trainAttemptMs,
-    heartbeatTimeout: timeouts.heartbeatMs,
-    retry: { maximumAttempts: 5, nonRetryableErrorTypes: ['InvalidInput', 'Diverged', 'OutOfMemory'] },
-  });
-  const light = proxyActivities<Activities>({ taskQueue: input.taskQueues.light, startToCloseTimeout: '10 minutes', retry: { maximumAttempts: 5 } });
+  const { light, accel } = activityProxies(input.taskQueues, input.activeLearning.timeouts);
   const startedAt = Date.now();
   // Stop: forwarded to every running child (they finish their current step and return); the report is still written.
   const runningChildren = new Set<string>();
@@ -42,13 +33,13 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
   let searchId: string | undefined;
   if (input.search) {
     stage('search', 'EDNAS search running');
-    searchId = `${workflowId}-search`;
+    searchId = childIds.search(workflowId);
     const searchStarted = Date.now();
     runningChildren.add(searchId);
     const result = await executeChild(search, { workflowId: searchId, args: [{ ...input.search, datasetId: input.datasetId, taskQueues: input.taskQueues }], taskQueue: input.taskQueues.light });
     runningChildren.delete(searchId);
     durationsMs.search = Date.now() - searchStarted;
-    const best = result.leaderboard.find((row) => row.status === 'ok');
+    const best = bestTrial(result.leaderboard);
     if (best) {
       al = { ...al, model: { ...al.model, arch: best.arch, encoder: best.encoder }, hyper: { ...al.hyper, learningRate: best.learningRate, batchSize: best.batchSize } };
     }
@@ -56,7 +47,7 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
 
   stage('active-learning', `active learning with ${input.acquisitions.join(', ')}${input.baseline ? ' and the full-data baseline' : ''}`);
   const runs = input.acquisitions.map(async (acquisition) => {
-    const runId = `${workflowId}-al-${acquisition}`;
+    const runId = childIds.benchmarkRun(workflowId, acquisition);
     const started = Date.now();
     runningChildren.add(runId);
     // A stop that arrived during the search reaches the child through its input's state.
@@ -81,7 +72,7 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
     benchmarkId: workflowId, title: input.title, datasetId: input.datasetId, targetIoU: al.targetIoU, seed: input.seed, searchId,
     runs: finished.map(({ acquisition, runId, result }) => ({ acquisition, runId, history: result.history, stopReason: result.stopReason })),
     baseline, startedAtMs: startedAt, finishedAtMs: Date.now(), durationsMs,
-    model: `${al.model.arch} + ${al.model.encoder} (depth ${al.model.encoderDepth}, width ×${al.model.widthScale ?? 1})`,
+    model: `${al.model.arch} + ${al.model.encoder} (depth ${al.model.encoderDepth ?? 'the architecture\'s default'}, width ×${al.model.widthScale ?? 1})`,
     settings: {
       labelsPerPhase: al.labelsPerPhase, epochs: al.hyper.epochs, batchSize: al.hyper.batchSize, learningRate: al.hyper.learningRate,
       mcSamples: al.mcSamples, mcMode: al.mcMode, dropout: `${al.dropout.strategy} ${al.dropout.rate}`, maxPhases: al.maxPhases,

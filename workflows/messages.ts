@@ -1,9 +1,10 @@
 /** Signals, queries, updates and search attributes of the workflows, beside them as constants. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
-import type {
-  ActiveLearningStatus, LabelsSubmission, LeaderboardRow, PhaseRecord, SubmissionOutcome,
-} from '../shared';
+import {
+  type ActiveLearningStatus, type LabelsSubmission, type LeaderboardRow, type PhaseRecord, SEARCH_ATTRIBUTES, type SearchProgress,
+  type SubmissionOutcome,
+} from '../contracts';
 
 export const labelsSubmittedSignal = defineSignal<[LabelsSubmission]>('labelsSubmitted');
 /** Same payload as the signal, with a synchronous accept/reject answer for labelling tools. */
@@ -12,13 +13,17 @@ export const stopSignal = defineSignal<[{ reason?: string }]>('stop');
 export const statusQuery = defineQuery<ActiveLearningStatus>('status');
 export const historyQuery = defineQuery<PhaseRecord[]>('history');
 export const leaderboardQuery = defineQuery<LeaderboardRow[]>('leaderboard');
-export const searchProgressQuery = defineQuery<{ completed: number; failed: number; running: number; maxTrials: number }>('searchProgress');
+export const searchProgressQuery = defineQuery<SearchProgress>('searchProgress');
+
+type Attributes = typeof SEARCH_ATTRIBUTES;
+const key = <K extends keyof Attributes>(k: K): ReturnType<typeof defineSearchAttributeKey<Attributes[K]['type']>> =>
+  defineSearchAttributeKey(SEARCH_ATTRIBUTES[k].name, SEARCH_ATTRIBUTES[k].type);
 
 export const SA = {
-  stage: defineSearchAttributeKey('EchoStage', 'KEYWORD'),
-  dataset: defineSearchAttributeKey('EchoDataset', 'KEYWORD'),
-  phase: defineSearchAttributeKey('EchoPhase', 'INT'),
-  labelledCount: defineSearchAttributeKey('EchoLabelledCount', 'INT'),
-  bestIoU: defineSearchAttributeKey('EchoBestIoU', 'DOUBLE'),
-  acquisition: defineSearchAttributeKey('EchoAcquisition', 'KEYWORD'),
+  stage: key('stage'),
+  dataset: key('dataset'),
+  phase: key('phase'),
+  labelledCount: key('labelledCount'),
+  bestIoU: key('bestIoU'),
+  acquisition: key('acquisition'),
 };

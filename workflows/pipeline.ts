@@ -1,6 +1,6 @@
 /** EDNAS search, then active learning with the best trial's architecture and hyper-parameters, as child workflows. */
 import { executeChild, getExternalWorkflowHandle, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { PipelineInput, PipelineResult } from '../shared';
+import { bestTrial, childIds, type PipelineInput, type PipelineResult } from '../contracts';
 import { activeLearning } from './activeLearning';
 import { SA, stopSignal } from './messages';
 import { search } from './search';
@@ -18,10 +18,10 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
   let searchResult: PipelineResult['search'];
   if (input.search) {
     upsertSearchAttributes([{ key: SA.stage, value: 'pipeline-search' }, { key: SA.dataset, value: input.search.datasetId }]);
-    runningChild = `${workflowId}-search`;
+    runningChild = childIds.search(workflowId);
     searchResult = await executeChild(search, { workflowId: runningChild, args: [input.search], taskQueue: input.search.taskQueues.light });
     runningChild = undefined;
-    const best = searchResult.leaderboard.find((row) => row.status === 'ok');
+    const best = bestTrial(searchResult.leaderboard);
     if (best && !input.useGivenModel) {
       al = {
         ...al,
@@ -35,7 +35,7 @@ export async function pipeline(input: PipelineInput): Promise<PipelineResult> {
     return { search: searchResult };
   }
   upsertSearchAttributes([{ key: SA.stage, value: 'pipeline-active-learning' }]);
-  runningChild = `${workflowId}-al`;
+  runningChild = childIds.activeLearning(workflowId);
   const activeLearningResult = await executeChild(activeLearning, { workflowId: runningChild, args: [al], taskQueue: al.taskQueues.light });
   upsertSearchAttributes([{ key: SA.stage, value: 'pipeline-done' }]);
   return { search: searchResult, activeLearning: activeLearningResult };

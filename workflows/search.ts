@@ -4,24 +4,15 @@
  * The run continues as new every `trialsPerRun` trials; every trial is stored in MinIO, the state keeps the top 20.
  */
 import {
-  ApplicationFailure, continueAsNew, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
-  workflowInfo,
+  ApplicationFailure, continueAsNew, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
 import {
-  DEFAULT_TIMEOUTS, LEADERBOARD_SIZE, type LeaderboardRow, type SearchInput, type SearchResult, type SearchState,
-  type TrialResult, type TrialSpec,
-} from '../shared';
+  bestTrial, LEADERBOARD_SIZE, rankTrials, type SearchInput, type SearchResult, type SearchState, type TrialResult,
+  type TrialSpec,
+} from '../contracts';
 import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from './messages';
+import { activityProxies } from './proxies';
 import { pick, seededRandom } from './rng';
-
-type Activities = ReturnType<typeof createActivities>;
-
-export function rankTrials(trials: readonly TrialResult[]): LeaderboardRow[] {
-  const ok = trials.filter((t) => t.status === 'ok').sort((a, b) => (b.iou ?? 0) - (a.iou ?? 0) || a.index - b.index);
-  const failed = trials.filter((t) => t.status === 'failed').sort((a, b) => a.index - b.index);
-  return [...ok, ...failed].map((t, i) => ({ ...t, rank: i + 1 }));
-}
 
 /** Trial i is drawn from its own stream, so the same seed gives the same trials however runs are split. */
 export function trialAt(input: Pick<SearchInput, 'seed' | 'space' | 'extraTrials'>, index: number): TrialSpec {
@@ -49,19 +40,8 @@ function validate(input: SearchInput): void {
 
 export async function search(input: SearchInput): Promise<SearchResult> {
   validate(input);
-  const timeouts = input.timeouts ?? DEFAULT_TIMEOUTS;
-  const { searchId } = { searchId: workflowInfo().workflowId };
-  const accel = proxyActivities<Activities>({
-    taskQueue: input.taskQueues.accel,
-    startToCloseTimeout: timeouts.trainAttemptMs,
-    heartbeatTimeout: timeouts.heartbeatMs,
-    retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['InvalidInput', 'Diverged', 'OutOfMemory'] },
-  });
-  const light = proxyActivities<Activities>({
-    taskQueue: input.taskQueues.light,
-    startToCloseTimeout: '10 minutes',
-    retry: { maximumAttempts: 5 },
-  });
+  const searchId = workflowInfo().workflowId;
+  const { light, accel } = activityProxies(input.taskQueues, input.timeouts);
 
   const state: SearchState = input.state ?? { nextIndex: 0, completed: 0, failed: 0, startedAtMs: Date.now(), top: [] };
   const runStartIndex = state.nextIndex;
@@ -76,7 +56,7 @@ export async function search(input: SearchInput): Promise<SearchResult> {
   setHandler(searchProgressQuery, () => ({ completed: state.completed, failed: state.failed, running, maxTrials: input.maxTrials }));
 
   const publish = () => {
-    const best = state.top.find((t) => t.status === 'ok');
+    const best = bestTrial(state.top);
     upsertSearchAttributes([
       { key: SA.stage, value: 'search' },
       { key: SA.dataset, value: input.datasetId },

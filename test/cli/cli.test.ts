@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
 import { datasetKeys } from '../../data/manifest';
 import { createLabelServer } from '../../labelling/server';
-import type { ActiveLearningStatus } from '../../shared';
+import type { ActiveLearningStatus } from '../../contracts';
 import type { ObjectStore } from '../../store/objectStore';
 import { type RunningWorkers, startWorkers, testConfig, waitFor } from '../helpers';
 
@@ -44,17 +44,26 @@ describe('client.ts against the real services and worker', () => {
 
   it('imports a dataset, runs active learning with masks from the CLI and from the HTTP endpoint, and reports', async () => {
     const imported = await cli('dataset', 'import', '--format', 'synthetic', '--dir', path.join(scratch, 'synthetic'), '--videos', '5',
-      '--frames-per-video', '5', '--size', '32', '--initial', '4', '--seed', '11');
+      '--frames-per-video', '5', '--size', '32', '--initial', '4', '--seed', '11', '--json');
     expect(imported.status, imported.err).toBe(0);
-    const datasetId = /imported (ds-[0-9a-f]+)/.exec(imported.out)![1];
+    const summary = JSON.parse(imported.out) as { datasetId: string; imported: number; splits: { initial: number } };
+    const datasetId = summary.datasetId;
+    expect(summary).toMatchObject({ imported: 25, splits: { initial: 4 } });
+    expect(datasetId).toMatch(/^ds-[0-9a-f]+$/);
     expect((await cli('dataset', 'list')).out).toContain(datasetId);
     expect((await cli('dataset', 'show', datasetId)).out).toMatch(/initial +4/);
 
     const runId = `test-cli-${Date.now()}`;
     const started = await cli('al', 'start', '--dataset', datasetId, '--arch', 'Unet', '--encoder', 'resnet18', '--depth', '3', '--width', '0.0625',
-      '--epochs', '1', '--batch', '4', '--lr', '0.001', '--k', '2', '--max-phases', '3', '--mc-samples', '3', '--no-augment', '--id', runId);
+      '--epochs', '1', '--batch', '4', '--lr', '0.001', '--k', '2', '--max-phases', '3', '--mc-samples', '3', '--no-augment', '--id', runId, '--json');
     expect(started.status, started.err).toBe(0);
-    expect(started.out).toContain(`started ${runId}`);
+    expect(JSON.parse(started.out)).toMatchObject({ workflowId: runId, kind: 'activeLearning', uiUrl: expect.stringContaining(runId) });
+
+    const listed = await cli('runs', 'list', '--json', '--running');
+    expect(listed.status, listed.err).toBe(0);
+    expect((JSON.parse(listed.out) as { id: string; kind: string; status: string }[]).find((r) => r.id === runId))
+      .toMatchObject({ kind: 'activeLearning', status: 'running' });
+    expect((await cli('runs', 'list')).out).toMatch(new RegExp(`${runId} +activeLearning +running`));
 
     const status = async () => {
       const result = await cli('status', runId, '--json');
@@ -64,7 +73,7 @@ describe('client.ts against the real services and worker', () => {
     await waitFor(async () => (await status()).status.pending, 'the first labelling request');
 
     const csv = (await cli('labels', 'pending', runId, '--format', 'csv')).out.trim().split('\n');
-    expect(csv[0]).toBe('id,group,score,imageUrl,uncertaintyMapUrl,maskUploadKey,maskUploadUrl');
+    expect(csv[0]).toBe('id,group,score,imageUrl,uncertaintyMapUrl,predictionUrl,maskUploadKey,maskUploadUrl');
     const ids = csv.slice(1).map((line) => line.split(',')[0]);
     expect(ids).toHaveLength(2);
 
@@ -76,7 +85,7 @@ describe('client.ts against the real services and worker', () => {
     fs.writeFileSync(path.join(badDir, `${ids[1]}.png`), await sharp(Buffer.alloc(16 * 16), { raw: { width: 16, height: 16, channels: 1 } }).png().toBuffer());
     const bad = await cli('labels', 'submit', runId, '--dir', badDir);
     expect(bad.status).toBe(1);
-    expect(bad.err.trim()).toBe(`error: the mask for '${ids[1]}' is 16×16; the image is 32×32`);
+    expect(bad.err.trim()).toBe(`error: the mask for '${ids[1]}' was rejected: mask is 16×16; the image is 32×32`);
     expect((await status()).status.pending!.received).toBe(0);
     expect((await cli('labels', 'submit', runId, '--dir', path.join(scratch, 'missing'))).err).toContain('is not a folder');
 
@@ -84,9 +93,9 @@ describe('client.ts against the real services and worker', () => {
     const goodDir = path.join(scratch, 'good');
     fs.mkdirSync(goodDir);
     for (const id of ids) fs.writeFileSync(path.join(goodDir, `${id}.png`), await store.getBytes(datasetKeys.mask(datasetId, id)));
-    const good = await cli('labels', 'submit', runId, '--dir', goodDir);
+    const good = await cli('labels', 'submit', runId, '--dir', goodDir, '--json');
     expect(good.status, good.err).toBe(0);
-    expect(good.out).toContain('accepted 2, rejected 0, still waiting for 0');
+    expect(JSON.parse(good.out)).toMatchObject({ workflowId: runId, accepted: expect.arrayContaining(ids), rejected: [], remaining: [] });
 
     // Phase 1 is answered by a labelling tool through the HTTP endpoint.
     await waitFor(async () => ((await status()).status.pending?.phase === 1 ? true : undefined), 'the second labelling request');
@@ -111,15 +120,29 @@ describe('client.ts against the real services and worker', () => {
       server.close();
     }
 
-    const finalStatus = await waitFor(async () => {
-      const s = (await status()).status;
-      return s.done ? s : undefined;
-    }, 'the run to finish');
-    expect(finalStatus.stopReason).toBe('max-phases');
-    expect(finalStatus.labelledCount).toBe(8);
+    // A second terminal re-attaches to the running run and follows it to the end.
+    const followed = await cli('status', runId, '--wait', '--json');
+    expect(followed.status, followed.err).toBe(0);
+    expect(JSON.parse(followed.out)).toMatchObject({ workflowId: runId, kind: 'activeLearning', result: { stopReason: 'max-phases' } });
+    const finalStatus = (await status()).status;
+    expect(finalStatus).toMatchObject({ done: true, stopReason: 'max-phases', labelledCount: 8 });
     const report = await cli('report', runId);
     expect(report.status, report.err).toBe(0);
-    expect(report.out).toContain('| phase | labelled | test IoU |');
-    expect((await cli('stop', runId)).err).toContain('has already finished');
+    expect(report.out).toContain('| phase | labelled | validation IoU | test IoU |');
+    const reportJson = JSON.parse((await cli('report', runId, '--json')).out) as { markdownKey: string; keys: string[] };
+    expect(reportJson.markdownKey).toBe(`runs/${runId}/report/active-learning.md`);
+    const stopFinished = await cli('stop', runId);
+    expect(stopFinished.status).toBe(1);
+    expect(stopFinished.err).toContain('has already finished');
+
+    // Stop, with --json, on a run that is still running.
+    const second = `${runId}-b`;
+    expect((await cli('al', 'start', '--dataset', datasetId, '--arch', 'Unet', '--encoder', 'resnet18', '--depth', '3', '--width', '0.0625',
+      '--epochs', '1', '--batch', '4', '--k', '2', '--mc-samples', '2', '--no-augment', '--id', second)).status).toBe(0);
+    const stopped = await cli('stop', second, '--reason', 'test over', '--json');
+    expect(stopped.status, stopped.err).toBe(0);
+    expect(JSON.parse(stopped.out)).toEqual({ workflowId: second, kind: 'activeLearning', stopSent: true, reason: 'test over' });
+    const secondResult = await client.workflow.getHandle(second).result();
+    expect(secondResult.stopReason).toBe('stopped');
   });
 });

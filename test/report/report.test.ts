@@ -2,14 +2,14 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { leaderboardMarkdown } from '../../activities/search';
+import { leaderboardMarkdown } from '../../report/leaderboard';
 import { MemoryBlobStore } from '../../ml/blobStore';
 import {
   BASELINE_TOLERANCE, curveFromHistory, firstPointReaching, renderReport, REPORT_FILES, ReportDataError, writeReport, writeReportToFolder,
   type BenchmarkReportData, type RenderedReport,
 } from '../../report/index';
 import { formatDuration } from '../../report/markdown';
-import type { PhaseRecord } from '../../shared';
+import type { PhaseRecord } from '../../contracts';
 
 /** Shaped like a recorded benchmark: 40 initial + 360 pool = 400 training images, 50 labels per phase. */
 function recordedRun(): BenchmarkReportData {

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabellingRequest } from '../../activities/labelling';
+import type { LabellingRequest } from '../../contracts';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
 import { historyQuery, statusQuery } from '../../workflows/messages';

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
-import type { TrainHeartbeat } from '../../activities/training';
+import type { TrainHeartbeat } from '../../contracts';
 import { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
 import { testConfig, tinyActiveLearning, tinyDataset } from '../helpers';

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LeaderboardRow } from '../../shared';
+import type { LeaderboardRow } from '../../contracts';
 import type { ObjectStore } from '../../store/objectStore';
 import { pipeline, search } from '../../workflows';
 import { leaderboardQuery, searchProgressQuery, stopSignal } from '../../workflows/messages';

@@ -1,0 +1,149 @@
+/** The active-learning workflow's input, state (carried across continueAsNew), status query and result. */
+import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
+import type { LabelProvenance, SubmittedLabel } from './labelling';
+import type { AcquisitionFunction, EvaluationSplit, MCMode, PixelReduction, StopReason } from './names';
+
+export interface ActiveLearningInput {
+  datasetId: string;
+  model: ModelChoice;
+  dropout: MCDropoutChoice;
+  hyper: TrainHyper;
+  acquisition: AcquisitionFunction;
+  reduce: PixelReduction;
+  mcSamples: number;
+  mcMode: MCMode;
+  /** Images requested per phase (paper: 50). */
+  labelsPerPhase: number;
+  /** Stop when the segmentation model's IoU on `stopOn` reaches this (paper: 0.87). */
+  targetIoU: number;
+  /** The split the stop rule reads: 'validation' (the default, when the dataset has one) or 'test' (the paper's). */
+  stopOn?: EvaluationSplit;
+  /** Stop when this many images are labelled. */
+  maxLabelled: number;
+  maxPhases: number;
+  /** Masks are already stored: an activity answers each request (benchmark mode, as in the paper). */
+  oracle: boolean;
+  /** At most this many images per video in one request (the paper's open redundancy problem). */
+  maxPerGroup?: number;
+  /** A reminder is recorded each time a request stays unanswered this long. */
+  reminderEveryMs: number;
+  /** Grey value of the structure when doctors send multi-label masks (`labels submit --label`, the importer's `--label`). */
+  maskLabel?: number;
+  /** Push each labelling request to this Label Studio project (created if missing), where doctors label. */
+  labelStudio?: { project: string };
+  /** Continue from this earlier run's merged labels and phases (`al start --resume-from`). */
+  resumeFrom?: string;
+  taskQueues: TaskQueues;
+  timeouts?: ActivityTimeouts;
+  state?: ActiveLearningState;
+}
+
+export interface PhaseRecord {
+  phase: number;
+  labelled: number;
+  /** Test-split IoU and Dice of the phase's segmentation model (reported; never used to choose). */
+  iou: number;
+  dice: number;
+  /** Validation-split IoU and Dice, when the dataset has a validation split (what the stop rule reads). */
+  valIoU?: number;
+  valDice?: number;
+  acquisition: AcquisitionFunction;
+  trainMs: number;
+  scoreMs?: number;
+  waitMs?: number;
+  segResumedFromEpoch: number;
+  segAttempts: number;
+  /** Masks merged at the end of the phase, and how many of them replaced an earlier mask of the same image. */
+  received?: number;
+  replaced?: number;
+}
+
+export interface InvalidSubmission {
+  phase: number;
+  id?: string;
+  reason: string;
+}
+
+export interface LabelReplacement extends LabelProvenance {
+  id: string;
+  atMs: number;
+}
+
+export interface LabelRequest {
+  phase: number;
+  requestKey: string;
+  ids: string[];
+  received: SubmittedLabel[];
+  requestedAtMs: number;
+  reminders: number;
+  overdue: boolean;
+  /** Set once the phase's labels are being merged: later submissions are refused, naming this phase. */
+  closed?: boolean;
+  /** Masks replaced by a later submission of the same image (the last 20). */
+  replacements?: LabelReplacement[];
+  replacedCount?: number;
+}
+
+export interface ActiveLearningState {
+  phase: number;
+  labelledKey: string;
+  labelledCount: number;
+  poolKey: string;
+  poolCount: number;
+  testKey: string;
+  testCount: number;
+  /** Absent for datasets imported before validation splits existed. */
+  valKey?: string;
+  valCount?: number;
+  history: PhaseRecord[];
+  /** The last 20 invalid submissions. */
+  invalid: InvalidSubmission[];
+  pending?: LabelRequest;
+  stopRequested: boolean;
+  /** The run this one continued from (`--resume-from`). */
+  resumedFrom?: string;
+}
+
+export interface PendingStatus {
+  phase: number;
+  requestKey: string;
+  requested: number;
+  received: number;
+  remaining: string[];
+  reminders: number;
+  overdue: boolean;
+  closed?: boolean;
+  replaced?: number;
+  replacements?: LabelReplacement[];
+}
+
+export interface ActiveLearningStatus {
+  stage: string;
+  phase: number;
+  labelledCount: number;
+  poolCount: number;
+  /** Test IoU of the last phase. */
+  lastIoU?: number;
+  lastValIoU?: number;
+  stopOn?: EvaluationSplit;
+  pending?: PendingStatus;
+  invalid: InvalidSubmission[];
+  done: boolean;
+  stopReason?: StopReason;
+  resumedFrom?: string;
+}
+
+export interface ActiveLearningResult {
+  stopReason: StopReason;
+  history: PhaseRecord[];
+  reportKey: string;
+  labelledKey: string;
+}
+
+/** `runs/<id>/state.json`, written at every phase boundary: what `--resume-from` continues from. */
+export interface ActiveLearningCheckpoint {
+  runId: string;
+  datasetId: string;
+  writtenAt: string;
+  state: ActiveLearningState;
+}

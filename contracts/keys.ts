@@ -1,0 +1,72 @@
+/**
+ * Every object key and child-workflow id, built in one place. One bucket holds everything:
+ *   datasets/<id>/…                 what an importer wrote (manifest last)
+ *   runs/<run id>/…                 what a run wrote: labelled sets, phases, models, labels, reports
+ * Pure string builders: imported by workflows, activities and the CLI.
+ */
+import type { SplitName } from './names';
+
+const pad4 = (n: number) => String(n).padStart(4, '0');
+
+export const datasetKeys = {
+  prefix: (datasetId: string) => `datasets/${datasetId}/`,
+  manifest: (datasetId: string) => `datasets/${datasetId}/manifest.json`,
+  items: (datasetId: string) => `datasets/${datasetId}/items.json`,
+  split: (datasetId: string, split: SplitName) => `datasets/${datasetId}/splits/${split}.json`,
+  importSummary: (datasetId: string) => `datasets/${datasetId}/import-summary.json`,
+  image: (datasetId: string, itemId: string) => `datasets/${datasetId}/images/${itemId}.bin`,
+  mask: (datasetId: string, itemId: string) => `datasets/${datasetId}/masks/${itemId}.png`,
+};
+
+/** A trained model's objects under its prefix (`modelKey`): configuration, final weights, epoch checkpoints. */
+export const modelKeys = {
+  config: (modelKey: string) => `${modelKey}/config.json`,
+  finalWeights: (modelKey: string) => `${modelKey}/final`,
+  checkpoints: (modelKey: string) => `${modelKey}/checkpoints`,
+};
+
+/** Keys of an active-learning run (and of the other runs' outputs under `runs/<id>/`). */
+export const runKeys = {
+  prefix: (runId: string) => `runs/${runId}/`,
+  phase: (runId: string, phase: number) => `runs/${runId}/phase-${phase}`,
+  segmentationModel: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/model-seg`,
+  uncertaintyModel: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/model-unc`,
+  labelled: (runId: string, phase: number) => `runs/${runId}/labelled/phase-${phase}.json`,
+  pool: (runId: string, phase: number) => `runs/${runId}/pool/phase-${phase}.json`,
+  request: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/request.json`,
+  requestImage: (runId: string, phase: number, id: string) => `runs/${runId}/phase-${phase}/images/${id}.png`,
+  uploadsPrefix: (runId: string) => `runs/${runId}/uploads/`,
+  upload: (runId: string, phase: number, id: string) => `runs/${runId}/uploads/phase-${phase}/${id}.png`,
+  /** Version 1 kept one label per image per run; labels are per phase now (see `phaseLabel`). */
+  label: (runId: string, id: string) => `runs/${runId}/labels/${id}.png`,
+  phaseLabelsPrefix: (runId: string, phase: number) => `runs/${runId}/labels/phase-${phase}/`,
+  /** A checked mask, named by its content hash: storing the same mask twice is one object. */
+  phaseLabel: (runId: string, phase: number, id: string, contentHash: string) => `runs/${runId}/labels/phase-${phase}/${id}-${contentHash.slice(0, 16)}.png`,
+  uploadsPhasePrefix: (runId: string, phase: number) => `runs/${runId}/uploads/phase-${phase}/`,
+  predictionsPrefix: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/predictions/`,
+  prediction: (runId: string, phase: number, id: string) => `runs/${runId}/phase-${phase}/predictions/${id}.png`,
+  checkpoint: (runId: string) => `runs/${runId}/state.json`,
+  /** The masks a phase merged, with who sent each (source, annotator, lead time) and its content hash. */
+  mergedLabels: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/labels.json`,
+  reminders: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/reminders.json`,
+  reportPrefix: (runId: string) => `runs/${runId}/report/`,
+  reportJson: (runId: string) => `runs/${runId}/report/active-learning.json`,
+  reportMarkdown: (runId: string) => `runs/${runId}/report/active-learning.md`,
+  baselineModel: (runId: string) => `runs/${runId}/baseline/model`,
+  roundTrip: (runId: string) => `runs/${runId}/roundtrip.json`,
+};
+
+export const searchKeys = {
+  trialModel: (searchId: string, index: number) => `runs/${searchId}/trials/trial-${pad4(index)}`,
+  trial: (searchId: string, index: number) => `runs/${searchId}/trials/trial-${pad4(index)}.json`,
+  trialsPrefix: (searchId: string) => `runs/${searchId}/trials/`,
+  leaderboardJson: (searchId: string) => `runs/${searchId}/leaderboard.json`,
+  leaderboardMarkdown: (searchId: string) => `runs/${searchId}/leaderboard.md`,
+};
+
+/** Ids of the child workflows a pipeline or benchmark starts. */
+export const childIds = {
+  search: (parentId: string) => `${parentId}-search`,
+  activeLearning: (parentId: string) => `${parentId}-al`,
+  benchmarkRun: (parentId: string, acquisition: string) => `${parentId}-al-${acquisition}`,
+};

@@ -1,0 +1,116 @@
+/**
+ * Every list of choices the project offers, defined once. Types are derived from the arrays, and the predicates
+ * narrow unknown input (CLI options, workflow payloads, HTTP bodies) to them. Pure: imported by workflow code, the
+ * ML library, the activities and the CLI alike.
+ */
+
+function member<T extends string>(list: readonly T[]) {
+  return (value: unknown): value is T => typeof value === 'string' && (list as readonly string[]).includes(value);
+}
+
+/** segmentation_models_pytorch architecture names. */
+export const ARCHITECTURES = ['Unet', 'UnetPlusPlus', 'Linknet', 'FPN', 'PSPNet', 'PAN', 'DeepLabV3', 'DeepLabV3Plus', 'MAnet'] as const;
+export type ArchName = (typeof ARCHITECTURES)[number];
+export const isArchName = member(ARCHITECTURES);
+
+/** Uncertainty functions over T Monte Carlo dropout samples (formulas in `ml/acquisition.ts`). */
+export const UNCERTAINTY_FUNCTIONS = ['cfe', 'mfe', 'mi', 'std'] as const;
+export type UncertaintyFunction = (typeof UNCERTAINTY_FUNCTIONS)[number];
+export const isUncertaintyFunction = member(UNCERTAINTY_FUNCTIONS);
+
+/** Acquisition functions: the uncertainty functions, and those that need no uncertainty model. */
+export const ACQUISITION_FUNCTIONS = [...UNCERTAINTY_FUNCTIONS, 'random'] as const;
+export type AcquisitionFunction = (typeof ACQUISITION_FUNCTIONS)[number];
+export const isAcquisitionFunction = member(ACQUISITION_FUNCTIONS);
+
+/** What each acquisition function is, for help texts and reports. */
+export const ACQUISITION_SUMMARIES: Record<AcquisitionFunction, string> = {
+  cfe: 'category-first entropy: mean over samples of the per-sample entropy (expected entropy)',
+  mfe: 'mean-first entropy: entropy of the mean prediction (predictive entropy)',
+  mi: 'mutual information |MFE − CFE| (BALD)',
+  std: 'standard deviation over samples, averaged over classes',
+  random: 'uniform random scores from the run\'s seed (no uncertainty model is trained)',
+};
+
+/** True when the function scores images with the dropout (uncertainty) model, so the phase trains one. */
+export function needsUncertaintyModel(fn: AcquisitionFunction): fn is UncertaintyFunction {
+  return isUncertaintyFunction(fn);
+}
+
+/** How per-pixel uncertainty becomes one score per image. */
+export const PIXEL_REDUCTIONS = ['mean', 'sum', 'max'] as const;
+export type PixelReduction = (typeof PIXEL_REDUCTIONS)[number];
+export const isPixelReduction = member(PIXEL_REDUCTIONS);
+
+/** Naive MC runs T full passes; fast runs the deterministic prefix once and only the stochastic tail T times. */
+export const MC_MODES = ['fast', 'naive'] as const;
+export type MCMode = (typeof MC_MODES)[number];
+export const isMCMode = member(MC_MODES);
+
+/** Where dropout layers sit: after the last decoder convolution (`head`) or after every decoder convolution. */
+export const MC_DROPOUT_STRATEGIES = ['head', 'decoder'] as const;
+export type MCDropoutStrategy = (typeof MC_DROPOUT_STRATEGIES)[number];
+export const isMCDropoutStrategy = member(MC_DROPOUT_STRATEGIES);
+
+/** Dropout of any model: the segmentation model of a phase has none. */
+export const DROPOUT_STRATEGIES = ['none', ...MC_DROPOUT_STRATEGIES] as const;
+export type DropoutStrategy = (typeof DROPOUT_STRATEGIES)[number];
+export const isDropoutStrategy = member(DROPOUT_STRATEGIES);
+
+/** A dataset's splits. */
+export const SPLIT_NAMES = ['initial', 'pool', 'test'] as const;
+export type SplitName = (typeof SPLIT_NAMES)[number];
+export const isSplitName = member(SPLIT_NAMES);
+
+/** Splits a model is scored on: validation chooses (search ranking, early stopping, the stop rule), test reports. */
+export const EVALUATION_SPLITS = ['validation', 'test'] as const;
+export type EvaluationSplit = (typeof EVALUATION_SPLITS)[number];
+export const isEvaluationSplit = member(EVALUATION_SPLITS);
+
+/** Why an active-learning run ended. */
+export const STOP_REASONS = ['target-reached', 'budget-spent', 'pool-empty', 'max-phases', 'stopped'] as const;
+export type StopReason = (typeof STOP_REASONS)[number];
+
+/** Workflow type names, as Temporal and `runs list` show them. */
+export const RUN_KINDS = ['search', 'activeLearning', 'pipeline', 'benchmark', 'roundTrip'] as const;
+export type RunKind = (typeof RUN_KINDS)[number];
+export const isRunKind = member(RUN_KINDS);
+
+/** Which task queues a worker process serves. */
+export const WORKER_ROLES = ['all', 'light', 'accel'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+export const isWorkerRole = member(WORKER_ROLES);
+
+/** TensorFlow.js backend preference (`TF_BACKEND`). */
+export const BACKEND_PREFERENCES = ['auto', 'gpu', 'node', 'cpu'] as const;
+export type BackendPreference = (typeof BACKEND_PREFERENCES)[number];
+export const isBackendPreference = member(BACKEND_PREFERENCES);
+
+/** Temporal SDK log levels (`LOG_LEVEL`). */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+export const isLogLevelName = member(LOG_LEVELS);
+
+/** Dataset importers. */
+export const IMPORT_FORMATS = ['pairs', 'camus', 'synthetic'] as const;
+export type ImportFormat = (typeof IMPORT_FORMATS)[number];
+
+/** CAMUS views and frames. */
+export const CAMUS_VIEWS = ['2CH', '4CH'] as const;
+export type CamusView = (typeof CAMUS_VIEWS)[number];
+export const CAMUS_FRAMES = ['ED', 'ES'] as const;
+export type CamusFrame = (typeof CAMUS_FRAMES)[number];
+
+/** Formats of `labels pending`. */
+export const REQUEST_FORMATS = ['json', 'csv'] as const;
+export type RequestFormat = (typeof REQUEST_FORMATS)[number];
+
+/** Custom search attributes the workflows set (shown in the Temporal UI; registered when the dev server starts). */
+export const SEARCH_ATTRIBUTES = {
+  stage: { name: 'EchoStage', type: 'KEYWORD' },
+  dataset: { name: 'EchoDataset', type: 'KEYWORD' },
+  phase: { name: 'EchoPhase', type: 'INT' },
+  labelledCount: { name: 'EchoLabelledCount', type: 'INT' },
+  bestIoU: { name: 'EchoBestIoU', type: 'DOUBLE' },
+  acquisition: { name: 'EchoAcquisition', type: 'KEYWORD' },
+} as const;

@@ -1,0 +1,72 @@
+/** Payloads of the accelerator activities: training, evaluation, scoring. */
+import type { DropoutChoice, ModelChoice, TrainHyper } from './common';
+import type { AcquisitionFunction, MCMode, PixelReduction } from './names';
+
+export interface TrainRequest {
+  runId: string;
+  /** Checkpoints and the final model go under this prefix (the model's key). */
+  outputPrefix: string;
+  datasetId: string;
+  /** Object key of the JSON list of labelled items ({ id, maskKey }[]) to train on. */
+  trainItemsKey: string;
+  /** Object key of a JSON id list used for validation each epoch (optional). */
+  valIdsKey?: string;
+  model: ModelChoice;
+  dropout: DropoutChoice;
+  hyper: TrainHyper;
+}
+
+export interface TrainOutcome {
+  modelKey: string;
+  params: number;
+  epochsRun: number;
+  finalLoss: number;
+  bestValIoU?: number;
+  ms: number;
+  /** Epoch the attempt resumed from after a worker crash (0 = fresh start). */
+  resumedFromEpoch: number;
+  attempt: number;
+}
+
+/** What a training attempt heartbeats, and resumes from after a retry. */
+export interface TrainHeartbeat {
+  epoch: number;
+  step: number;
+  checkpointKey?: string;
+  /** What the attempt is doing besides training steps (loading, building, saving). */
+  stage?: string;
+}
+
+export interface EvaluationRequest {
+  datasetId: string;
+  modelKey: string;
+  /** Object key of the JSON id list to evaluate on. */
+  idsKey: string;
+  batchSize: number;
+}
+
+export interface EvaluationOutcome {
+  iou: number;
+  dice: number;
+  images: number;
+}
+
+export interface ScorePoolRequest {
+  runId: string;
+  phase: number;
+  datasetId: string;
+  poolKey: string;
+  /** The uncertainty model; absent for functions that need none. */
+  modelKey?: string;
+  acquisition: AcquisitionFunction;
+  reduce: PixelReduction;
+  samples: number;
+  mode: MCMode;
+  batchSize: number;
+  seed: number;
+}
+
+export interface ScorePoolOutcome {
+  scoresKey: string;
+  scored: number;
+}

@@ -1,0 +1,175 @@
+/**
+ * Doctors label in a real Label Studio: a human-mode run pushes its request as tasks with the model's masks as
+ * predictions; the test annotates through Label Studio's REST API as a doctor would (a brush, a polygon, a
+ * prediction accepted unchanged, a bad annotation); Label Studio's webhook reaches the labels server; the run takes
+ * the good masks, refuses the bad one with its reason in `status`, gets the corrected one, merges and goes on.
+ * Label Studio also connects to the labels server as its ML backend and gets predictions from it.
+ */
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../config';
+import { type LabellingRequest, runKeys, type SubmittedLabel } from '../../contracts';
+import { datasetKeys } from '../../data/manifest';
+import { maskContentHash, normaliseMaskBytes } from '../../data/masks';
+import { LabelStudioClient } from '../../labelling/labelStudio/client';
+import { LV_LABEL, TAGS } from '../../labelling/labelStudio/config';
+import { polygonToMask } from '../../labelling/labelStudio/polygon';
+import { maskToBrushRle } from '../../labelling/labelStudio/rle';
+import type { LsTask } from '../../labelling/labelStudio/types';
+import { type PhaseTasks, phaseTasksKey } from '../../labelling/labelStudioBridge';
+import { createLabelServer } from '../../labelling/server';
+import { activeLearning } from '../../workflows';
+import { statusQuery } from '../../workflows/messages';
+import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
+import { startTestLabelStudio } from './helpers';
+
+const S = 32;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+const token = 'round-trip-labels-token-0123456789';
+const webhookSecret = 'round-trip-webhook-secret-0123456789';
+const base = testConfig('ls-round-trip');
+
+describe('a labelling round trip through a real Label Studio', () => {
+  let labelStudio: Awaited<ReturnType<typeof startTestLabelStudio>>;
+  let running: RunningWorkers;
+  let server: ReturnType<typeof createLabelServer>;
+  let labelsUrl: string;
+  let ls: LabelStudioClient;
+  const config = { ...base };
+
+  beforeAll(async () => {
+    labelStudio = await startTestLabelStudio();
+    ls = new LabelStudioClient({ url: labelStudio.ls.url, token: labelStudio.ls.token });
+    // The labels server's address first, so the worker registers its webhook there.
+    const port = await freePort();
+    labelsUrl = `http://127.0.0.1:${port}`;
+    config.labelStudio = { ...base.labelStudio, url: labelStudio.ls.url, token: labelStudio.ls.token };
+    config.labels = { ...base.labels, publicUrl: labelsUrl, webhookSecret };
+    running = await startWorkers(config);
+    server = createLabelServer({ client: running.client, store: running.store, token, webhookSecret, resolveRun: async (id) => id });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  }, 900_000);
+
+  afterAll(async () => {
+    server?.close();
+    await running?.stop();
+    await labelStudio?.stop();
+  }, 120_000);
+
+  it('pushes tasks with predictions, takes annotations back through the webhook, refuses a bad one visibly, merges and goes on', async () => {
+    const store = running.store;
+    const datasetId = await tinyDataset(store, { videos: 5, framesPerVideo: 6, size: S, initialCount: 12, seed: 12 });
+    const workflowId = `test-ls-round-trip-${Date.now()}`;
+    const project = `echo-al round trip ${Date.now()}`;
+    const handle = await running.client.workflow.start(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId,
+      args: [tinyActiveLearning(config, datasetId, {
+        oracle: false, labelsPerPhase: 4, maxPhases: 2, labelStudio: { project },
+        hyper: { epochs: 12, batchSize: 4, learningRate: 3e-3, seed: 7, augment: false },
+      })],
+    });
+
+    // Push: one task per requested image, each with the model's mask as a prediction.
+    const pending = await waitFor(async () => (await handle.query(statusQuery)).pending, 'the labelling request');
+    const request = await store.getJson<LabellingRequest>(pending.requestKey);
+    const pushed = await waitFor(async () => (await store.exists(phaseTasksKey(workflowId, 0)) ? store.getJson<PhaseTasks>(phaseTasksKey(workflowId, 0)) : undefined), 'the push to Label Studio');
+    const tasks = await ls.listTasks(pushed.projectId);
+    expect(tasks).toHaveLength(4);
+    const ids = request.items.map((i) => i.id);
+    const taskOf = (id: string) => tasks.find((t) => t.id === pushed.tasks[id]) as LsTask<Record<string, unknown>> & { predictions: { model_version: string; result: unknown[] }[] };
+    for (const id of ids) {
+      const task = taskOf(id);
+      expect(task.data).toMatchObject({ echo_item_id: id, echo_run_id: workflowId, echo_phase: 0 });
+      // Display URLs and ids only: no credentials or tokens in what every annotator sees.
+      for (const secret of [config.minio.secretKey, token, webhookSecret, labelStudio.ls.token]) expect(JSON.stringify(task.data)).not.toContain(secret);
+      expect(task.predictions[0].model_version).toBe(`${workflowId}/phase-0`);
+    }
+    const [brushId, polygonId, acceptedId, badId] = ids;
+    // The "accepted unchanged" doctor needs a draft with something in it.
+    expect(taskOf(acceptedId).predictions[0].result.length).toBeGreaterThan(0);
+
+    const truth = async (id: string) => {
+      const read = await normaliseMaskBytes(await store.getBytes(datasetKeys.mask(datasetId, id)), { size: [S, S] });
+      if (!read.ok) throw new Error(read.reason);
+      return read.mask;
+    };
+    const brush = (mask: Uint8Array, label = LV_LABEL) => ({
+      type: 'brushlabels', from_name: TAGS.brush, to_name: TAGS.image, original_width: S, original_height: S, image_rotation: 0,
+      value: { format: 'rle', rle: maskToBrushRle(mask, S, S), brushlabels: [label] },
+    });
+    const square: [number, number][] = [[25, 25], [75, 25], [75, 75], [25, 75]];
+
+    // The doctors annotate. Each annotation reaches the run through the webhook; time it.
+    const received = (id: string) => waitFor(async () => {
+      const s = await handle.query(statusQuery);
+      return s.pending && !s.pending.remaining.includes(id) ? true : undefined;
+    }, `${id} received`, 60_000);
+    const timings: number[] = [];
+    const annotate = async (id: string, result: object[], leadTime: number) => {
+      const started = Date.now();
+      await ls.createAnnotation(pushed.tasks[id], { result: result as never, leadTime });
+      await received(id);
+      timings.push(Date.now() - started);
+    };
+    await annotate(brushId, [brush(await truth(brushId))], 41);
+    await annotate(polygonId, [{
+      type: 'polygonlabels', from_name: TAGS.polygon, to_name: TAGS.image, original_width: S, original_height: S, image_rotation: 0,
+      value: { points: square, polygonlabels: [LV_LABEL] },
+    }], 17);
+    await annotate(acceptedId, taskOf(acceptedId).predictions[0].result as object[], 3);
+
+    // A bad annotation (another label) is refused, and the reason shows in `status`.
+    await ls.createAnnotation(pushed.tasks[badId], { result: [brush(await truth(badId), 'RV')] as never, leadTime: 5 });
+    const status = await waitFor(async () => {
+      const run = await cliStatus(workflowId);
+      return /rejected .* from label-studio.*is labelled 'RV', not 'LV'/.test(run) ? run : undefined;
+    }, 'the refusal in status', 60_000);
+    expect(status).toContain(badId);
+    expect((await handle.query(statusQuery)).pending!.remaining).toEqual([badId]);
+
+    // The doctor corrects it (an updated annotation arrives the same way); the phase completes and merges.
+    await annotate(badId, [brush(await truth(badId))], 9);
+    const merged = await waitFor(async () => (await store.exists(runKeys.mergedLabels(workflowId, 0))
+      ? store.getJson<{ items: SubmittedLabel[] }>(runKeys.mergedLabels(workflowId, 0)) : undefined), 'the merge');
+    const byId = new Map(merged.items.map((i) => [i.id, i]));
+    expect(byId.get(brushId)!.contentHash).toBe(maskContentHash(await truth(brushId), [S, S]));
+    expect(byId.get(polygonId)!.contentHash).toBe(maskContentHash(polygonToMask(square, S, S), [S, S]));
+    const draft = await normaliseMaskBytes(await store.getBytes(runKeys.prediction(workflowId, 0, acceptedId)), { size: [S, S] });
+    expect(draft.ok && byId.get(acceptedId)!.contentHash === maskContentHash(draft.mask, [S, S])).toBe(true);
+    const doctor = await ls.whoami();
+    for (const item of merged.items) expect(item).toMatchObject({ source: 'label-studio', annotator: `label-studio user ${doctor.id}` });
+    expect(byId.get(brushId)!.leadTimeS).toBe(41);
+    await waitFor(async () => ((await handle.query(statusQuery)).phase === 1 ? true : undefined), 'the next phase');
+    console.log(`[label studio] annotation submit → the run has the mask: ${timings.map((t) => `${(t / 1000).toFixed(2)} s`).join(', ')} ` +
+      `(median ${(timings.sort((a, b) => a - b)[Math.floor(timings.length / 2)] / 1000).toFixed(2)} s)`);
+
+    // Label Studio connects to the labels server as its ML backend and gets predictions from it.
+    const model = await ls.connectModel({ projectId: pushed.projectId, url: labelsUrl, title: 'echo-al', user: 'label-studio', password: token });
+    expect(model.id).toBeGreaterThan(0);
+    const test = await ls.testModelPrediction(model.id);
+    expect(test.status).toBe(200);
+    const predictions = test.response as { model_version: string; result: unknown[] }[];
+    expect(predictions[0].model_version).toBe(`${workflowId}/phase-0`);
+    await handle.result();
+  }, 900_000);
+
+  function cliStatus(workflowId: string): Promise<string> {
+    return new Promise((resolve) => {
+      execFile(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['client.ts', 'status', workflowId], {
+        cwd: projectRoot, timeout: 60_000, env: { ...process.env, TASK_QUEUE_LIGHT: config.taskQueues.light, TASK_QUEUE_ACCEL: config.taskQueues.accel },
+      }, (_error, stdout) => resolve(stdout));
+    });
+  }
+});

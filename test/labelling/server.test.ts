@@ -1,0 +1,127 @@
+/** The labels server's hygiene against a real run: tokens, secrets, limits, the upload area, TLS. */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { datasetKeys } from '../../data/manifest';
+import { createLabelServer } from '../../labelling/server';
+import { activeLearning } from '../../workflows';
+import { statusQuery, stopSignal } from '../../workflows/messages';
+import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
+
+const config = testConfig('labels-server');
+const token = 'server-test-token-0123456789';
+const secret = 'server-test-webhook-secret-0123';
+
+describe('labels server', () => {
+  let running: RunningWorkers;
+  let workflowId: string;
+  let datasetId: string;
+  let ids: string[];
+  const servers: ReturnType<typeof createLabelServer>[] = [];
+
+  async function serve(options: Partial<Parameters<typeof createLabelServer>[0]> = {}): Promise<number> {
+    const server = createLabelServer({ client: running.client, store: running.store, token, webhookSecret: secret, resolveRun: async (id) => id, ...options });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.address() as { port: number }).port;
+  }
+
+  beforeAll(async () => {
+    running = await startWorkers(config);
+    datasetId = await tinyDataset(running.store, { seed: 9 });
+    workflowId = `test-labels-server-${Date.now()}`;
+    const handle = await running.client.workflow.start(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId, args: [tinyActiveLearning(config, datasetId, { oracle: false, labelsPerPhase: 2 })],
+    });
+    ids = (await waitFor(async () => (await handle.query(statusQuery)).pending, 'the labelling request')).remaining;
+  });
+
+  afterAll(async () => {
+    for (const server of servers) server.close();
+    await running?.client.workflow.getHandle(workflowId).signal(stopSignal, {}).catch(() => undefined);
+    await running?.stop();
+  });
+
+  const post = (port: number, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${token}` }, route = '/labels') =>
+    fetch(`http://127.0.0.1:${port}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+  it('wants the bearer token on /labels and the shared secret on /webhook', async () => {
+    const port = await serve();
+    expect((await post(port, {}, { authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await post(port, {}, {})).status).toBe(401);
+    const basic = `Basic ${Buffer.from(`label-studio:${token}`).toString('base64')}`;
+    expect((await post(port, {}, { authorization: basic }, '/setup')).status).toBe(200);
+    expect((await post(port, { action: 'ANNOTATION_CREATED' }, { authorization: `Bearer ${token}` }, '/webhook')).status).toBe(401);
+    expect((await post(port, { action: 'PROJECT_UPDATED' }, { 'X-Echo-Webhook-Secret': secret }, '/webhook')).status).toBe(200);
+    const noWebhook = await serve({ webhookSecret: undefined });
+    expect((await post(noWebhook, { action: 'ANNOTATION_CREATED' }, { 'X-Echo-Webhook-Secret': secret }, '/webhook')).status).toBe(404);
+  });
+
+  it('takes a maskKey only from the request\'s own upload area, saying nothing about other keys', async () => {
+    const port = await serve();
+    const elsewhere = await Promise.all([datasetKeys.mask(datasetId, ids[0]), `datasets/${datasetId}/no-such-object.png`].map(async (maskKey) => {
+      const response = await post(port, { workflowId, items: [{ id: ids[0], maskKey }] });
+      expect(response.status).toBe(400);
+      return ((await response.json()) as { rejected: { reason: string }[] }).rejected[0].reason;
+    }));
+    // An existing and a missing key get the same answer.
+    expect(elsewhere[0]).toBe(elsewhere[1]);
+    expect(elsewhere[0]).toContain(`runs/${workflowId}/uploads/phase-0/`);
+    const response = await post(port, { workflowId, items: [{ id: ids[0], maskKey: `runs/${workflowId}/uploads/phase-0/${ids[0]}.png` }] });
+    expect(((await response.json()) as { rejected: { reason: string }[] }).rejected[0].reason).toContain('nothing has been uploaded');
+    // The upload URL a tool PUTs to works end to end.
+    const request = await running.store.getJson<{ items: { id: string; maskUploadUrl: string; maskUploadKey: string }[] }>(
+      (await running.client.workflow.getHandle(workflowId).query(statusQuery)).pending!.requestKey);
+    const item = request.items.find((i) => i.id === ids[0])!;
+    expect((await fetch(item.maskUploadUrl, { method: 'PUT', body: await running.store.getBytes(datasetKeys.mask(datasetId, ids[0])) })).ok).toBe(true);
+    const uploaded = await post(port, { workflowId, items: [{ id: ids[0], maskKey: item.maskUploadKey }] });
+    expect(uploaded.status).toBe(200);
+    expect(((await uploaded.json()) as { accepted: string[] }).accepted).toEqual([ids[0]]);
+  });
+
+  it('cuts off bodies over the limit while they stream (413) and answers 503 past the concurrency cap', async () => {
+    const port = await serve({ maxBodyBytes: 4096, maxConcurrent: 1 });
+    const big = { workflowId, items: [{ id: ids[1], maskPng: 'A'.repeat(10_000) }] };
+    expect((await post(port, big)).status).toBe(413);
+    // Streamed without a length: counted as it arrives.
+    const chunked = await new Promise<number>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.write(`POST /labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+        for (let i = 0; i < 10; i++) socket.write(`400\r\n${'A'.repeat(1024)}\r\n`);
+      });
+      socket.once('data', (d) => {
+        resolve(Number(/HTTP\/1\.1 (\d+)/.exec(d.toString())![1]));
+        socket.destroy();
+      });
+    });
+    expect(chunked).toBe(413);
+    // One slow body holds the only slot: the next request gets 503 with Retry-After.
+    const slow = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => slow.once('connect', resolve));
+    slow.write(`POST /labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"workflowId":`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const busy = await post(port, { workflowId, items: [{ id: ids[1], maskKey: 'x' }] });
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('2');
+    slow.destroy();
+  });
+
+  it('serves HTTPS with a certificate', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-tls-'));
+    const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    const port = await serve({ tls: { certFile, keyFile } });
+    const status = await new Promise<number>((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port, path: '/health', ca: fs.readFileSync(certFile), checkServerIdentity: () => undefined }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).once('error', reject);
+    });
+    expect(status).toBe(200);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
