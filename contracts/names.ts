@@ -37,6 +37,15 @@ export function needsUncertaintyModel(fn: AcquisitionFunction): fn is Uncertaint
   return isUncertaintyFunction(fn);
 }
 
+/**
+ * How a phase's batch is chosen from the scored pool: the top K scores; K drawn with probability ∝ score^β
+ * (stochastic batch acquisition); or spread evenly over videos, best-scored first within each (stratified; with
+ * `random` scores this is stratified random sampling).
+ */
+export const SELECTION_MODES = ['top-k', 'stochastic', 'stratified'] as const;
+export type SelectionMode = (typeof SELECTION_MODES)[number];
+export const isSelectionMode = member(SELECTION_MODES);
+
 /** How per-pixel uncertainty becomes one score per image. */
 export const PIXEL_REDUCTIONS = ['mean', 'sum', 'max'] as const;
 export type PixelReduction = (typeof PIXEL_REDUCTIONS)[number];
