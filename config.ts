@@ -115,6 +115,11 @@ export interface ProjectConfig {
   tf: TensorFlowConfig;
   /** Print stack traces of CLI errors. */
   debug: boolean;
+  /**
+   * Secret mixed into the hashes that replace DICOM identifiers (`DICOM_ID_SALT`); unset: one is generated once and
+   * kept in `<data dir>/dicom-salt` (readable by this user only). The same salt gives the same dataset ids.
+   */
+  dicomSalt?: string;
   dataDir: string;
   toolsDir: string;
 }
@@ -171,6 +176,7 @@ export function loadConfig(): ProjectConfig {
       enableOneDnn: env('TF_ENABLE_ONEDNN_OPTS', '1'),
     },
     debug: envFlag('ECHO_DEBUG', false),
+    dicomSalt: optionalEnv('DICOM_ID_SALT'),
     dataDir: path.resolve(projectRoot, env('ECHO_DATA_DIR', '.data')),
     toolsDir: path.resolve(projectRoot, env('ECHO_TOOLS_DIR', '.tools')),
   };

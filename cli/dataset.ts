@@ -1,9 +1,10 @@
 /** dataset list | show | import: what the runs train on. */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CAMUS_FRAMES, CAMUS_VIEWS, type CamusFrame, type CamusView, IMPORT_FORMATS, type ImportFormat } from '../contracts';
-import { importCamus, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
+import { importCamus, importDicom, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
 import { listDatasets, readManifest, readSplit, splitNames } from '../data/manifest';
 import { MissingKeyError } from '../ml/blobStore';
 import { type CliContext, CliError, UsageError } from './context';
@@ -29,6 +30,9 @@ interface ImportOptions {
   splitLists?: boolean;
   videos?: number;
   framesPerVideo?: number;
+  every?: number;
+  frameList?: number[];
+  masks?: string;
 }
 
 const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'seed', 'name', 'json'];
@@ -36,8 +40,27 @@ const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 
 const FORMAT_OPTIONS: Record<ImportFormat, string[]> = {
   pairs: ['maskPattern', 'label', 'groupRegex', 'groupCsv'],
   camus: ['views', 'frames', 'splitLists', 'label'],
+  dicom: ['every', 'frameList', 'masks', 'label'],
   synthetic: ['videos', 'framesPerVideo'],
 };
+
+/**
+ * The secret behind the hashes that replace DICOM identifiers: DICOM_ID_SALT, or one generated on first use and kept
+ * in the data folder with owner-only permissions. Never stored with the dataset.
+ */
+function dicomSalt(ctx: CliContext): string {
+  if (ctx.config.dicomSalt) {
+    if (ctx.config.dicomSalt.length < 8) throw new UsageError('DICOM_ID_SALT must be at least 8 characters');
+    return ctx.config.dicomSalt;
+  }
+  const file = path.join(ctx.config.dataDir, 'dicom-salt');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(ctx.config.dataDir, { recursive: true });
+    fs.writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    console.error(`generated the DICOM id salt in ${file}: keep it (the same salt gives the same dataset ids) and keep it private`);
+  }
+  return fs.readFileSync(file, 'utf8').trim();
+}
 
 function maskPattern(value: string): string {
   if (!value.includes('{stem}')) throw new InvalidArgumentError('Must contain {stem}, e.g. \'{stem}_mask.png\'.');
@@ -68,6 +91,9 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   rejectUnlessAllowed(command, [...COMMON_IMPORT_OPTIONS, ...FORMAT_OPTIONS[options.format]],
     (flag) => `${flag} does not apply to --format ${options.format}`);
   if (options.groupRegex && options.groupCsv) throw new UsageError('give --group-regex or --group-csv, not both');
+  if (options.every && options.frameList) throw new UsageError('give --every or --frame-list, not both');
+  if (options.masks && !(fs.existsSync(options.masks) && fs.statSync(options.masks).isDirectory())) throw new UsageError(`--masks ${options.masks} is not a folder`);
+  const salt = options.format === 'dicom' ? dicomSalt(ctx) : undefined;
   const frames = options.format === 'camus' ? camusFrames(options.frames) : undefined;
   let dir: string;
   if (options.format === 'synthetic') {
@@ -96,6 +122,12 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
       const groupFrom = options.groupCsv ? { csv: options.groupCsv } : options.groupRegex;
       summary = await importFolderOfPairs(store, {
         dir, size: options.size, ...split, groupFrom, name: options.name, maskPattern: options.maskPattern, label: options.label,
+      });
+    } else if (options.format === 'dicom') {
+      summary = await importDicom(store, {
+        dir, size: options.size, ...split, salt: salt!, name: options.name, label: options.label,
+        ...(options.masks ? { masksDir: path.resolve(options.masks) } : {}),
+        ...(options.every || options.frameList ? { frames: { every: options.every, list: options.frameList } } : {}),
       });
     } else {
       summary = await importCamus(store, {
@@ -143,7 +175,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
       }
     });
 
-  dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, or generate a synthetic echo set')
+  dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, DICOM ultrasound, or generate a synthetic echo set')
     .addOption(new Option('--format <format>', 'what to import').choices(IMPORT_FORMATS).default('pairs'))
     .option('--dir <dir>', 'the folder to import (synthetic: where the generated files go)')
     .option('--size <px>', 'images are resized to size × size', positiveInt, 256)
@@ -153,7 +185,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--name <text>', 'a name for the dataset')
     .option('--json', 'print the import summary as JSON')
     .option('--mask-pattern <pattern>', 'pairs: mask file name for an image, with {stem} (default {stem}_mask.png)', maskPattern)
-    .option('--label <n>', 'pairs, camus: the label value of the structure in multi-label masks', positiveInt)
+    .option('--label <n>', 'pairs, camus, dicom: the label value of the structure in multi-label masks', positiveInt)
     .option('--group-regex <regex>', 'pairs: the video of a file, from the first capture group of this regex on its path', regex)
     .option('--group-csv <file>', 'pairs: a CSV of file,group')
     .option('--views <list>', 'camus: views to import (2CH, 4CH)', listOf(oneOf(CAMUS_VIEWS)))
@@ -161,5 +193,8 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--split-lists', 'camus: use the release\'s official test patients')
     .option('--videos <n>', 'synthetic: videos to generate', positiveInt)
     .option('--frames-per-video <n>', 'synthetic: frames per video', positiveInt)
+    .option('--every <n>', 'dicom: every Nth frame of each file (frame 1, 1+N, …)', positiveInt)
+    .option('--frame-list <list>', 'dicom: these frame numbers (1-based) of each file', listOf(positiveInt))
+    .option('--masks <dir>', 'dicom: folder of PNG masks (<file stem>_<frame>.png or <SOPInstanceUID>_<frame>.png)')
     .action((options: ImportOptions, command: Command) => runImport(ctx, options, command));
 }
