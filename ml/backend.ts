@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../config';
@@ -28,6 +29,27 @@ function addonBuilt(specifier: string): boolean {
   }
 }
 
+/**
+ * TensorFlow's thread pools: intra-op (the threads one kernel — a convolution, oneDNN's primitives — splits its work
+ * over) and inter-op (independent kernels at once; tfjs runs kernels one after another, so it matters little).
+ * libtensorflow reads TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when it creates its pools; unset or 0 means
+ * the CPU count, which is also TensorFlow's own default. Set here explicitly so every process (and the PyTorch
+ * comparison in scripts/bench-torch.ts) knows the numbers. oneDNN runs on the intra-op pool (its threadpool
+ * runtime), so OMP_NUM_THREADS does not apply.
+ * TODO(lead): these two belong in config.ts's `tf` section (TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS).
+ */
+export function tfThreadCounts(env: NodeJS.ProcessEnv = process.env): { intraOp: number; interOp: number } {
+  const cpus = os.availableParallelism();
+  const read = (name: string): number => {
+    const value = env[name]?.trim();
+    if (value === undefined || value === '' || value === '0') return cpus;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${value} must be a non-negative integer (0 or unset: the CPU count, ${cpus}).`);
+    return n;
+  };
+  return { intraOp: read('TF_NUM_INTRAOP_THREADS'), interOp: read('TF_NUM_INTEROP_THREADS') };
+}
+
 async function tryImport(specifier: string): Promise<boolean> {
   if (!addonBuilt(specifier)) return false;
   // libtensorflow reads these from the environment when it loads. Its C++ start-up notices (oneDNN, CPU features)
@@ -37,6 +59,9 @@ async function tryImport(specifier: string): Promise<boolean> {
   const { tf: settings } = loadConfig();
   process.env.TF_CPP_MIN_LOG_LEVEL = settings.cppMinLogLevel;
   process.env.TF_ENABLE_ONEDNN_OPTS = settings.enableOneDnn;
+  const threads = tfThreadCounts();
+  process.env.TF_NUM_INTRAOP_THREADS = String(threads.intraOp);
+  process.env.TF_NUM_INTEROP_THREADS = String(threads.interOp);
   try {
     await import(specifier);
     return tf.getBackend() === 'tensorflow';
@@ -68,7 +93,8 @@ export async function initBackend(
     }
   }
   await tf.ready();
-  log(`[tf] backend: ${loaded} (tfjs ${tf.version.tfjs})`);
+  const threads = loaded === 'cpu' ? '' : `, TensorFlow threads intra-op ${process.env.TF_NUM_INTRAOP_THREADS} / inter-op ${process.env.TF_NUM_INTEROP_THREADS}`;
+  log(`[tf] backend: ${loaded} (tfjs ${tf.version.tfjs}${threads})`);
   return loaded;
 }
 

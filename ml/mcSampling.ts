@@ -5,8 +5,10 @@
  * Two ways to draw the same samples:
  * - naive: T full forward passes with the model's dropout layers in MC mode;
  * - fast: the deterministic prefix (encoder, and for 'head' dropout the whole decoder) once per batch, then only
- *   the stochastic tail T times. Batch-norm uses moving statistics in both, so the prefix output is identical on
- *   every pass and the two modes sample the same distribution (with seeded masks, the same numbers).
+ *   the stochastic tail, for many passes at once: the prefix output stays on the backend, is tiled along the batch
+ *   axis (pass-major) and the tail runs once per group of passes, its dropout layers drawing one mask per stacked
+ *   pass (`withMCPasses`). Batch-norm uses moving statistics in both modes, so the prefix output is identical on
+ *   every pass and the two modes sample the same distribution (with seeded masks, the same numbers, pass for pass).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MCMode } from '../contracts/names';
@@ -17,7 +19,7 @@ import {
   type PixelReduction,
   type UncertaintyFunction,
 } from './acquisition';
-import { MCDropout, setMCDropoutSeed, setMCMode } from './layers/mcDropout';
+import { MCDropout, setMCDropoutSeed, setMCMode, withMCPasses, withReusedMaskBuffer } from './layers/mcDropout';
 
 export type { MCMode };
 
@@ -73,6 +75,11 @@ export interface MCScoreOptions<F extends AcquisitionFunction> {
   reduce?: PixelReduction;
   /** Default 'fast' when the net has an MC split, else 'naive'. */
   mode?: MCMode;
+  /**
+   * Fast mode: at most this many values (floats) of tiled prefix output per tail call, i.e. passes are stacked in
+   * groups of ⌊max / (prefix output per pass)⌋ (at least 1). Default 2^24 (64 MB).
+   */
+  maxStackedValues?: number;
   /** Fixes the dropout masks (reproducible runs, tests); unseeded when absent. */
   dropoutSeed?: number;
   /** Required when `functions` includes 'random'. */
@@ -126,6 +133,28 @@ function pooledFeatures(prefixOutputs: tf.Tensor[]): tf.Tensor2D {
   return tf.tidy(() => tf.concat(prefixOutputs.map((t) => (t.rank === 4 ? t.mean([1, 2]) : t.reshape([t.shape[0], -1]))), 1) as tf.Tensor2D);
 }
 
+/**
+ * Values (floats) of tail input a group of stacked passes may hold by default: 2^24 (64 MB) bounds the tiled prefix
+ * output and keeps each tail activation within a few hundred MB, while groups stay large enough (e.g. 4 passes of a
+ * batch of 4 at 256² × 16 channels) that per-call overhead no longer counts.
+ */
+export const DEFAULT_MAX_STACKED_VALUES = 2 ** 24;
+
+/** Passes per tail call: as many as fit `maxValues` (at least one, at most `passes`). */
+export function passesPerTailCall(prefixOutputs: readonly tf.Tensor[], passes: number, maxValues = DEFAULT_MAX_STACKED_VALUES): number {
+  const perPass = prefixOutputs.reduce((sum, t) => sum + t.size, 0);
+  return Math.max(1, Math.min(passes, Math.floor(maxValues / Math.max(1, perPass))));
+}
+
+/** `passes` stochastic tail passes in one call: probabilities [passes · batch, …], pass-major. */
+function stackedTailPasses(tail: tf.LayersModel, prefixOutputs: tf.Tensor[], passes: number): tf.Tensor {
+  return tf.tidy(() => {
+    const inputs = passes === 1 ? prefixOutputs : prefixOutputs.map((t) => tf.tile(t, [passes, ...t.shape.slice(1).map(() => 1)]));
+    const output = withMCPasses(passes, () => tail.apply(inputs.length === 1 ? inputs[0] : inputs, { training: false }) as tf.Tensor | tf.Tensor[]);
+    return single(output, 'The MC tail');
+  });
+}
+
 /** Models with a run in progress: MC mode is a flag on shared layers, so two runs on one model would interfere. */
 const modelsInUse = new WeakSet<tf.LayersModel>();
 
@@ -143,6 +172,9 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
   const mode: MCMode = options.mode ?? (net.mcSplit ? 'fast' : 'naive');
   if (!(Number.isInteger(samples) && samples >= 1)) throw new Error(`samples (T) must be a positive integer, got ${samples}.`);
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
+  if (options.maxStackedValues !== undefined && !(options.maxStackedValues >= 1)) {
+    throw new Error(`maxStackedValues must be at least 1, got ${options.maxStackedValues}.`);
+  }
   if (functions.length === 0) throw new Error('Ask for at least one acquisition function.');
   if (functions.includes('random' as F) && options.randomSeed === undefined) {
     throw new Error("The 'random' acquisition function needs randomSeed.");
@@ -174,67 +206,82 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
   const accumulator = new MCMomentAccumulator();
   let batchIndex = 0;
   try {
-    for await (const { ids, images } of batchesOf(pool, batchSize)) {
-      let prefixOutputs: tf.Tensor[] = [];
-      try {
-        if (images.shape[0] !== ids.length) {
-          throw new Error(`A pool batch has ${ids.length} ids but ${images.shape[0]} images.`);
-        }
-        if (split && ((mode === 'fast' && passes > 0) || onFeatures)) {
-          prefixOutputs = tf.tidy(() => asList(split.prefix.apply(images, { training: false }) as tf.Tensor | tf.Tensor[]));
-        }
-        for (let t = 0; t < passes; t++) {
-          const probs = tf.tidy(() =>
-            mode === 'fast'
-              ? single(split!.tail.apply(prefixOutputs.length === 1 ? prefixOutputs[0] : prefixOutputs, { training: false }) as tf.Tensor | tf.Tensor[], 'The MC tail')
-              : single(net.model.apply(images, { training: false }) as tf.Tensor | tf.Tensor[], 'The model'),
-          );
-          accumulator.add(probs);
-          probs.dispose();
-        }
-
-        const scoreTable = new Map<F, ArrayLike<number>>();
-        if (uncertaintyFns.length > 0) {
-          const stacked = tf.tidy(() => tf.stack(uncertaintyFns.map((fn) => accumulator.imageScores(fn, reduce))));
-          const values = await stacked.data();
-          stacked.dispose();
-          uncertaintyFns.forEach((fn, i) => scoreTable.set(fn, values.subarray(i * ids.length, (i + 1) * ids.length)));
-        }
-        if (functions.includes('random' as F)) scoreTable.set('random' as F, randomScores(ids, options.randomSeed!));
-        ids.forEach((id, i) => {
-          const scores = {} as Record<F, number>;
-          for (const fn of functions) scores[fn] = scoreTable.get(fn)![i];
-          results.push({ id, scores });
-        });
-
-        if (maps) {
-          const mapTensor = accumulator.pixelMap(maps.fn);
-          const values = await mapTensor.data();
-          // The output's size, which a model may choose to differ from the input's.
-          const [, height, width] = mapTensor.shape;
-          mapTensor.dispose();
-          const size = height * width;
-          for (let i = 0; i < ids.length; i++) {
-            await maps.onMap(ids[i], Float32Array.from(values.subarray(i * size, (i + 1) * size)), height, width);
+    // Masks of stacked passes are drawn into one reused buffer for the whole run.
+    await withReusedMaskBuffer(async () => {
+      for await (const { ids, images } of batchesOf(pool, batchSize)) {
+        let prefixOutputs: tf.Tensor[] = [];
+        try {
+          if (images.shape[0] !== ids.length) {
+            throw new Error(`A pool batch has ${ids.length} ids but ${images.shape[0]} images.`);
           }
-        }
-        if (onFeatures) {
-          const features = pooledFeatures(prefixOutputs);
-          const values = await features.data();
-          const dim = features.shape[1];
-          features.dispose();
-          for (let i = 0; i < ids.length; i++) {
-            await onFeatures(ids[i], Float32Array.from(values.subarray(i * dim, (i + 1) * dim)));
+          if (split && ((mode === 'fast' && passes > 0) || onFeatures)) {
+            prefixOutputs = tf.tidy(() => asList(split.prefix.apply(images, { training: false }) as tf.Tensor | tf.Tensor[]));
           }
+          const group = mode === 'fast' ? passesPerTailCall(prefixOutputs, passes, options.maxStackedValues) : 1;
+          for (let done = 0; done < passes; done += group) {
+            const stacked = Math.min(group, passes - done);
+            const probs = mode === 'fast'
+              ? stackedTailPasses(split!.tail, prefixOutputs, stacked)
+              : tf.tidy(() => single(net.model.apply(images, { training: false }) as tf.Tensor | tf.Tensor[], 'The model'));
+            try {
+              if (stacked === 1) {
+                accumulator.add(probs);
+              } else {
+                const rows = probs.shape[0] / stacked;
+                for (let p = 0; p < stacked; p++) {
+                  const pass = tf.slice(probs, p * rows, rows);
+                  accumulator.add(pass);
+                  pass.dispose();
+                }
+              }
+            } finally {
+              probs.dispose();
+            }
+          }
+
+          const scoreTable = new Map<F, ArrayLike<number>>();
+          if (uncertaintyFns.length > 0) {
+            const stacked = tf.tidy(() => tf.stack(uncertaintyFns.map((fn) => accumulator.imageScores(fn, reduce))));
+            const values = await stacked.data();
+            stacked.dispose();
+            uncertaintyFns.forEach((fn, i) => scoreTable.set(fn, values.subarray(i * ids.length, (i + 1) * ids.length)));
+          }
+          if (functions.includes('random' as F)) scoreTable.set('random' as F, randomScores(ids, options.randomSeed!));
+          ids.forEach((id, i) => {
+            const scores = {} as Record<F, number>;
+            for (const fn of functions) scores[fn] = scoreTable.get(fn)![i];
+            results.push({ id, scores });
+          });
+
+          if (maps) {
+            const mapTensor = accumulator.pixelMap(maps.fn);
+            const values = await mapTensor.data();
+            // The output's size, which a model may choose to differ from the input's.
+            const [, height, width] = mapTensor.shape;
+            mapTensor.dispose();
+            const size = height * width;
+            for (let i = 0; i < ids.length; i++) {
+              await maps.onMap(ids[i], Float32Array.from(values.subarray(i * size, (i + 1) * size)), height, width);
+            }
+          }
+          if (onFeatures) {
+            const features = pooledFeatures(prefixOutputs);
+            const values = await features.data();
+            const dim = features.shape[1];
+            features.dispose();
+            for (let i = 0; i < ids.length; i++) {
+              await onFeatures(ids[i], Float32Array.from(values.subarray(i * dim, (i + 1) * dim)));
+            }
+          }
+        } finally {
+          images.dispose();
+          tf.dispose(prefixOutputs);
+          accumulator.dispose();
         }
-      } finally {
-        images.dispose();
-        tf.dispose(prefixOutputs);
-        accumulator.dispose();
+        batchIndex += 1;
+        await onProgress?.({ batchIndex, imagesDone: results.length, imagesTotal: total, elapsedMs: performance.now() - started });
       }
-      batchIndex += 1;
-      await onProgress?.({ batchIndex, imagesDone: results.length, imagesTotal: total, elapsedMs: performance.now() - started });
-    }
+    });
   } finally {
     modelsInUse.delete(net.model);
     setMCMode(stochastic, false);

@@ -150,15 +150,13 @@ export interface ScoresRun {
   functions: readonly AcquisitionFunction[];
 }
 
-/** Writes `<prefix>/scores.json` next to the maps a `UncertaintyMapWriter` wrote; returns its key. */
-export async function writeScores(
-  store: BlobStore,
-  prefix: string,
+/** The scores document of these results (and the maps a `UncertaintyMapWriter` wrote for them). */
+export function scoresDocument(
   results: readonly { id: string; scores: Partial<Record<AcquisitionFunction, number>> }[],
   run: ScoresRun,
   maps?: UncertaintyMapWriter,
-): Promise<string> {
-  const document: ScoresDocument = {
+): ScoresDocument {
+  return {
     samples: run.samples,
     mode: run.mode,
     reduce: run.reduce,
@@ -169,6 +167,17 @@ export async function writeScores(
       return map ? { id, scores, map } : { id, scores };
     }),
   };
+}
+
+/** Writes `<prefix>/scores.json` next to the maps a `UncertaintyMapWriter` wrote; returns its key. */
+export async function writeScores(
+  store: BlobStore,
+  prefix: string,
+  results: readonly { id: string; scores: Partial<Record<AcquisitionFunction, number>> }[],
+  run: ScoresRun,
+  maps?: UncertaintyMapWriter,
+): Promise<string> {
+  const document = scoresDocument(results, run, maps);
   const key = scoresKey(prefix);
   await store.putBytes(key, new TextEncoder().encode(JSON.stringify(document)), 'application/json');
   return key;

@@ -6,6 +6,8 @@
  *   npx tsx scripts/bench-mc.ts [--pool 200] [--size 256] [--T 30] [--batch 4] [--repeat 1] [--strategies head,decoder]
  *
  * With --repeat N each mode runs N times, alternating, and the fastest run counts (robust to other load).
+ * Beside naive/fast it times one deterministic forward pass over the same pool (model.predict, same batches,
+ * loading included), alternating with the others, and prints each mode as "× one forward pass".
  *
  * Model: the zoo's Unet + resnet34 (classes 1) when ml/zoo/index.ts exists, else a self-built U-Net with a
  * ResNet-34 encoder and smp's Unet decoder (16–256 channels), which has the same structure and size.
@@ -169,7 +171,23 @@ async function main(): Promise<void> {
     await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'fast' });
 
     const timings = new Map<MCMode, { ms: number; scores: number[] }>();
-    for (let run = 0; run < args.repeat; run++) for (const mode of ['fast', 'naive'] as const) {
+    let forwardMs = Infinity;
+    const forwardPass = async () => {
+      const started = performance.now();
+      for (let start = 0; start < ids.length; start += args.batch) {
+        const images = await load(ids.slice(start, start + args.batch));
+        const probs = net.model.predict(images) as tf.Tensor;
+        await probs.data();
+        tf.dispose([images, probs]);
+      }
+      return performance.now() - started;
+    };
+    await forwardPass();
+    for (let run = 0; run < args.repeat; run++) for (const mode of ['forward', 'fast', 'naive'] as const) {
+      if (mode === 'forward') {
+        forwardMs = Math.min(forwardMs, await forwardPass());
+        continue;
+      }
       const started = performance.now();
       const results = await mcScorePool({
         net, pool, samples: args.T, batchSize: args.batch, functions: [...UNCERTAINTY_FUNCTIONS], mode, dropoutSeed: 1,
@@ -184,9 +202,11 @@ async function main(): Promise<void> {
     const naive = timings.get('naive')!;
     const fast = timings.get('fast')!;
     const maxDiff = Math.max(...naive.scores.map((s, i) => Math.abs(s - fast.scores[i])));
-    console.log(`  naive MC: ${naive.ms.toFixed(0)} ms per pool (${(naive.ms / args.pool).toFixed(0)} ms/image)`);
-    console.log(`  fast MC:  ${fast.ms.toFixed(0)} ms per pool (${(fast.ms / args.pool).toFixed(0)} ms/image)`);
-    console.log(`  speed-up: ${(naive.ms / fast.ms).toFixed(1)}×   (max |naive − fast| score difference, same masks: ${maxDiff.toExponential(1)})`);
+    const perForward = (ms: number) => `${(ms / forwardMs).toFixed(2)}× one forward pass`;
+    console.log(`  one forward pass: ${forwardMs.toFixed(0)} ms per pool (${(forwardMs / args.pool).toFixed(0)} ms/image)`);
+    console.log(`  naive MC: ${naive.ms.toFixed(0)} ms per pool (${(naive.ms / args.pool).toFixed(0)} ms/image), ${perForward(naive.ms)}`);
+    console.log(`  fast MC:  ${fast.ms.toFixed(0)} ms per pool (${(fast.ms / args.pool).toFixed(0)} ms/image), ${perForward(fast.ms)}`);
+    console.log(`  speed-up: ${(naive.ms / fast.ms).toFixed(1)}× naive/fast   (max |naive − fast| score difference, same masks: ${maxDiff.toExponential(1)})`);
     net.model.dispose();
   }
 }

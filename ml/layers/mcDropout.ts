@@ -53,12 +53,22 @@ function generatorState(seed: string | undefined): Int32Array {
  * times slower and needs extra ops to threshold and scale, and masks are most of the cost of fast MC.
  */
 export function dropoutMask(size: number, keep: number, seed: string | undefined): Float32Array {
+  const mask = new Float32Array(size);
+  fillDropoutMask(mask, keep, seed);
+  return mask;
+}
+
+/** Writes `dropoutMask(target.length, keep, seed)` into `target` (a view into a larger mask, say). */
+export function fillDropoutMask(target: Float32Array, keep: number, seed: string | undefined): void {
   const [s0, s1, s2, s3] = generatorState(seed);
   let a = s0, b = s1, c = s2, d = s3;
+  const size = target.length;
   const threshold = Math.round(keep * 65536);
-  const mask = new Float32Array(size);
-  if (threshold === 0) return mask;
-  const bits = new Uint32Array(mask.buffer);
+  if (threshold === 0) {
+    target.fill(0);
+    return;
+  }
+  const bits = new Uint32Array(target.buffer, target.byteOffset, size);
   const scaleBits = new Uint32Array(Float32Array.of(65536 / threshold).buffer)[0] | 0;
   for (let i = 0; i < size; i += 2) {
     const m = Math.imul(b, 5);
@@ -70,7 +80,54 @@ export function dropoutMask(size: number, keep: number, seed: string | undefined
     bits[i] = (((r & 0xffff) - threshold) >> 31) & scaleBits;
     if (i + 1 < size) bits[i + 1] = (((r >>> 16) - threshold) >> 31) & scaleBits;
   }
-  return mask;
+}
+
+/**
+ * Passes stacked along the batch axis of one MC-mode call (see `withMCPasses`): the input holds `passes` copies of
+ * a batch, pass-major, and each copy gets its own mask — the one the n-th separate call would have drawn.
+ */
+let passesPerCall = 1;
+
+/**
+ * Runs `fn` (synchronous) with MC-mode dropout layers treating their input as `passes` stacked copies of a batch
+ * ([passes · batch, …], pass-major): a layer draws `passes` masks in a row, exactly the masks of `passes`
+ * consecutive single-pass calls, so one batched call of a model equals that many separate passes, seeded or not.
+ */
+export function withMCPasses<T>(passes: number, fn: () => T): T {
+  if (!(Number.isInteger(passes) && passes >= 1)) throw new Error(`passes must be a positive integer, got ${passes}.`);
+  const outer = passesPerCall;
+  passesPerCall = passes;
+  try {
+    return fn();
+  } finally {
+    passesPerCall = outer;
+  }
+}
+
+/**
+ * While a `withReusedMaskBuffer` scope is open, masks are drawn into one reusable buffer: a fresh array of stacked
+ * passes' size costs more in page faults than drawing the mask. The mask tensor made from it is consumed by the
+ * multiply and disposed before the next call (tfjs-node copies the values into TensorFlow when the multiply runs).
+ */
+let scratch: Float32Array | undefined;
+let reuseScopes = 0;
+
+/** Runs `fn` with dropout masks drawn into one reused buffer, freed when the last open scope ends. */
+export async function withReusedMaskBuffer<T>(fn: () => Promise<T>): Promise<T> {
+  reuseScopes += 1;
+  scratch ??= new Float32Array(0);
+  try {
+    return await fn();
+  } finally {
+    reuseScopes -= 1;
+    if (reuseScopes === 0) scratch = undefined;
+  }
+}
+
+function maskBuffer(size: number): Float32Array {
+  if (!scratch) return new Float32Array(size);
+  if (scratch.length < size) scratch = new Float32Array(size);
+  return scratch.subarray(0, size);
 }
 
 export interface MCDropoutArgs {
@@ -101,8 +158,17 @@ export class MCDropout extends tf.layers.Layer {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const stochastic = this.mcActive || kwargs.training === true;
       if (!stochastic || this.rate === 0) return tf.clone(x);
-      const mask = tf.tensor(dropoutMask(x.size, 1 - this.rate, nextSeed(this.name)), x.shape, 'float32');
-      return x.mul(mask);
+      // Training draws one mask per call; MC mode one per stacked pass (withMCPasses).
+      const passes = kwargs.training === true ? 1 : passesPerCall;
+      if (x.shape[0] % passes !== 0) {
+        throw new Error(`${this.name}: a batch of ${x.shape[0]} cannot hold ${passes} stacked MC passes.`);
+      }
+      const mask = maskBuffer(x.size);
+      const perPass = x.size / passes;
+      for (let p = 0; p < passes; p++) {
+        fillDropoutMask(mask.subarray(p * perPass, (p + 1) * perPass), 1 - this.rate, nextSeed(this.name));
+      }
+      return x.mul(tf.tensor(mask, x.shape, 'float32'));
     });
   }
 

@@ -5,16 +5,19 @@
  * Reproducibility: every random choice — shuffle order, augmentation parameters and noise, dropout masks — comes
  * from one `SeededRng` whose state is saved with each checkpoint; dropout masks are reseeded from it at the start of
  * every epoch. A run resumed from the checkpoint of epoch e therefore replays epochs e+1… exactly as the
- * uninterrupted run would (up to Adam's bias-correction terms, which tfjs recomputes as β^t on restore).
+ * uninterrupted run would (Adam's bias corrections are computed from the step number, see ./adam.ts).
+ *
+ * Speed: each step runs through ./step.ts — fused batch-norm / ReLU kernels and a one-pass Adam on the native CPU
+ * backend; `fusedKernels: false` selects tfjs' stock kernels and Adam (same results up to float rounding).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BlobStore } from '../blobStore';
 import { setMCDropoutSeed } from '../layers/mcDropout';
 import { augmentBatch, PAPER_AUGMENTATIONS, type AugmentConfig } from './augment';
 import { loadCheckpoint, readCheckpointMeta, removeCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
-import { segmentationLoss } from './losses';
 import { foregroundCounts, foregroundOf, scoresFromCounts, type ForegroundCounts } from './metrics';
 import { SeededRng } from './rng';
+import { createTrainStep } from './step';
 
 /** images [N,H,W,C] float in [0,1]; masks [N,H,W,1] in {0,1} (sigmoid models) or one-hot [N,H,W,classes]. */
 export interface SegDataset {
@@ -55,6 +58,8 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Put the best validation weights back into the model at the end (default true). */
   restoreBestWeights?: boolean;
+  /** Fused batch-norm / ReLU kernels and one-pass Adam where the backend allows (default true); false: tfjs' stock ones. */
+  fusedKernels?: boolean;
 }
 
 export interface EpochRecord {
@@ -282,8 +287,8 @@ export async function trainModel(
   const fingerprint: RunFingerprint = { trainSize: n, batchSize: opts.batchSize, seed: opts.seed };
   const store = opts.checkpoint?.store;
   const prefix = opts.checkpoint?.prefix.replace(/\/+$/, '');
-  const optimizer = tf.train.adam(opts.learningRate);
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const trainStep = createTrainStep(model, { learningRate: opts.learningRate, fused: opts.fusedKernels ?? true });
+  const optimizer = trainStep.optimizer;
   let bestWeights: tf.Tensor[] | undefined;
 
   try {
@@ -307,11 +312,7 @@ export async function trainModel(
           let x = tf.gather(train.images, picked);
           let y = tf.gather(train.masks, picked);
           if (augment) ({ images: x, masks: y } = augmentBatch(x, y, augment, state.rng));
-          return optimizer.minimize(
-            () => segmentationLoss(y, model.apply(x, { training: true }) as tf.Tensor4D),
-            true,
-            variables,
-          ) as tf.Scalar;
+          return trainStep.run(x, y);
         });
         const loss = (await lossTensor.data())[0];
         lossTensor.dispose();
@@ -396,7 +397,7 @@ export async function trainModel(
     };
   } finally {
     tf.dispose(bestWeights);
-    optimizer.dispose();
+    trainStep.dispose();
     // Later MC sampling must not inherit the training run's dropout seed.
     setMCDropoutSeed(undefined);
   }

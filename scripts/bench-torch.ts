@@ -1,0 +1,164 @@
+/**
+ * The project against PyTorch + segmentation_models_pytorch on the same models, in one run, alternating:
+ * training img/s (Adam, Dice + BCE, batch statistics) and inference img/s (eval mode), and the ratio project/PyTorch.
+ *
+ *   npx tsx scripts/bench-torch.ts [--configs Unet:resnet34,PAN:timm-regnety_120] [--size 256] [--batch 4]
+ *                                  [--steps 3] [--rounds 3] [--stock] [--python PATH]
+ *
+ * Each round times, per configuration and in this order, PyTorch training, project training, (with --stock: the
+ * project's stock tfjs path, i.e. before the fused kernels), PyTorch inference, project inference — each one
+ * warm-up step then the median of --steps — so load from other processes hits every side alike. The table shows
+ * the median over rounds and the range.
+ *
+ * Threads: TensorFlow runs a kernel's work on its intra-op pool and independent kernels on its inter-op pool; both
+ * default to the CPU count. ml/backend.ts passes TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS (default: the
+ * CPU count) to TensorFlow, and this script gives PyTorch the same numbers (torch.set_num_threads,
+ * torch.set_num_interop_threads).
+ *
+ * PyTorch comes from `.tools/torch-venv` (or --python); when that venv is missing it is created and
+ * torch + segmentation-models-pytorch 0.6.0 are installed from PyPI (a few GB; only this script needs it).
+ */
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, tfThreadCounts } from '../ml/backend';
+import { createTrainStep, type TrainStep } from '../ml/train/step';
+import type { ArchName } from '../ml/types';
+import { buildModel } from '../ml/zoo';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SMP_VERSION = '0.6.0';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The venv's python, created with torch + smp when missing. */
+function torchPython(explicit: string | undefined): string {
+  if (explicit) return explicit;
+  const venv = path.join(root, '.tools', 'torch-venv');
+  const python = path.join(venv, 'bin', 'python');
+  const works = () => existsSync(python)
+    && spawnSync(python, ['-c', 'import torch, segmentation_models_pytorch'], { stdio: 'ignore' }).status === 0;
+  if (works()) return python;
+  console.log(`Installing PyTorch and segmentation-models-pytorch ${SMP_VERSION} into ${path.relative(root, venv)} (once; a few GB) …`);
+  const run = (cmd: string, args: string[]) => {
+    const result = spawnSync(cmd, args, { stdio: 'inherit' });
+    if (result.status !== 0) throw new Error(`'${cmd} ${args.join(' ')}' failed; install python3 with venv and pip, or pass --python PATH to a python with torch and smp.`);
+  };
+  if (!existsSync(python)) run('python3', ['-m', 'venv', venv]);
+  run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', 'torch', `segmentation-models-pytorch==${SMP_VERSION}`]);
+  if (!works()) throw new Error(`${python} still cannot import torch and segmentation_models_pytorch.`);
+  return python;
+}
+
+/** The Python worker (scripts/bench_torch.py): one JSON command per line in, one JSON reply per line out. */
+class TorchWorker {
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
+  private readonly replies: AsyncIterator<string>;
+
+  constructor(python: string, threads: { intra: number; inter: number }) {
+    this.child = spawn(python, [path.join(root, 'scripts', 'bench_torch.py'), '--intra', String(threads.intra), '--inter', String(threads.inter)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    this.replies = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+  }
+
+  async ask<T>(command: Record<string, unknown>): Promise<T> {
+    this.child.stdin.write(`${JSON.stringify(command)}\n`);
+    const line = await this.replies.next();
+    if (line.done) throw new Error(`The PyTorch worker exited (code ${this.child.exitCode}) on ${JSON.stringify(command)}.`);
+    const reply = JSON.parse(line.value) as T & { error?: string };
+    if (reply.error) throw new Error(`PyTorch: ${reply.error}`);
+    return reply;
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+function timed(steps: number, fn: () => void): number {
+  fn();
+  const ms: number[] = [];
+  for (let i = 0; i < steps; i += 1) {
+    const start = performance.now();
+    fn();
+    ms.push(performance.now() - start);
+  }
+  return median(ms);
+}
+
+interface Side {
+  train: number[];
+  infer: number[];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    configs: { type: 'string', default: 'Unet:resnet34,PAN:timm-regnety_120' },
+    size: { type: 'string', default: '256' }, batch: { type: 'string', default: '4' },
+    steps: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' },
+    stock: { type: 'boolean', default: false }, python: { type: 'string' },
+  } });
+  const [size, batch, steps, rounds] = [values.size, values.batch, values.steps, values.rounds].map(Number);
+  const backend = await initBackend(undefined, () => {});
+  const { intraOp: intra, interOp: inter } = tfThreadCounts();
+  const threads = { intra, inter };
+  const worker = new TorchWorker(torchPython(values.python), threads);
+  const info = await worker.ask<{ torch: string; smp: string; intra: number; inter: number }>({ cmd: 'info' });
+  const command = `npx tsx scripts/bench-torch.ts ${process.argv.slice(2).join(' ')}`.trim();
+  console.log(`$ ${command}`);
+  console.log(`project: ${backend}, tfjs ${tf.version.tfjs}, TF threads intra ${threads.intra} / inter ${threads.inter}; ` +
+    `PyTorch ${info.torch}, smp ${info.smp}, threads intra ${info.intra} / inter ${info.inter}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`${size}×${size}×3, batch ${batch}, 1 class, Adam lr 1e-4, Dice + BCE; per round 1 warm-up + median of ${steps} steps; ${rounds} rounds, alternating\n`);
+
+  const rows: string[] = [];
+  for (const entry of values.configs!.split(',')) {
+    const [arch, encoder] = entry.split(':');
+    const torchParams = (await worker.ask<{ params: number }>({ cmd: 'build', arch, encoder, size, batch, channels: 3, lr: 1e-4 })).params;
+    const net = buildModel({ arch: arch as ArchName, encoder, encoderDepth: 5, inputShape: [size, size, 3], classes: 1, dropout: { strategy: 'none', rate: 0 } });
+    const x = tf.randomUniform([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const y = tf.randomUniform([batch, size, size, 1], 0, 1, 'float32', 2).round() as tf.Tensor4D;
+    const fused = createTrainStep(net.model, { learningRate: 1e-4 });
+    const stock = values.stock ? createTrainStep(net.model, { learningRate: 1e-4, fused: false }) : undefined;
+    const trainMs = (step: TrainStep) => timed(steps, () => {
+      const loss = step.run(x, y);
+      loss.dataSync();
+      loss.dispose();
+    });
+    const inferMs = () => timed(steps, () => tf.tidy(() => void (net.model.predict(x) as tf.Tensor).sum().dataSync()));
+    const sides: Record<'torch' | 'project' | 'stock', Side> = { torch: { train: [], infer: [] }, project: { train: [], infer: [] }, stock: { train: [], infer: [] } };
+    const perSecond = (ms: number) => batch / (ms / 1000);
+    for (let round = 0; round < rounds; round++) {
+      sides.torch.train.push(perSecond((await worker.ask<{ medianMs: number }>({ cmd: 'train', steps })).medianMs));
+      sides.project.train.push(perSecond(trainMs(fused)));
+      if (stock) sides.stock.train.push(perSecond(trainMs(stock)));
+      sides.torch.infer.push(perSecond((await worker.ask<{ medianMs: number }>({ cmd: 'infer', steps })).medianMs));
+      sides.project.infer.push(perSecond(inferMs()));
+      const last = (xs: number[]) => xs[xs.length - 1].toFixed(2);
+      console.log(`  ${entry} round ${round + 1}: train torch ${last(sides.torch.train)} project ${last(sides.project.train)}` +
+        `${stock ? ` stock ${last(sides.stock.train)}` : ''} img/s; infer torch ${last(sides.torch.infer)} project ${last(sides.project.infer)} img/s`);
+    }
+    const cell = (xs: number[]) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+    const ratios = (a: number[], b: number[]) => a.map((v, i) => v / b[i]);
+    rows.push(`| ${entry} | ${net.paramCount.toLocaleString('en-US')} / ${torchParams.toLocaleString('en-US')} | train | ${cell(sides.torch.train)} | ${cell(sides.project.train)} | ${cell(ratios(sides.project.train, sides.torch.train))}× |` +
+      (stock ? ` ${cell(sides.stock.train)} (${cell(ratios(sides.stock.train, sides.torch.train))}×) |` : ''));
+    rows.push(`| ${entry} | | infer | ${cell(sides.torch.infer)} | ${cell(sides.project.infer)} | ${cell(ratios(sides.project.infer, sides.torch.infer))}× |${stock ? ' |' : ''}`);
+    fused.dispose();
+    stock?.dispose();
+    tf.dispose([x, y]);
+    net.model.dispose();
+  }
+  worker.close();
+  console.log(`\nimg/s, median of ${rounds} rounds (min–max); ratio = project / PyTorch per round`);
+  console.log(`| model | params (project / PyTorch) | work | PyTorch | project | ratio |${values.stock ? ' stock tfjs path (ratio) |' : ''}`);
+  console.log(`| --- | --- | --- | --- | --- | --- |${values.stock ? ' --- |' : ''}`);
+  for (const row of rows) console.log(row);
+}
+
+await main();
