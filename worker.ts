@@ -116,6 +116,9 @@ class AcceleratorSupervisor {
 /** In a supervised child: when the parent's IPC channel closes (the parent died), stop serving and exit. */
 function exitWithParent(workers: Worker[]): void {
   if (!process.connected) return;
+  // The IPC channel must not keep this process alive once its workers have stopped (a parent waiting for it to
+  // exit would wait forever); 'disconnect' still fires while the workers run.
+  process.channel?.unref();
   process.once('disconnect', () => {
     console.error('[worker] the parent worker process is gone; the accelerator worker stops');
     for (const w of workers) w.shutdown();

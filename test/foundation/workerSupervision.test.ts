@@ -1,6 +1,6 @@
 /**
  * The real worker process (`tsx worker.ts`, WORKER_ROLE=all): its accelerator child is restarted when it crashes,
- * and exits when the parent dies, so no orphan keeps serving activities.
+ * and exits when the parent dies, so no orphan keeps serving activities; SIGINT stops both.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -93,4 +93,24 @@ describe('worker supervision', () => {
     await waitFor(async () => (accelerators().length === 0 ? true : undefined), 'the orphaned accelerator child to exit', 60_000);
     console.log(`[supervision] accelerator child exited ${((Date.now() - parentKilledAt) / 1000).toFixed(1)} s after its parent was killed`);
   }, 300_000);
+
+  it('stops both processes on SIGINT to the `tsx` wrapper, as the demo stops its worker', async () => {
+    const graceful = spawn(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['worker.ts'], {
+      cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TASK_QUEUE_LIGHT: config.taskQueues.light, TASK_QUEUE_ACCEL: config.taskQueues.accel },
+    });
+    const out: string[] = [];
+    graceful.stdout!.on('data', (d: Buffer) => out.push(d.toString()));
+    graceful.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    const exited = new Promise<number | null>((resolve) => graceful.once('exit', resolve));
+    await waitFor(async () => (/role accel,/.test(out.join('')) ? true : undefined), 'the accelerator child to serve', 120_000);
+    graceful.kill('SIGINT');
+    const signalledAt = Date.now();
+    const code = await Promise.race([exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 60_000))]);
+    expect(code, out.join('')).not.toBe('hung');
+    console.log(`[supervision] worker (parent and accelerator child) stopped ${((Date.now() - signalledAt) / 1000).toFixed(1)} s after SIGINT`);
+    expect(out.join('')).toMatch(/accel stopped/);
+    expect(out.join('')).toMatch(/light stopped/);
+    expect(accelerators()).toHaveLength(0);
+  }, 240_000);
 });
