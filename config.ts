@@ -2,6 +2,7 @@
  * Every setting a user can touch, read from environment variables with local-use defaults. This is the only
  * module that reads `process.env`; the README's table lists each variable. Keep the two in step.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -28,6 +29,16 @@ function envInt(name: string, fallback: number): number {
   if (!Number.isInteger(value) || value <= 0) {
     throw new Error(`${name}=${raw} is not a positive integer; unset it or give a number such as ${fallback}.`);
   }
+  return value;
+}
+
+/** A thread count: unset, empty or 0 means the CPU count. */
+function envThreads(name: string): number {
+  const cpus = os.availableParallelism();
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '' || raw === '0') return cpus;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${raw} must be a non-negative integer (0 or unset: the CPU count, ${cpus}).`);
   return value;
 }
 
@@ -79,6 +90,9 @@ export interface TensorFlowConfig {
   /** Passed to libtensorflow through its own variables when the native backend loads. */
   cppMinLogLevel: string;
   enableOneDnn: string;
+  /** TensorFlow's intra-op pool (threads one kernel splits its work over) and inter-op pool; the CPU count by default. */
+  intraOpThreads: number;
+  interOpThreads: number;
 }
 
 export interface LabelsConfig {
@@ -174,6 +188,8 @@ export function loadConfig(): ProjectConfig {
       backend: envChoice('TF_BACKEND', 'auto', BACKEND_PREFERENCES, isBackendPreference),
       cppMinLogLevel: env('TF_CPP_MIN_LOG_LEVEL', '1'),
       enableOneDnn: env('TF_ENABLE_ONEDNN_OPTS', '1'),
+      intraOpThreads: envThreads('TF_NUM_INTRAOP_THREADS'),
+      interOpThreads: envThreads('TF_NUM_INTEROP_THREADS'),
     },
     debug: envFlag('ECHO_DEBUG', false),
     dicomSalt: optionalEnv('DICOM_ID_SALT'),

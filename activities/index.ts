@@ -7,6 +7,7 @@ import type { LabelStudioConnection } from '../labelling/labelStudioBridge';
 import type { ObjectStore } from '../store/objectStore';
 import { benchmarkAccelActivities, benchmarkLightActivities } from './benchmark';
 import { labellingActivities } from './labelling';
+import { predictAccelActivities, predictLightActivities } from './predict';
 import { roundTripActivities } from './roundTrip';
 import { searchActivities } from './search';
 import { trainingActivities } from './training';
@@ -20,12 +21,12 @@ export interface ActivityDeps {
 export function lightActivities(deps: ActivityDeps) {
   return {
     ...roundTripActivities(deps.store), ...labellingActivities(deps.store, deps.labelStudio), ...searchActivities(deps.store),
-    ...benchmarkLightActivities(deps.store),
+    ...benchmarkLightActivities(deps.store), ...predictLightActivities(deps.store),
   };
 }
 
 export function accelActivities(deps: ActivityDeps) {
-  return { ...trainingActivities(deps.store), ...benchmarkAccelActivities(deps.store) };
+  return { ...trainingActivities(deps.store), ...benchmarkAccelActivities(deps.store), ...predictAccelActivities(deps.store) };
 }
 
 export type LightActivities = ReturnType<typeof lightActivities>;

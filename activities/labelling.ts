@@ -4,17 +4,43 @@
  */
 import { Context } from '@temporalio/activity';
 import sharp from 'sharp';
-import { decodeImage, readSplit } from '../data/manifest';
+import { drawInitialSet } from '../data/import/importCore';
+import { type DatasetItem, type DatasetManifest, decodeImage, readSplit } from '../data/manifest';
 import {
   type AcquisitionFunction, type ActiveLearningCheckpoint, type ActiveLearningState, type EvaluationSplit, type LabelledItem,
-  type LabellingRequest, type LabellingRequestItem, type PhaseRecord, runKeys, type SubmittedLabel,
+  type LabellingRequest, type LabellingRequestItem, type PhaseRecord, runKeys, type SelectionMode, type SubmittedLabel,
 } from '../contracts';
 import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../data/masks';
 import { type LabelStudioConnection, pushRequest } from '../labelling/labelStudioBridge';
-import { selectTopK } from '../ml/selection';
-import type { ScoresDocument } from '../ml/uncertaintyMap';
+import { selectBatch, selectionSeed } from '../ml/selection';
+import { type ScoresDocument, scoresKey } from '../ml/uncertaintyMap';
 import type { ObjectStore } from '../store/objectStore';
 import { invalidInput, itemsById, jsonOrFail, manifestOrFail } from './datasets';
+
+/**
+ * A benchmark seed's own start: the initial set drawn afresh from the labelled training frames (the dataset's initial
+ * size, spread over videos), the rest of the training split as the pool; validation and test as the dataset has them.
+ */
+async function initialFromSeed(store: ObjectStore, runId: string, manifest: DatasetManifest, items: Map<string, DatasetItem>, seed: number) {
+  const training = [...(await readSplit(store, manifest.id, 'initial')), ...(await readSplit(store, manifest.id, 'pool'))];
+  const labelledTraining = training.flatMap((id) => {
+    const item = items.get(id)!;
+    return item.maskKey ? [{ id, group: item.group }] : [];
+  });
+  const initialIds = drawInitialSet(labelledTraining, manifest.splits.counts.initial, seed);
+  const chosen = new Set(initialIds);
+  const labelled: LabelledItem[] = initialIds.map((id) => ({ id, maskKey: items.get(id)!.maskKey! }));
+  const pool = training.filter((id) => !chosen.has(id));
+  const labelledKey = runKeys.labelled(runId, 0);
+  const poolKey = runKeys.pool(runId, 0);
+  await store.putJson(labelledKey, labelled);
+  await store.putJson(poolKey, pool);
+  return {
+    labelledKey, labelledCount: labelled.length, poolKey, poolCount: pool.length,
+    testKey: manifest.splits.testKey, testCount: manifest.splits.counts.test,
+    ...(manifest.splits.valKey ? { valKey: manifest.splits.valKey, valCount: manifest.splits.counts.val ?? 0 } : {}),
+  };
+}
 
 interface MergeInput {
   runId: string;
@@ -46,7 +72,7 @@ export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudi
      * A new run's starting state: the dataset's initial labelled set, pool, validation and test splits — or, with
      * `resumeFrom`, where that earlier run's last completed phase left off (its merged labels, pool and history).
      */
-    async initActiveLearning(input: { runId: string; datasetId: string; resumeFrom?: string }): Promise<Partial<ActiveLearningState>> {
+    async initActiveLearning(input: { runId: string; datasetId: string; resumeFrom?: string; initialSeed?: number }): Promise<Partial<ActiveLearningState>> {
       const manifest = await manifestOrFail(store, input.datasetId);
       if (input.resumeFrom) {
         const previous = await jsonOrFail<ActiveLearningCheckpoint>(store, runKeys.checkpoint(input.resumeFrom),
@@ -58,6 +84,7 @@ export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudi
         return { ...kept, stopRequested: false, invalid: [], resumedFrom: input.resumeFrom };
       }
       const items = await itemsById(store, manifest);
+      if (input.initialSeed !== undefined) return initialFromSeed(store, input.runId, manifest, items, input.initialSeed);
       const initial = await readSplit(store, input.datasetId, 'initial');
       const labelled: LabelledItem[] = initial.map((id) => {
         const maskKey = items.get(id)?.maskKey;
@@ -80,12 +107,31 @@ export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudi
       await store.putJson(runKeys.checkpoint(input.runId), checkpoint);
     },
 
-    async selectForLabelling(input: { scoresKey: string; datasetId: string; k: number; maxPerGroup?: number }): Promise<{ ids: string[] }> {
+    /** Puts a phase's score shards together, in pool order, as its scores.json. */
+    async mergeScoreShards(input: { runId: string; phase: number; shards: number }): Promise<{ scoresKey: string; scored: number }> {
+      const documents = [];
+      for (let shard = 0; shard < input.shards; shard++) {
+        documents.push(await jsonOrFail<ScoresDocument>(store, runKeys.scoreShard(input.runId, input.phase, shard), 'score shard'));
+      }
+      const [first] = documents;
+      const merged: ScoresDocument = { ...first, items: documents.flatMap((d) => d.items) };
+      const key = scoresKey(runKeys.phase(input.runId, input.phase));
+      await store.putJson(key, merged);
+      return { scoresKey: key, scored: merged.items.length };
+    },
+
+    /** The phase's batch: top-K, stochastic (∝ score^β, seeded from the run's seed and phase) or stratified over videos. */
+    async selectForLabelling(input: {
+      scoresKey: string; datasetId: string; k: number; maxPerGroup?: number; selection?: SelectionMode; beta?: number; seed?: number; phase?: number;
+    }): Promise<{ ids: string[] }> {
       const scores = await jsonOrFail<ScoresDocument>(store, input.scoresKey, 'scores');
       const fn: AcquisitionFunction = scores.functions[0];
       const items = await itemsById(store, await manifestOrFail(store, input.datasetId));
       const candidates = scores.items.map((item) => ({ id: item.id, score: item.scores[fn] ?? 0, group: items.get(item.id)?.group }));
-      const chosen = selectTopK(candidates, { k: input.k, maxPerGroup: input.maxPerGroup });
+      const chosen = selectBatch(candidates, {
+        mode: input.selection ?? 'top-k', k: input.k, maxPerGroup: input.maxPerGroup, beta: input.beta,
+        seed: selectionSeed(input.seed ?? 0, input.phase ?? 0),
+      });
       return { ids: chosen.map((c) => c.id) };
     },
 

@@ -5,8 +5,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
 import {
-  type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys, type ScorePoolOutcome,
-  type ScorePoolRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
+  type AcquisitionFunction, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys, type ScorePoolOutcome,
+  SCORE_BLOCK, type ScorePoolRequest, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
   type TrainRequest,
 } from '../contracts';
 import { randomScores } from '../ml/acquisition';
@@ -15,10 +15,10 @@ import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } 
 import { evaluateModel, predictMasks as predictBinaryMasks, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
 import { encodeCanonicalMask } from '../data/masks';
 import type { ModelConfig } from '../ml/types';
-import { UncertaintyMapWriter, writeScores } from '../ml/uncertaintyMap';
+import { scoresDocument, UncertaintyMapWriter, writeScores } from '../ml/uncertaintyMap';
 import { buildModel, defaultEncoderDepth, type SegmentationNet } from '../ml/zoo';
 import type { ObjectStore } from '../store/objectStore';
-import { invalidInput, jsonOrFail, loadLabelled, manifestOrFail } from './datasets';
+import { invalidInput, itemsById, jsonOrFail, loadLabelled, manifestOrFail } from './datasets';
 
 export type { TrainHeartbeat };
 
@@ -94,6 +94,27 @@ export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, 
   return { iou: mean(iou), dice: mean(dice), images: ids.length };
 }
 
+/**
+ * Images of the validation split scored after every epoch (early stopping, the best epoch's weights): a fixed,
+ * deterministic subset when the split is larger, so an epoch's validation stays well inside the heartbeat timeout.
+ */
+export const VALIDATION_IMAGES_PER_EPOCH = 256;
+
+/** The validation split as tensors for per-epoch scoring (the first VALIDATION_IMAGES_PER_EPOCH ids, sorted). */
+export async function loadValidation(store: ObjectStore, manifest: DatasetManifest, idsKey: string): Promise<SegDataset> {
+  const ids = [...(await jsonOrFail<string[]>(store, idsKey, 'validation id list'))].sort().slice(0, VALIDATION_IMAGES_PER_EPOCH);
+  if (ids.length === 0) throw invalidInput(`the validation split '${idsKey}' is empty`);
+  const { images, masks } = await loadTensors(store, manifest, ids, { masks: 'require', onProgress: heartbeatLoading() });
+  return { images, masks: masks! };
+}
+
+/** The dropout seed of one block of pool images: from the run's seed and phase (`seed`) and the block's place. */
+export function blockDropoutSeed(seed: number, block: number): number {
+  let h = Math.imul((seed | 0) ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(block + 1, 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 16), 0x27d4eb2d);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
 /** A loading-progress callback that heartbeats, keeping a training attempt's last position in the details. */
 function heartbeatLoading(): (done: number, total: number) => void {
   const ctx = Context.current();
@@ -115,7 +136,7 @@ interface TrainCore {
 }
 
 /** Trains with checkpoints each epoch; resumes from the heartbeat's checkpoint after a crash or a retry. */
-export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset): Promise<TrainOutcome> {
+export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset, val?: SegDataset): Promise<TrainOutcome> {
   const ctx = Context.current();
   const started = Date.now();
   const config: ModelConfig = {
@@ -138,7 +159,7 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
   }
   let lastCheckpointKey = resumeFrom;
   try {
-    const result = await trainModel(net.model, data, undefined, {
+    const result = await trainModel(net.model, data, val, {
       epochs: core.hyper.epochs,
       batchSize: core.hyper.batchSize,
       learningRate: core.hyper.learningRate,
@@ -167,6 +188,7 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
       epochsRun: result.epochsRun,
       finalLoss,
       bestValIoU: result.bestValIoU,
+      ...(result.bestEpoch > 0 && result.history[result.bestEpoch - 1]?.valDice !== undefined ? { bestValDice: result.history[result.bestEpoch - 1].valDice } : {}),
       ms: Date.now() - started,
       resumedFromEpoch,
       attempt: ctx.info.attempt,
@@ -184,10 +206,12 @@ export function trainingActivities(store: ObjectStore) {
       const manifest = await manifestOrFail(store, req.datasetId);
       const items = await jsonOrFail<LabelledItem[]>(store, req.trainItemsKey, 'labelled set');
       const data = await loadLabelled(store, manifest, items, heartbeatLoading());
+      const val = req.valIdsKey ? await loadValidation(store, manifest, req.valIdsKey) : undefined;
       try {
-        return await trainWithCheckpoints(store, { ...req, inputShape: [manifest.size[0], manifest.size[1], 1] }, data);
+        return await trainWithCheckpoints(store, { ...req, inputShape: [manifest.size[0], manifest.size[1], 1] }, data, val);
       } finally {
         dispose(data);
+        if (val) dispose(val);
       }
     },
 
@@ -197,6 +221,54 @@ export function trainingActivities(store: ObjectStore) {
     },
 
     /** Scores every pool image and writes scores.json and uncertainty maps under runs/<id>/phase-<n>/. */
+    /**
+     * One shard of the pool (`shard` × `shardSize` onwards): scores and uncertainty maps, written as a scores document
+     * under the phase's scores/ prefix; mergeScoreShards puts the shards together.
+     */
+    async scorePoolShard(input: ScoreShardRequest): Promise<ScoreShardOutcome> {
+      const ctx = Context.current();
+      if (!(input.shardSize > 0 && input.shardSize % SCORE_BLOCK === 0)) throw invalidInput(`shardSize must be a positive multiple of ${SCORE_BLOCK}`);
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const pool = await jsonOrFail<string[]>(store, input.poolKey, 'pool id list');
+      const start = input.shard * input.shardSize;
+      const ids = pool.slice(start, start + input.shardSize);
+      const prefix = runKeys.phase(input.runId, input.phase);
+      const run = { samples: input.samples, mode: input.mode, reduce: input.reduce, functions: [input.acquisition] };
+      const shardKey = runKeys.scoreShard(input.runId, input.phase, input.shard);
+      if (input.acquisition === 'random') {
+        const scores = randomScores(ids, input.seed);
+        await store.putJson(shardKey, scoresDocument(ids.map((id, i) => ({ id, scores: { random: scores[i] } })), run));
+        return { shardKey, scored: ids.length };
+      }
+      if (!input.modelKey) throw invalidInput(`acquisition '${input.acquisition}' needs the uncertainty model`);
+      const net = await loadTrained(store, input.modelKey);
+      const maps = new UncertaintyMapWriter(store, prefix, input.acquisition);
+      const results: { id: string; scores: Partial<Record<AcquisitionFunction, number>> }[] = [];
+      try {
+        // Block by block, each with its own dropout seed: the same images get the same masks whatever the sharding.
+        for (let offset = 0; offset < ids.length; offset += SCORE_BLOCK) {
+          const block = (start + offset) / SCORE_BLOCK;
+          const blockIds = ids.slice(offset, offset + SCORE_BLOCK);
+          results.push(...await mcScorePool({
+            net,
+            pool: { ids: blockIds, load: async (batch) => (await loadTensors(store, manifest, batch, { masks: 'none', onProgress: () => ctx.heartbeat({ stage: 'loading' }) })).images },
+            functions: [input.acquisition],
+            samples: input.samples,
+            batchSize: input.batchSize,
+            reduce: input.reduce,
+            mode: input.mode,
+            maps,
+            dropoutSeed: blockDropoutSeed(input.seed, block),
+            onProgress: (p) => ctx.heartbeat({ imagesDone: offset + p.imagesDone, imagesTotal: ids.length }),
+          }));
+        }
+      } finally {
+        net.model.dispose();
+      }
+      await store.putJson(shardKey, scoresDocument(results, run, maps));
+      return { shardKey, scored: results.length };
+    },
+
     async scorePool(input: ScorePoolRequest): Promise<ScorePoolOutcome> {
       const ctx = Context.current();
       const manifest = await manifestOrFail(store, input.datasetId);
@@ -264,12 +336,24 @@ export function trainingActivities(store: ObjectStore) {
     },
 
     /** One EDNAS trial: train on the dataset's labelled training split, score IoU on its test split. */
+    /**
+     * One EDNAS trial: trains on every labelled image of the training split (the initial set, and pool images that
+     * have masks — all of them in a benchmark dataset), scored on the validation split after every epoch; the kept
+     * weights are the best epoch's. A trial with checkpoints (a promoted ASHA configuration) continues from them.
+     */
     async runSearchTrial(input: SearchTrialRequest): Promise<SearchTrialOutcome> {
       const started = Date.now();
       const manifest = await manifestOrFail(store, input.datasetId);
-      const trainIds = await readSplit(store, input.datasetId, 'initial');
+      if (!manifest.splits.valKey || !manifest.splits.counts.val) {
+        throw invalidInput(`dataset '${input.datasetId}' has no validation split to rank trials on (the test split only reports); ` +
+          `\`client.ts dataset resplit ${input.datasetId}\` makes a copy with one`);
+      }
+      const items = await itemsById(store, manifest);
+      const trainIds = [...(await readSplit(store, input.datasetId, 'initial')), ...(await readSplit(store, input.datasetId, 'pool'))]
+        .filter((id) => items.get(id)?.maskKey !== undefined);
       const train = await loadTensors(store, manifest, trainIds, { masks: 'require', onProgress: heartbeatLoading() });
       const data = { images: train.images, masks: train.masks! };
+      const val = await loadValidation(store, manifest, manifest.splits.valKey);
       const outputPrefix = searchKeys.trialModel(input.searchId, input.trial.index);
       let outcome: TrainOutcome;
       try {
@@ -279,12 +363,15 @@ export function trainingActivities(store: ObjectStore) {
           dropout: { strategy: 'none', rate: 0 },
           hyper: { epochs: input.epochs, batchSize: input.trial.batchSize, learningRate: input.trial.learningRate, seed: input.seed, augment: input.augment },
           inputShape: [manifest.size[0], manifest.size[1], 1],
-        }, data);
+        }, data, val);
       } finally {
         dispose(data);
+        dispose(val);
       }
-      const evaluation = await evaluateOn(store, manifest, outcome.modelKey, manifest.splits.testKey, input.trial.batchSize);
-      return { iou: evaluation.iou, dice: evaluation.dice, params: outcome.params, ms: Date.now() - started, modelKey: outcome.modelKey };
+      return {
+        valIoU: outcome.bestValIoU ?? 0, valDice: outcome.bestValDice ?? 0, epochs: outcome.epochsRun,
+        params: outcome.params, ms: Date.now() - started, modelKey: outcome.modelKey,
+      };
     },
   };
 }

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CAMUS_FRAMES, CAMUS_VIEWS, type CamusFrame, type CamusView, IMPORT_FORMATS, type ImportFormat } from '../contracts';
 import { importCamus, importDicom, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
-import { listDatasets, readManifest, readSplit, splitNames } from '../data/manifest';
+import { HETEROGENEITY_KINDS, type HeterogeneityKind, type HeterogeneityOptions } from '../data/synthetic';
+import { DEFAULT_VAL_SHARE, splitByGroup } from '../data/import/importCore';
+import { datasetKeys, listDatasets, readItems, readManifest, readSplit, splitNames, writeDataset } from '../data/manifest';
 import { MissingKeyError } from '../ml/blobStore';
 import { type CliContext, CliError, UsageError } from './context';
 import { rejectUnlessAllowed } from './options';
@@ -18,6 +20,7 @@ interface ImportOptions {
   size: number;
   initial: number;
   testShare: number;
+  valShare: number;
   seed: number;
   name?: string;
   json?: boolean;
@@ -30,19 +33,35 @@ interface ImportOptions {
   splitLists?: boolean;
   videos?: number;
   framesPerVideo?: number;
+  heterogeneity?: HeterogeneityOptions;
   every?: number;
   frameList?: number[];
   masks?: string;
 }
 
-const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'seed', 'name', 'json'];
+const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'valShare', 'seed', 'name', 'json'];
 /** Options each format reads, beyond the common ones. */
 const FORMAT_OPTIONS: Record<ImportFormat, string[]> = {
   pairs: ['maskPattern', 'label', 'groupRegex', 'groupCsv'],
   camus: ['views', 'frames', 'splitLists', 'label'],
   dicom: ['every', 'frameList', 'masks', 'label'],
-  synthetic: ['videos', 'framesPerVideo'],
+  synthetic: ['videos', 'framesPerVideo', 'heterogeneity'],
 };
+
+/** `none`, `default`, or `depth=0.1,gain=0.2,…` (the kinds of data/synthetic.ts; unnamed kinds 0). */
+function heterogeneity(value: string): HeterogeneityOptions | undefined {
+  if (value === 'none') return undefined;
+  if (value === 'default') return {};
+  const spec: Partial<Record<HeterogeneityKind, number>> = Object.fromEntries(HETEROGENEITY_KINDS.map((k) => [k, 0]));
+  for (const part of value.split(',')) {
+    const [kind, share] = part.split('=');
+    if (!(HETEROGENEITY_KINDS as readonly string[]).includes(kind)) throw new InvalidArgumentError(`'${kind}' is not one of ${HETEROGENEITY_KINDS.join(', ')}.`);
+    const n = Number(share);
+    if (share === undefined || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${kind} needs a share in [0, 1], e.g. ${kind}=0.1.`);
+    spec[kind as HeterogeneityKind] = n;
+  }
+  return spec;
+}
 
 /**
  * The secret behind the hashes that replace DICOM identifiers: DICOM_ID_SALT, or one generated on first use and kept
@@ -82,7 +101,7 @@ function printSummary(summary: ImportSummary, json?: boolean): void {
   }
   const c = summary.manifest.splits.counts;
   console.log(`${summary.reused ? 'already imported' : 'imported'} ${summary.datasetId}: ${summary.imported} images (${summary.labelled} labelled); ` +
-    `initial ${c.initial}, pool ${c.pool}, test ${c.test}`);
+    `initial ${c.initial}, pool ${c.pool}, validation ${c.val ?? 0}, test ${c.test}`);
   for (const skip of summary.skipped) console.log(`  skipped ${skip.file}: ${skip.reason}`);
 }
 
@@ -97,8 +116,9 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   const frames = options.format === 'camus' ? camusFrames(options.frames) : undefined;
   let dir: string;
   if (options.format === 'synthetic') {
+    const variety = options.heterogeneity ? `-h${Object.entries(options.heterogeneity).map(([k, v]) => `${k[0]}${v}`).join('') || 'default'}` : '';
     dir = path.resolve(options.dir ?? path.join(ctx.config.dataDir, 'synthetic',
-      `v${options.videos ?? 20}-f${options.framesPerVideo ?? 30}-s${options.size}-seed${options.seed}`));
+      `v${options.videos ?? 20}-f${options.framesPerVideo ?? 30}-s${options.size}-seed${options.seed}${variety}`));
   } else {
     if (!options.dir) throw new UsageError(`--format ${options.format} needs --dir`);
     dir = path.resolve(options.dir);
@@ -107,7 +127,7 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
 
   const progress = createProgress({ withTotal: true });
   const split = {
-    seed: options.seed, initialCount: options.initial, testShare: options.testShare,
+    seed: options.seed, initialCount: options.initial, testShare: options.testShare, valShare: options.valShare,
     onProgress: (done: number, total: number) => progress.update('files processed', done, total),
   };
   const store = ctx.store();
@@ -117,7 +137,10 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
     if (options.format === 'synthetic') {
       fs.mkdirSync(dir, { recursive: true });
       progress.update(`generating synthetic echo videos into ${dir}`);
-      summary = await importSyntheticEcho(store, { dir, size: options.size, ...split, videos: options.videos ?? 20, framesPerVideo: options.framesPerVideo ?? 30 });
+      summary = await importSyntheticEcho(store, {
+        dir, size: options.size, ...split, videos: options.videos ?? 20, framesPerVideo: options.framesPerVideo ?? 30,
+        ...(options.heterogeneity ? { heterogeneity: options.heterogeneity } : {}),
+      });
     } else if (options.format === 'pairs') {
       const groupFrom = options.groupCsv ? { csv: options.groupCsv } : options.groupRegex;
       summary = await importFolderOfPairs(store, {
@@ -152,7 +175,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
       if (manifests.length === 0) return console.log('no datasets yet; `client.ts dataset import …` adds one');
       for (const m of manifests) {
         const c = m.splits.counts;
-        console.log(`${m.id}  ${m.size[0]}×${m.size[1]}  ${m.itemCount} images (initial ${c.initial}, pool ${c.pool}, test ${c.test})  ${m.name}`);
+        console.log(`${m.id}  ${m.size[0]}×${m.size[1]}  ${m.itemCount} images (initial ${c.initial}, pool ${c.pool}, val ${c.val ?? '—'}, test ${c.test})  ${m.name}`);
       }
     });
 
@@ -170,9 +193,44 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
       if (options.json) return console.log(JSON.stringify(manifest, null, 2));
       console.log(`${manifest.id}: ${manifest.name}\n  source ${manifest.source}, ${manifest.size[0]}×${manifest.size[1]}, ${manifest.itemCount} images, created ${manifest.createdAt}`);
       for (const split of splitNames) {
+        if (split === 'val' && !manifest.splits.valKey) {
+          console.log('  val          —  (no validation split: `client.ts dataset resplit` adds one)');
+          continue;
+        }
         const ids = await readSplit(ctx.store(), id, split);
         console.log(`  ${split.padEnd(7)} ${String(ids.length).padStart(6)}  ${ids.slice(0, 4).join(', ')}${ids.length > 4 ? ', …' : ''}`);
       }
+    });
+
+  dataset.command('resplit').description('a new dataset with a validation split carved from another\'s training videos (same images, same test set)')
+    .argument('<id>', 'dataset id')
+    .option('--val-share <share>', 'share of the training videos held out for validation', numberIn(0, 0.9, 'a share in (0, 0.9]'), DEFAULT_VAL_SHARE)
+    .option('--seed <n>', 'seed of the new split', integer, 0)
+    .option('--json', 'print the new dataset as JSON')
+    .action(async (id: string, options: { valShare: number; seed: number; json?: boolean }) => {
+      const store = ctx.store();
+      let manifest;
+      try {
+        manifest = await readManifest(store, id);
+      } catch (error) {
+        if (error instanceof MissingKeyError) throw new CliError(`no dataset '${id}'; \`client.ts dataset list\` shows the imported ones`);
+        throw error;
+      }
+      const items = await readItems(store, manifest);
+      const test = new Set(await readSplit(store, id, 'test'));
+      const splitKey = (item: { group: string; splitGroup?: string }) => item.splitGroup ?? item.group;
+      const testGroups = [...new Set(items.filter((i) => test.has(i.id)).map(splitKey))];
+      const splits = splitByGroup(items.map((i) => ({ id: i.id, group: i.group, splitGroup: i.splitGroup, labelled: i.maskKey !== undefined })), {
+        seed: options.seed, initialCount: manifest.splits.counts.initial, testGroups, valShare: options.valShare,
+      });
+      const newId = `${id}-val${Math.round(options.valShare * 100)}${options.seed ? `-s${options.seed}` : ''}`;
+      const reused = await store.exists(datasetKeys.manifest(newId));
+      const written = reused ? await readManifest(store, newId) : await writeDataset(store, {
+        id: newId, name: `${manifest.name} (validation ${options.valShare})`, size: manifest.size, source: manifest.source, seed: options.seed,
+      }, items, splits);
+      const c = written.splits.counts;
+      if (options.json) return console.log(JSON.stringify({ datasetId: newId, from: id, reused, splits: c }, null, 2));
+      console.log(`${reused ? 'already made' : 'made'} ${newId} from ${id}: initial ${c.initial}, pool ${c.pool}, validation ${c.val ?? 0}, test ${c.test} (the same test set)`);
     });
 
   dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, DICOM ultrasound, or generate a synthetic echo set')
@@ -181,6 +239,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--size <px>', 'images are resized to size × size', positiveInt, 256)
     .option('--initial <n>', 'labelled images in the initial training set, spread over videos', positiveInt, 40)
     .option('--test-share <share>', 'share of videos held out for testing', numberIn(0, 0.999999, 'a share in (0, 1)'), 0.2)
+    .option('--val-share <share>', 'share of the training videos held out for validation (0: none)', numberIn(0, 0.9, 'a share in [0, 0.9]', true), DEFAULT_VAL_SHARE)
     .option('--seed <n>', 'seed of the split (and of the synthetic data)', integer, 0)
     .option('--name <text>', 'a name for the dataset')
     .option('--json', 'print the import summary as JSON')
@@ -193,6 +252,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--split-lists', 'camus: use the release\'s official test patients')
     .option('--videos <n>', 'synthetic: videos to generate', positiveInt)
     .option('--frames-per-video <n>', 'synthetic: frames per video', positiveInt)
+    .option('--heterogeneity <spec>', 'synthetic: atypical videos: none, default, or depth=0.1,gain=0.1,foreshortened=0.1,dropout=0.15,confusion=0.1', heterogeneity)
     .option('--every <n>', 'dicom: every Nth frame of each file (frame 1, 1+N, …)', positiveInt)
     .option('--frame-list <list>', 'dicom: these frame numbers (1-based) of each file', listOf(positiveInt))
     .option('--masks <dir>', 'dicom: folder of PNG masks (<file stem>_<frame>.png or <SOPInstanceUID>_<frame>.png)')

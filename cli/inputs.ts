@@ -2,7 +2,7 @@
 import type { ProjectConfig } from '../config';
 import {
   type AcquisitionFunction, type ActiveLearningInput, type ArchName, DEFAULT_TIMEOUTS, type EvaluationSplit, type MCDropoutStrategy, type MCMode,
-  type PixelReduction, type SearchInput,
+  type PixelReduction, type SearchInput, type SelectionMode, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
 } from '../contracts';
 import { UsageError } from './context';
 
@@ -38,13 +38,21 @@ export interface ActiveLearningOptions {
   reminder?: number;
   maskLabel?: number;
   labelStudio?: string;
+  selection?: SelectionMode;
+  beta?: number;
 }
 
 export interface SearchOptions {
-  archs: ArchName[];
-  encoders: string[];
-  lrs: number[];
-  batches: number[];
+  space: SearchSpaceName;
+  archs?: ArchName[];
+  encoders?: string[];
+  lrs?: number[];
+  batches?: number[];
+  scheduler: SearchScheduler;
+  eta: number;
+  minEpochs: number;
+  maxEpochs?: number;
+  epochBudget?: number;
   trials: number;
   wallTime?: number;
   concurrency: number;
@@ -74,6 +82,7 @@ export async function activeLearningInput(
     dropout: { strategy: o.dropout, rate: o.dropoutRate },
     hyper: { epochs: o.epochs, batchSize: o.batch, learningRate: o.lr, seed: o.seed, augment: o.augment },
     acquisition: o.acquisition,
+    ...(o.selection && o.selection !== 'top-k' ? { selection: o.selection, selectionBeta: o.beta } : {}),
     reduce: o.reduce,
     mcSamples: o.mcSamples,
     mcMode: o.mcMode,
@@ -93,11 +102,20 @@ export async function activeLearningInput(
 }
 
 export async function searchInput(datasetId: string, o: SharedTrainingOptions & SearchOptions, config: ProjectConfig): Promise<SearchInput> {
-  await checkEncoders(o.encoders, '--encoders');
+  const base = SEARCH_SPACES[o.space];
+  const space = { archs: o.archs ?? base.archs, encoders: o.encoders ?? base.encoders, learningRates: o.lrs ?? base.learningRates, batchSizes: o.batches ?? base.batchSizes };
+  await checkEncoders(space.encoders, '--encoders');
+  const configurations = spaceSize(space);
+  if (o.trials > configurations) throw new UsageError(`--trials ${o.trials} is more than the ${configurations} configurations of the space`);
+  const maxEpochs = o.maxEpochs ?? o.searchEpochs;
+  if (o.scheduler === 'asha' && o.minEpochs > maxEpochs) throw new UsageError(`--min-epochs ${o.minEpochs} is more than --max-epochs ${maxEpochs}`);
   return {
     datasetId,
     seed: o.seed,
-    space: { archs: o.archs, encoders: o.encoders, learningRates: o.lrs, batchSizes: o.batches },
+    space,
+    scheduler: o.scheduler,
+    ...(o.scheduler === 'asha' ? { asha: { eta: o.eta, minEpochs: o.minEpochs, maxEpochs } } : {}),
+    ...(o.epochBudget !== undefined ? { epochBudget: o.epochBudget } : {}),
     maxTrials: o.trials,
     maxWallTimeMs: o.wallTime,
     concurrency: o.concurrency,

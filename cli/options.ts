@@ -2,10 +2,10 @@
  * Option groups shared by several commands, each defined once with its default and help text, and the check that
  * rejects options a command would ignore.
  */
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
-  ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, MC_DROPOUT_STRATEGIES, MC_MODES, PAPER_SEARCH_SPACE,
-  PIXEL_REDUCTIONS,
+  ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, MC_DROPOUT_STRATEGIES, MC_MODES,
+  parseStrategy, PIXEL_REDUCTIONS, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
 import { UsageError } from './context';
 import {
@@ -56,7 +56,7 @@ export function addModelOptions(command: Command): Command {
 
 export function addActiveLearningOptions(command: Command, options: { oracle: boolean } = { oracle: true }): Command {
   command
-    .option('--epochs <n>', 'training epochs per phase', positiveInt, 20)
+    .option('--epochs <n>', 'training epochs per phase (the paper: 30)', positiveInt, 30)
     .addOption(new Option('--dropout <where>', 'dropout placement of the uncertainty model').choices(MC_DROPOUT_STRATEGIES).default('head'))
     .option('--dropout-rate <p>', 'dropout rate in (0, 1)', numberIn(0, 0.999999, 'a rate in (0, 1)'), 0.2)
     .addOption(new Option('--reduce <how>', 'per-image reduction of pixel uncertainty').choices(PIXEL_REDUCTIONS).default('mean'))
@@ -68,11 +68,12 @@ export function addActiveLearningOptions(command: Command, options: { oracle: bo
     .option('--max-phases <n>', 'stop after this many phases', positiveInt, 20)
     .option('--max-per-group <n>', 'at most this many frames of one video per request', positiveInt)
     .addOption(new Option('--stop-on <split>', 'the split the target IoU is read on (validation when the dataset has one)').choices(EVALUATION_SPLITS).default('validation'))
-    .option('--outage-window <duration>', 'how long storage, Temporal or workers may be unreachable before the run gives up', duration, DEFAULT_OUTAGE_WINDOW_MS);
+    .addOption(new Option('--outage-window <duration>', 'how long storage, Temporal or workers may be unreachable before the run gives up')
+      .argParser(duration).default(DEFAULT_OUTAGE_WINDOW_MS, '6h'));
   if (options.oracle) {
     command
       .option('--oracle', 'answer each request from the dataset\'s own masks (benchmark mode)')
-      .option('--reminder <duration>', 'mark a request overdue after this long, again each period', duration, 86_400_000)
+      .addOption(new Option('--reminder <duration>', 'mark a request overdue after this long, again each period').argParser(duration).default(86_400_000, '1d'))
       .option('--mask-label <n>', 'grey value of the structure when doctors send multi-label masks', positiveInt)
       .option('--label-studio <project>', 'push each request to this Label Studio project (created if missing; needs LABEL_STUDIO_URL and _TOKEN on the worker)');
   }
@@ -83,18 +84,46 @@ export function addAcquisitionOption(command: Command): Command {
   return command.addOption(new Option('--acquisition <fn>', 'acquisition function').choices(ACQUISITION_FUNCTIONS).default('mfe'));
 }
 
-export function addAcquisitionsOption(command: Command): Command {
-  return command.option('--acquisitions <list>', `acquisition functions to compare (of ${ACQUISITION_FUNCTIONS.join(', ')})`,
-    listOf(oneOf(ACQUISITION_FUNCTIONS)), ['mfe', 'random']);
+/** `<function>[:<selection>]` → a strategy, or a usage error saying what is wrong. */
+function strategyOption(value: string): Strategy {
+  const parsed = parseStrategy(value);
+  if ('error' in parsed) throw new InvalidArgumentError(`${parsed.error}.`);
+  return parsed;
+}
+
+export function addStrategiesOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--strategies <list>', `strategies to compare: <function>[:<selection>], functions ${ACQUISITION_FUNCTIONS.join(', ')}, ` +
+      `selections ${SELECTION_MODES.join(', ')} (e.g. mfe,random,random:stratified,mfe:stochastic); compared with random`)
+      .argParser(listOf(strategyOption)).default(['mfe', 'random'].map(strategyOption), 'mfe,random'))
+    // Earlier releases' flag: say what replaced it rather than "unknown option".
+    .addOption(new Option('--acquisitions <list>').hideHelp().argParser((value: string): never => {
+      throw new InvalidArgumentError(`--acquisitions is now --strategies (e.g. --strategies ${value}; add :stratified or :stochastic to a function to change how the batch is picked).`);
+    }))
+    .option('--seeds <n>', 'seeds of the paired comparison (each its own initial set and training seeds)', positiveInt, 3)
+    .option('--beta <b>', 'stochastic selection: probability ∝ score^beta', numberIn(0, 100, 'a number in [0, 100]', true), DEFAULT_BETA);
+}
+
+export function addSelectionOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--selection <mode>', 'how the batch is chosen from the scores').choices(SELECTION_MODES).default('top-k'))
+    .option('--beta <b>', 'stochastic selection: probability ∝ score^beta', numberIn(0, 100, 'a number in [0, 100]', true), DEFAULT_BETA);
 }
 
 export function addSearchOptions(command: Command): Command {
   return command
-    .option('--archs <list>', 'architectures to search (default: all 9)', listOf(oneOf(ARCHITECTURES)), [...PAPER_SEARCH_SPACE.archs])
-    .option('--encoders <list>', 'encoders to search (default: the paper\'s 10)', listOf((s) => s), [...PAPER_SEARCH_SPACE.encoders])
-    .option('--lrs <list>', 'learning rates to search', listOf(positiveNumber), [...PAPER_SEARCH_SPACE.learningRates])
-    .option('--batches <list>', 'batch sizes to search', listOf(positiveInt), [...PAPER_SEARCH_SPACE.batchSizes])
-    .option('--trials <n>', 'trials to run', positiveInt, 20)
+    .addOption(new Option('--space <name>', 'default: 9 architectures × 10 encoders × the paper\'s 6 learning rates × 3 batch sizes; paper: its 46 encoders (7,452 configurations)')
+      .choices(Object.keys(SEARCH_SPACES)).default('default'))
+    .option('--archs <list>', 'architectures to search (default: the space\'s)', listOf(oneOf(ARCHITECTURES)))
+    .option('--encoders <list>', 'encoders to search (default: the space\'s)', listOf((s) => s))
+    .option('--lrs <list>', 'learning rates to search (default: the space\'s)', listOf(positiveNumber))
+    .option('--batches <list>', 'batch sizes to search (default: the space\'s)', listOf(positiveInt))
+    .addOption(new Option('--scheduler <name>', 'random: every configuration trains --search-epochs; asha: successive halving over epochs').choices(SEARCH_SCHEDULERS).default('random'))
+    .option('--eta <n>', 'asha: the top 1/eta of a rung is promoted', numberIn(1, 100, 'a number above 1'), 3)
+    .option('--min-epochs <n>', 'asha: epochs of the first rung', positiveInt, 1)
+    .option('--max-epochs <n>', 'asha: epochs of the last rung (default --search-epochs)', positiveInt)
+    .option('--epoch-budget <n>', 'stop starting work once this many epochs are trained in all', positiveInt)
+    .option('--trials <n>', 'configurations to try at most', positiveInt, 20)
     .option('--wall-time <duration>', 'no trial starts after this much time (e.g. 48h)', duration)
     .option('--concurrency <n>', 'trials in flight at once', positiveInt, 1)
     .option('--search-epochs <n>', 'training epochs per trial', positiveInt, 20)

@@ -7,8 +7,10 @@ import { Command } from 'commander';
 import { projectRoot } from '../config';
 import type { CliContext } from './context';
 import { registerDatasetCommands } from './dataset';
+import { registerExportCommand } from './export';
 import { registerLabelsCommands } from './labels';
 import { registerModelsCommand } from './models';
+import { registerPredictCommand } from './predict';
 import { registerRoundTripCommand } from './roundTrip';
 import { registerRunCommands } from './runs';
 import fs from 'node:fs';
@@ -36,6 +38,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerModelsCommand(program);
   registerRunCommands(program, ctx);
   registerLabelsCommands(program, ctx);
+  registerPredictCommand(program, ctx);
+  registerExportCommand(program, ctx);
   registerRoundTripCommand(program, ctx);
   return program;
 }

@@ -5,7 +5,7 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { type Command } from 'commander';
 import {
   type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, isRunKind, type LeaderboardRow,
-  RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys,
+  rankingScore, RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys, type Strategy, strategyName,
 } from '../contracts';
 import { readManifest } from '../data/manifest';
 import { latestRejections } from '../labelling/rejections';
@@ -17,7 +17,7 @@ import {
   activeLearningInput, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,
 } from './inputs';
 import {
-  addAcquisitionOption, addAcquisitionsOption, addActiveLearningOptions, addModelOptions, addRunOptions, addSearchOptions,
+  addAcquisitionOption, addActiveLearningOptions, addModelOptions, addRunOptions, addSearchOptions, addSelectionOptions, addStrategiesOptions,
   addSharedTrainingOptions, givenOptions, flagOf,
 } from './options';
 import { positiveInt } from './parse';
@@ -76,8 +76,8 @@ async function searchProbe(client: Client, id: string): Promise<ProgressProbe> {
   return {
     done: p.completed + p.failed,
     total: p.maxTrials,
-    status: `search trials (${p.failed} failed, ${p.running} running)` +
-      (top?.status === 'ok' ? `; best IoU ${top.iou?.toFixed(4)} ${top.arch}+${top.encoder} lr ${top.learningRate} batch ${top.batchSize}` : ''),
+    status: `search configurations (${p.failed} failed, ${p.running} running${p.epochsSpent !== undefined ? `, ${p.epochsSpent}${p.epochBudget ? `/${p.epochBudget}` : ''} epochs` : ''})` +
+      (top?.status === 'ok' ? `; best validation IoU ${rankingScore(top).toFixed(4)} ${top.arch}+${top.encoder} lr ${top.learningRate} batch ${top.batchSize}` : ''),
   };
 }
 
@@ -93,9 +93,9 @@ async function pipelineProbe(client: Client, id: string): Promise<ProgressProbe>
   }
 }
 
-async function benchmarkProbe(client: Client, id: string, acquisitions: readonly AcquisitionFunction[], withSearch: boolean): Promise<ProgressProbe> {
+async function benchmarkProbe(client: Client, id: string, input: BenchmarkInput | undefined): Promise<ProgressProbe> {
   const parts: string[] = [];
-  if (withSearch) {
+  if (input?.search) {
     try {
       const s = await searchProbe(client, childIds.search(id));
       parts.push(`search ${s.done}/${s.total}`);
@@ -103,15 +103,21 @@ async function benchmarkProbe(client: Client, id: string, acquisitions: readonly
       parts.push('search: starting');
     }
   }
-  for (const fn of acquisitions) {
+  const names = input?.strategies?.map((s) => s.name) ?? input?.acquisitions.map((a) => strategyName(a, 'top-k')) ?? [];
+  const runs = input?.seeds
+    ? input.seeds.flatMap((seed) => names.map((name) => ({ name, seed, id: childIds.benchmarkSeedRun(id, seed, name) })))
+    : names.map((name) => ({ name, seed: undefined, id: childIds.benchmarkRun(id, name) }));
+  let finished = 0;
+  for (const run of runs) {
     try {
-      const s = await client.workflow.getHandle(childIds.benchmarkRun(id, fn)).query(statusQuery);
-      parts.push(`${fn}: phase ${s.phase} ${s.stage}, labelled ${s.labelledCount}, IoU ${s.lastIoU?.toFixed(3) ?? '—'}`);
+      const s = await client.workflow.getHandle(run.id).query(statusQuery);
+      if (s.done) finished += 1;
+      else parts.push(`${run.name}${run.seed === undefined ? '' : ` s${run.seed}`}: phase ${s.phase} ${s.stage}, labelled ${s.labelledCount}`);
     } catch {
       // not started yet
     }
   }
-  return { status: parts.join(' | ') };
+  return { done: finished, total: runs.length, status: parts.join(' | ') || 'runs finishing' };
 }
 
 /** How to show a run's progress, by its kind (a benchmark's input says which children to look at). */
@@ -124,7 +130,7 @@ async function probeFor(client: Client, id: string, kind: RunKind): Promise<() =
       const history = await client.workflow.getHandle(id).fetchHistory();
       const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
       const parsed = input?.data ? JSON.parse(new TextDecoder().decode(input.data)) as BenchmarkInput : undefined;
-      return () => benchmarkProbe(client, id, parsed?.acquisitions ?? [], Boolean(parsed?.search));
+      return () => benchmarkProbe(client, id, parsed);
     }
     default: return async () => ({ status: 'running' });
   }
@@ -143,7 +149,7 @@ export async function follow(ctx: CliContext, id: string, options: { json?: bool
   const client = await ctx.temporal();
   const { kind } = await describeRun(client, id);
   const probe = await probeFor(client, id, kind);
-  const progress = createProgress({ withTotal: kind === 'search' });
+  const progress = createProgress({ withTotal: kind === 'search' || kind === 'benchmark' });
   let last: ProgressProbe = { status: 'starting' };
   for (;;) {
     const { running } = await describeRun(client, id);
@@ -184,7 +190,8 @@ function registerSearchStart(parent: Command, ctx: CliContext): void {
   addRunOptions(command, 'search');
   addSearchOptions(command);
   addSharedTrainingOptions(command);
-  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions) => {
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions, cmd: Command) => {
+    rejectAshaOptionsWithoutAsha(cmd, options);
     const input = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, input.datasetId);
     const workflowId = options.id ?? `search-${Date.now()}`;
@@ -199,9 +206,11 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
   addModelOptions(command);
   addSharedTrainingOptions(command);
   addAcquisitionOption(command);
+  addSelectionOptions(command);
   addActiveLearningOptions(command);
   command.option('--resume-from <run>', 'continue from an earlier run\'s merged labels and phases (e.g. one that failed in an outage)');
-  command.action(async (options: AlStartOptions) => {
+  command.action(async (options: AlStartOptions, cmd: Command) => {
+    rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
     const input = await activeLearningInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, input.datasetId);
     if (options.resumeFrom) {
@@ -217,6 +226,18 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
   });
 }
 
+/** Successive-halving options mean nothing to random search. */
+function rejectAshaOptionsWithoutAsha(command: Command, options: { scheduler?: string }): void {
+  if (options.scheduler === 'asha') return;
+  const stray = ['eta', 'minEpochs', 'maxEpochs'].find((name) => givenOptions(command).includes(name));
+  if (stray) throw new UsageError(`${flagOf(command, stray)} applies to --scheduler asha`);
+}
+
+/** β means something only to stochastic selection. */
+function rejectBetaWithoutStochastic(command: Command, stochastic: boolean): void {
+  if (!stochastic && givenOptions(command).includes('beta')) throw new UsageError('--beta applies to stochastic selection (--selection stochastic, or a <function>:stochastic strategy)');
+}
+
 /** The search picks the architecture, encoder, learning rate and batch size of what follows it. */
 const SEARCH_CHOOSES: readonly (keyof ModelOptions)[] = ['arch', 'encoder', 'lr', 'batch'];
 const modelDefaults: ModelOptions = { arch: 'Unet', encoder: 'resnet34', lr: 1e-4, batch: 8 };
@@ -227,8 +248,11 @@ function registerPipelineStart(parent: Command, ctx: CliContext): void {
   addSearchOptions(command);
   addSharedTrainingOptions(command);
   addAcquisitionOption(command);
+  addSelectionOptions(command);
   addActiveLearningOptions(command);
-  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }) => {
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }, cmd: Command) => {
+    rejectAshaOptionsWithoutAsha(cmd, options);
+    rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
     const al = await activeLearningInput(options.dataset, { ...modelDefaults, ...options }, ctx.config);
     const searchPart = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, al.datasetId);
@@ -245,24 +269,29 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
   addSearchOptions(command);
   addSharedTrainingOptions(command);
   addModelOptions(command);
-  addAcquisitionsOption(command);
+  addStrategiesOptions(command);
   addActiveLearningOptions(command, { oracle: false });
   command
     .option('--no-search', 'skip the search: --arch, --encoder, --lr and --batch set the model')
     .option('--no-baseline', 'skip the model trained on all the training data')
     .option('--title <text>', 'report title');
   command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ModelOptions & ActiveLearningOptions & {
-    acquisitions: AcquisitionFunction[]; search: boolean; baseline: boolean; title?: string;
+    strategies: Strategy[]; seeds: number; beta: number; search: boolean; baseline: boolean; title?: string;
   }, cmd: Command) => {
     const given = givenOptions(cmd);
+    rejectAshaOptionsWithoutAsha(cmd, options);
     if (options.search) {
       const ignored = SEARCH_CHOOSES.find((name) => given.includes(name));
       if (ignored) throw new UsageError(`${flagOf(cmd, ignored)} is chosen by the search; drop it, or add --no-search to set the model yourself`);
     } else {
-      const searchOnly = ['archs', 'encoders', 'lrs', 'batches', 'trials', 'wallTime', 'concurrency', 'searchEpochs', 'trialsPerRun'].find((name) => given.includes(name));
+      const searchOnly = ['space', 'archs', 'encoders', 'lrs', 'batches', 'scheduler', 'eta', 'minEpochs', 'maxEpochs', 'epochBudget', 'trials', 'wallTime',
+        'concurrency', 'searchEpochs', 'trialsPerRun'].find((name) => given.includes(name));
       if (searchOnly) throw new UsageError(`${flagOf(cmd, searchOnly)} configures the search, which --no-search skips`);
     }
-    const al = await activeLearningInput(options.dataset, { ...options, acquisition: options.acquisitions[0], oracle: true }, ctx.config);
+    rejectBetaWithoutStochastic(cmd, options.strategies.some((s) => s.selection === 'stochastic'));
+    if (!options.strategies.some((s) => s.name === 'random')) throw new UsageError('--strategies must include random: every strategy is compared with it');
+    const strategies = options.strategies.map((s) => (s.selection === 'stochastic' ? { ...s, beta: options.beta } : s));
+    const al = await activeLearningInput(options.dataset, { ...options, acquisition: strategies[0].acquisition, oracle: true }, ctx.config);
     await checkDataset(ctx, al.datasetId);
     const workflowId = options.id ?? `benchmark-${Date.now()}`;
     const input: BenchmarkInput = {
@@ -271,7 +300,9 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
       seed: al.hyper.seed,
       search: options.search ? await searchInput(options.dataset, options, ctx.config) : undefined,
       activeLearning: al,
-      acquisitions: options.acquisitions,
+      acquisitions: [...new Set(strategies.map((s) => s.acquisition))],
+      strategies,
+      seeds: Array.from({ length: options.seeds }, (_, i) => al.hyper.seed + i),
       baseline: options.baseline,
       taskQueues: ctx.config.taskQueues,
     };
@@ -379,11 +410,12 @@ function registerRunsList(parent: Command, ctx: CliContext): void {
 }
 
 export function leaderboardTable(rows: readonly LeaderboardRow[]): string {
-  const head = 'rank  IoU     arch            encoder                 lr        batch  params        status';
+  const head = 'rank  val IoU test IoU arch            encoder                 lr        batch  epochs rung params        status';
+  const fmt = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
   return [head, ...rows.map((r) => [
-    String(r.rank).padEnd(5), (r.iou?.toFixed(4) ?? '—').padEnd(7), r.arch.padEnd(15), r.encoder.padEnd(23),
-    String(r.learningRate).padEnd(9), String(r.batchSize).padEnd(6), (r.params?.toLocaleString('en-US') ?? '—').padEnd(13),
-    r.status === 'ok' ? 'ok' : `failed: ${r.error?.slice(0, 60)}`,
+    String(r.rank).padEnd(5), fmt(r.valIoU).padEnd(7), fmt(r.testIoU ?? r.iou).padEnd(8), r.arch.padEnd(15), r.encoder.padEnd(23),
+    String(r.learningRate).padEnd(9), String(r.batchSize).padEnd(6), String(r.epochs ?? '—').padEnd(6), String(r.rung ?? 0).padEnd(4),
+    (r.params?.toLocaleString('en-US') ?? '—').padEnd(13), r.status === 'ok' ? 'ok' : `failed: ${r.error?.slice(0, 60)}`,
   ].join(' '))].join('\n');
 }
 

@@ -1,7 +1,7 @@
 /** The active-learning workflow's input, state (carried across continueAsNew), status query and result. */
 import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { LabelProvenance, SubmittedLabel } from './labelling';
-import type { AcquisitionFunction, EvaluationSplit, MCMode, PixelReduction, StopReason } from './names';
+import type { AcquisitionFunction, EvaluationSplit, MCMode, PixelReduction, SelectionMode, StopReason } from './names';
 
 export interface ActiveLearningInput {
   datasetId: string;
@@ -9,6 +9,9 @@ export interface ActiveLearningInput {
   dropout: MCDropoutChoice;
   hyper: TrainHyper;
   acquisition: AcquisitionFunction;
+  /** How the batch is chosen from the scores (default top-K), and β for stochastic selection. */
+  selection?: SelectionMode;
+  selectionBeta?: number;
   reduce: PixelReduction;
   mcSamples: number;
   mcMode: MCMode;
@@ -31,6 +34,13 @@ export interface ActiveLearningInput {
   maskLabel?: number;
   /** Push each labelling request to this Label Studio project (created if missing), where doctors label. */
   labelStudio?: { project: string };
+  /** Pool images per scoring shard (a multiple of SCORE_BLOCK; default 256): shards score in parallel on several workers. */
+  scoreShardSize?: number;
+  /**
+   * Benchmarks: draw the initial labelled set afresh from the training split with this seed (spread over videos,
+   * the dataset's initial size), so each seed of a paired comparison starts from its own set.
+   */
+  initialSeed?: number;
   /** Continue from this earlier run's merged labels and phases (`al start --resume-from`). */
   resumeFrom?: string;
   taskQueues: TaskQueues;

@@ -3,6 +3,7 @@ import type { ActiveLearningInput, PhaseRecord } from './activeLearning';
 import type { ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { AcquisitionFunction } from './names';
 import type { SearchInput } from './search';
+import type { Strategy } from './strategy';
 
 export interface BenchmarkInput {
   title: string;
@@ -12,7 +13,15 @@ export interface BenchmarkInput {
   search?: SearchInput;
   /** Template for every active-learning run; `acquisition` is replaced per run and `oracle` forced on. */
   activeLearning: ActiveLearningInput;
+  /** Version 1: one run per acquisition function, top-K, one seed. */
   acquisitions: AcquisitionFunction[];
+  /** The strategies to compare (replaces `acquisitions`); the reference is the one named 'random'. */
+  strategies?: Strategy[];
+  /**
+   * Seeds of the paired comparison: per seed its own initial set, training and selection seeds, shared by every
+   * strategy; independent child workflows, so several workers run them in parallel. Default [seed].
+   */
+  seeds?: number[];
   /** Also train on the whole training set (initial + pool) for the full-data reference line. */
   baseline: boolean;
   taskQueues: TaskQueues;
@@ -34,10 +43,12 @@ export interface BaselineOutcome {
 }
 
 export interface BenchmarkRunSummary {
-  acquisition: AcquisitionFunction;
+  /** The strategy's name (version 1: the acquisition function). */
+  acquisition: string;
   runId: string;
   history: PhaseRecord[];
   stopReason: string;
+  seed?: number;
 }
 
 export interface BenchmarkReportRequest {
@@ -49,6 +60,8 @@ export interface BenchmarkReportRequest {
   searchId?: string;
   runs: BenchmarkRunSummary[];
   baseline?: BaselineOutcome;
+  /** Multi-seed benchmarks: each seed's full-data baseline. */
+  baselines?: { seed: number; outcome: BaselineOutcome }[];
   startedAtMs: number;
   finishedAtMs: number;
   durationsMs: Record<string, number>;
@@ -59,6 +72,7 @@ export interface BenchmarkReportRequest {
 export interface BenchmarkResult {
   reportKey: string;
   reportPrefix: string;
-  curves: { acquisition: AcquisitionFunction; runId: string; labelled: number[]; iou: number[]; stopReason: string }[];
+  curves: { acquisition: string; runId: string; labelled: number[]; iou: number[]; stopReason: string; seed?: number }[];
   baseline?: BaselineOutcome;
+  baselines?: { seed: number; outcome: BaselineOutcome }[];
 }

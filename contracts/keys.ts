@@ -48,6 +48,7 @@ export const runKeys = {
   checkpoint: (runId: string) => `runs/${runId}/state.json`,
   /** The masks a phase merged, with who sent each (source, annotator, lead time) and its content hash. */
   mergedLabels: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/labels.json`,
+  scoreShard: (runId: string, phase: number, shard: number) => `runs/${runId}/phase-${phase}/scores/shard-${pad4(shard)}.json`,
   reminders: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/reminders.json`,
   reportPrefix: (runId: string) => `runs/${runId}/report/`,
   reportJson: (runId: string) => `runs/${runId}/report/active-learning.json`,
@@ -69,4 +70,31 @@ export const childIds = {
   search: (parentId: string) => `${parentId}-search`,
   activeLearning: (parentId: string) => `${parentId}-al`,
   benchmarkRun: (parentId: string, acquisition: string) => `${parentId}-al-${acquisition}`,
+  /** A strategy's run on one seed (the strategy name's ':' becomes '-'). */
+  benchmarkSeedRun: (parentId: string, seed: number, strategy: string) => `${parentId}-s${seed}-${strategy.replaceAll(':', '-')}`,
+};
+
+/** `rest` below an output root ('' for a folder). */
+const under = (root: string, rest: string) => (root ? `${root}/${rest}` : rest);
+
+/**
+ * `predict`: what a prediction run keeps under `predict/<id>/` (plan, uploaded frames, an uploaded package as a model,
+ * outputs), and the layout of its outputs under any root — `predict/<id>/out` in the store, `--out DIR` on disk.
+ */
+export const predictKeys = {
+  prefix: (predictId: string) => `predict/${predictId}/`,
+  /** Named by a hash of its content: a plan never changes under its key, so workers may cache it. */
+  plan: (predictId: string, contentHash: string) => `predict/${predictId}/plan-${contentHash.slice(0, 16)}.json`,
+  frame: (predictId: string, itemId: string) => `predict/${predictId}/frames/${itemId}.png`,
+  /** An uploaded package, named by its weights' hash (batches of another package are never taken for this one's). */
+  model: (predictId: string, weightsHash: string) => `predict/${predictId}/model-${weightsHash.slice(0, 16)}`,
+  uncertaintyModel: (predictId: string, weightsHash: string) => `predict/${predictId}/model-${weightsHash.slice(0, 16)}-unc`,
+  output: (predictId: string) => `predict/${predictId}/out`,
+  mask: (root: string, itemId: string) => under(root, `masks/${itemId}.png`),
+  overlay: (root: string, itemId: string) => under(root, `overlays/${itemId}.png`),
+  /** The uncertainty-map writer's prefix: the maps are `uncertainty/maps/<id>.png`. */
+  uncertainty: (root: string) => under(root, 'uncertainty'),
+  batchRecord: (root: string, batch: number) => under(root, `batches/batch-${String(batch).padStart(5, '0')}.json`),
+  imagesCsv: (root: string) => under(root, 'predictions.csv'),
+  videosCsv: (root: string) => under(root, 'videos.csv'),
 };

@@ -46,6 +46,11 @@ export const SELECTION_MODES = ['top-k', 'stochastic', 'stratified'] as const;
 export type SelectionMode = (typeof SELECTION_MODES)[number];
 export const isSelectionMode = member(SELECTION_MODES);
 
+/** How a search chooses what to train next. */
+export const SEARCH_SCHEDULERS = ['random', 'asha'] as const;
+export type SearchScheduler = (typeof SEARCH_SCHEDULERS)[number];
+export const isSearchScheduler = member(SEARCH_SCHEDULERS);
+
 /** How per-pixel uncertainty becomes one score per image. */
 export const PIXEL_REDUCTIONS = ['mean', 'sum', 'max'] as const;
 export type PixelReduction = (typeof PIXEL_REDUCTIONS)[number];
@@ -67,7 +72,7 @@ export type DropoutStrategy = (typeof DROPOUT_STRATEGIES)[number];
 export const isDropoutStrategy = member(DROPOUT_STRATEGIES);
 
 /** A dataset's splits. */
-export const SPLIT_NAMES = ['initial', 'pool', 'test'] as const;
+export const SPLIT_NAMES = ['initial', 'pool', 'val', 'test'] as const;
 export type SplitName = (typeof SPLIT_NAMES)[number];
 export const isSplitName = member(SPLIT_NAMES);
 
@@ -81,7 +86,7 @@ export const STOP_REASONS = ['target-reached', 'budget-spent', 'pool-empty', 'ma
 export type StopReason = (typeof STOP_REASONS)[number];
 
 /** Workflow type names, as Temporal and `runs list` show them. */
-export const RUN_KINDS = ['search', 'activeLearning', 'pipeline', 'benchmark', 'roundTrip'] as const;
+export const RUN_KINDS = ['search', 'activeLearning', 'pipeline', 'benchmark', 'roundTrip', 'predict'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 export const isRunKind = member(RUN_KINDS);
 

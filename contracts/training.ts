@@ -22,6 +22,7 @@ export interface TrainOutcome {
   epochsRun: number;
   finalLoss: number;
   bestValIoU?: number;
+  bestValDice?: number;
   ms: number;
   /** Epoch the attempt resumed from after a worker crash (0 = fresh start). */
   resumedFromEpoch: number;
@@ -68,5 +69,23 @@ export interface ScorePoolRequest {
 
 export interface ScorePoolOutcome {
   scoresKey: string;
+  scored: number;
+}
+
+/**
+ * Pool scoring in shards, one accelerator activity each, so N workers score in parallel. Dropout masks are seeded per
+ * block of SCORE_BLOCK pool images (from the run's seed, its phase and the block's place in the pool), and shards are
+ * whole blocks, so the merged scores are the same however the pool is sharded.
+ */
+export const SCORE_BLOCK = 64;
+
+export interface ScoreShardRequest extends ScorePoolRequest {
+  shard: number;
+  /** Pool images per shard: a multiple of SCORE_BLOCK. */
+  shardSize: number;
+}
+
+export interface ScoreShardOutcome {
+  shardKey: string;
   scored: number;
 }

@@ -73,6 +73,8 @@ export interface DatasetSplits {
   initial: string[];
   pool: string[];
   test: string[];
+  /** Labelled frames of held-out videos that choose (absent in datasets made before validation splits existed). */
+  val?: string[];
 }
 
 /** Item ids become object keys and file names: keep them to a safe alphabet. */
@@ -177,21 +179,23 @@ function checkSplits(items: readonly DatasetItem[], splits: DatasetSplits): void
   }
   const seen = new Map<string, SplitName>();
   for (const name of splitNames) {
-    for (const id of splits[name]) {
+    for (const id of splits[name] ?? []) {
       const item = byId.get(id);
       if (!item) throw new Error(`Split '${name}' names item '${id}', which is not in the dataset's items.`);
       const other = seen.get(id);
       if (other) throw new Error(`Item '${id}' is in both the '${other}' and the '${name}' split.`);
       seen.set(id, name);
-      if ((name === 'initial' || name === 'test') && !item.maskKey) {
-        throw new Error(`Item '${id}' in the '${name}' split has no mask; initial and test items must be labelled.`);
+      if (name !== 'pool' && !item.maskKey) {
+        throw new Error(`Item '${id}' in the '${name}' split has no mask; initial, validation and test items must be labelled.`);
       }
     }
   }
-  const testGroups = new Set(splits.test.map((id) => byId.get(id)!.group));
-  for (const id of [...splits.initial, ...splits.pool]) {
-    const group = byId.get(id)!.group;
-    if (testGroups.has(group)) throw new Error(`Group '${group}' is in the test split and also in training (item '${id}'): split by group.`);
+  for (const heldOut of ['test', 'val'] as const) {
+    const groups = new Set((splits[heldOut] ?? []).map((id) => byId.get(id)!.group));
+    for (const id of [...splits.initial, ...splits.pool]) {
+      const group = byId.get(id)!.group;
+      if (groups.has(group)) throw new Error(`Group '${group}' is in the ${heldOut} split and also in training (item '${id}'): split by group.`);
+    }
   }
 }
 
@@ -210,7 +214,8 @@ export async function writeDataset(
   const itemsKey = datasetKeys.items(spec.id);
   await store.putBytes(itemsKey, encodeJson(items), 'application/json');
   for (const name of splitNames) {
-    await store.putBytes(datasetKeys.split(spec.id, name), encodeJson(splits[name]), 'application/json');
+    const ids = splits[name];
+    if (ids) await store.putBytes(datasetKeys.split(spec.id, name), encodeJson(ids), 'application/json');
   }
   const manifest: DatasetManifest = {
     id: spec.id,
@@ -224,7 +229,8 @@ export async function writeDataset(
       initialKey: datasetKeys.split(spec.id, 'initial'),
       poolKey: datasetKeys.split(spec.id, 'pool'),
       testKey: datasetKeys.split(spec.id, 'test'),
-      counts: { initial: splits.initial.length, pool: splits.pool.length, test: splits.test.length },
+      ...(splits.val ? { valKey: datasetKeys.split(spec.id, 'val') } : {}),
+      counts: { initial: splits.initial.length, pool: splits.pool.length, test: splits.test.length, ...(splits.val ? { val: splits.val.length } : {}) },
     },
     source: spec.source,
     seed: spec.seed,

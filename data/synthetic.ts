@@ -7,6 +7,26 @@
  *
  * Labels follow CAMUS: 0 background, 1 LV cavity, 2 LV wall (myocardium), 3 left atrium. `mask` is label 1.
  * Everything is drawn from the seed; the same options give byte-identical frames.
+ *
+ * Heterogeneity (`heterogeneity`): a minority of videos that look different, the hard cases a good selection
+ * strategy should find and a per-frame top-K tends to miss. Each kind hits round(proportion × videos) videos,
+ * chosen by a seeded permutation per kind (kinds are independent, so a video can have two):
+ * - `depth` (default 0.10): imaging depth 105–120 mm (zoomed in, probe closer; the atrium may leave the fan) or
+ *   215–250 mm (zoomed out, a small heart) instead of 140–180 mm;
+ * - `gain` (0.10): overall gain 0.40–0.55 (dark) or 1.6–2.0 (bright, walls saturate) instead of 0.8–1.2;
+ * - `foreshortened` (0.10): a foreshortened, off-axis LV — long axis ×0.60–0.75 (short, round), tilted 14–22°
+ *   instead of ±6°, 8–16 mm deeper;
+ * - `dropout` (0.15): acoustic shadows — one beam wedge (6–12°) over the LV's side wall and, half the time, a
+ *   second one anywhere, where the echo falls to 8–25 % from some depth on;
+ * - `confusion` (0.10): other-chamber confusion — a second chamber beside the LV (a dark cavity with a bright,
+ *   beating wall, 55–75 % of the LV's width) that looks like the LV but is background (label 0).
+ * Masks stay exact: they are the LV cavity contour whatever is drawn. Without `heterogeneity` (or with every
+ * proportion 0) the output is byte-identical to earlier versions; with it, a video that no kind hits is
+ * byte-identical to the same video without it. `heterogeneity: {}` uses the defaults above (DEFAULT_HETEROGENEITY).
+ *
+ * Demo presets (scripts/demo.ts): `smoke` (6 videos) keeps heterogeneity off, so CI's dataset stays the same and
+ * six videos leave no room for a minority; `default` (20 videos: 2 depth, 2 gain, 2 foreshortened, 3 dropout,
+ * 2 confusion) and `large` (40 videos: 4, 4, 4, 6, 4) use the defaults.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,12 +35,25 @@ import { writeMetaImage, type MetaImageToWrite } from './formats/metaImage';
 import { writeNifti } from './formats/nifti';
 import { Random } from './random';
 
+/** Kinds of atypical video (module header). */
+export const HETEROGENEITY_KINDS = ['depth', 'gain', 'foreshortened', 'dropout', 'confusion'] as const;
+export type HeterogeneityKind = (typeof HETEROGENEITY_KINDS)[number];
+/** Share of the videos (0–1) each kind hits; a kind left out takes its default. */
+export type HeterogeneityOptions = Partial<Record<HeterogeneityKind, number>>;
+
+/** The proportions `heterogeneity: {}` uses. */
+export const DEFAULT_HETEROGENEITY: Readonly<Record<HeterogeneityKind, number>> = {
+  depth: 0.1, gain: 0.1, foreshortened: 0.1, dropout: 0.15, confusion: 0.1,
+};
+
 export interface SyntheticOptions {
   videos: number;
   framesPerVideo: number;
   /** [height, width] or one number for a square (default 256). */
   size?: number | [number, number];
   seed?: number;
+  /** Atypical videos (module header); absent: every video typical, as before. */
+  heterogeneity?: HeterogeneityOptions;
 }
 
 /** The fan: apex at (apexX, apexY), opening downwards; angles are measured from the +y (down) axis. */
@@ -52,6 +85,18 @@ export interface FrameGeometry {
   atrium: Contour;
   /** Physical pixel size (mm), equal in both directions. */
   mmPerPixel: number;
+  /** `dropout` videos: the shadowed beam wedges. */
+  shadows?: Shadow[];
+  /** `confusion` videos: the second chamber (drawn as background, label 0). */
+  decoy?: { cavity: Contour; wallThickness: number };
+}
+
+/** An acoustic shadow: the beams within `halfWidth` of `angle` (radians from the +y axis, as the sector's) keep `strength` of their echo beyond `startDepth` (share of the sector radius). */
+export interface Shadow {
+  angle: number;
+  halfWidth: number;
+  startDepth: number;
+  strength: number;
 }
 
 export interface SyntheticFrame {
@@ -72,6 +117,8 @@ export interface SyntheticFrame {
   /** Position in the cardiac cycle: 0 end-diastole, 0.5 end-systole. */
   phase: number;
   geometry: FrameGeometry;
+  /** The atypical kinds this frame's video has (empty for a typical video). */
+  variants: HeterogeneityKind[];
 }
 
 export function contourRadius(contour: Contour, angle: number): number {
@@ -125,25 +172,130 @@ interface VideoParameters {
   speckleRenewal: number;
   noiseLevel: number;
   textureWaves: Array<[kx: number, ky: number, phase: number]>;
+  shadows?: Shadow[];
+  decoy?: DecoyParameters;
 }
 
-function videoParameters(rng: Random, height: number, width: number): VideoParameters {
+/** The second chamber of a `confusion` video, at end-diastole, in pixels. */
+interface DecoyParameters {
+  cx: number;
+  cy: number;
+  rxED: number;
+  ryED: number;
+  rotation: number;
+  wallThicknessED: number;
+  wallEcho: number;
+}
+
+/**
+ * What an atypical video changes, drawn from a stream of its own per kind, so a video's typical draws (and so
+ * everything a kind does not touch) stay the same whichever kinds it has.
+ */
+interface VariantDraws {
+  depthMm?: number;
+  apexDistanceMm?: number;
+  gain?: number;
+  longAxisFactor?: number;
+  rotationDeg?: number;
+  extraApexMm?: number;
+  shadows?: { side: number; halfWidthDeg: number; startDepth: number; strength: number; second?: { position: number; halfWidthDeg: number; startDepth: number; strength: number } };
+  decoy?: { side: number; widthFactor: number; lengthFactor: number; gapMm: number; depthShiftMm: number; tiltDeg: number; wallFactor: number; wallEcho: number };
+}
+
+const sign = (rng: Random) => (rng.next() < 0.5 ? -1 : 1);
+
+function drawVariants(seed: number, video: number, kinds: readonly HeterogeneityKind[]): VariantDraws {
+  const draws: VariantDraws = {};
+  for (const kind of kinds) {
+    const rng = new Random(seed, `synthetic-video-${video}-${kind}`);
+    if (kind === 'depth') {
+      if (rng.next() < 0.5) {
+        draws.depthMm = rng.uniform(105, 120);
+        draws.apexDistanceMm = rng.uniform(12, 18);
+      } else {
+        draws.depthMm = rng.uniform(215, 250);
+      }
+    } else if (kind === 'gain') {
+      draws.gain = rng.next() < 0.5 ? rng.uniform(0.4, 0.55) : rng.uniform(1.6, 2.0);
+    } else if (kind === 'foreshortened') {
+      draws.longAxisFactor = rng.uniform(0.6, 0.75);
+      draws.rotationDeg = sign(rng) * rng.uniform(14, 22);
+      draws.extraApexMm = rng.uniform(8, 16);
+    } else if (kind === 'dropout') {
+      const wedge = () => ({ halfWidthDeg: rng.uniform(3, 6), startDepth: rng.uniform(0.05, 0.3), strength: rng.uniform(0.08, 0.25) });
+      const first = { side: sign(rng), ...wedge() };
+      draws.shadows = rng.next() < 0.5 ? { ...first, second: { position: rng.uniform(-0.85, 0.85), ...wedge() } } : first;
+    } else {
+      draws.decoy = {
+        side: sign(rng), widthFactor: rng.uniform(0.5, 0.65), lengthFactor: rng.uniform(0.75, 0.95), gapMm: rng.uniform(1, 3),
+        depthShiftMm: rng.uniform(15, 28), tiltDeg: rng.uniform(5, 15), wallFactor: rng.uniform(0.8, 1.1), wallEcho: rng.uniform(0.7, 1),
+      };
+    }
+  }
+  return draws;
+}
+
+function checkHeterogeneity(options: SyntheticOptions): Record<HeterogeneityKind, number> | undefined {
+  const given = options.heterogeneity;
+  if (given === undefined) return undefined;
+  const proportions = { ...DEFAULT_HETEROGENEITY };
+  for (const [kind, value] of Object.entries(given)) {
+    if (!(HETEROGENEITY_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(`Unknown heterogeneity kind '${kind}'; use ${HETEROGENEITY_KINDS.join(', ')}.`);
+    }
+    if (value === undefined) continue;
+    if (!(Number.isFinite(value) && value >= 0 && value <= 1)) throw new Error(`Heterogeneity '${kind}' must be a proportion in [0, 1], got ${value}.`);
+    proportions[kind as HeterogeneityKind] = value;
+  }
+  return proportions;
+}
+
+/**
+ * Which videos each kind hits: round(proportion × videos) of them, the first of a seeded permutation per kind.
+ * Empty lists without `heterogeneity`.
+ */
+export function heterogeneousVideos(options: SyntheticOptions): Record<HeterogeneityKind, number[]> {
+  const proportions = checkHeterogeneity(options);
+  const out = Object.fromEntries(HETEROGENEITY_KINDS.map((kind) => [kind, [] as number[]])) as Record<HeterogeneityKind, number[]>;
+  if (!proportions) return out;
+  for (const kind of HETEROGENEITY_KINDS) {
+    const count = Math.round(proportions[kind] * options.videos);
+    if (count === 0) continue;
+    const order = new Random(options.seed ?? 0, `synthetic-heterogeneity-${kind}`).permutation(options.videos);
+    out[kind] = order.slice(0, count).sort((a, b) => a - b);
+  }
+  return out;
+}
+
+/** The atypical kinds of one video (0-based), in HETEROGENEITY_KINDS order. */
+export function heterogeneityOf(options: SyntheticOptions, video: number): HeterogeneityKind[] {
+  const hit = heterogeneousVideos(options);
+  return HETEROGENEITY_KINDS.filter((kind) => hit[kind].includes(video));
+}
+
+/** An atypical value if there is one, else the typical draw (which is made either way). */
+const overridden = (typical: number, atypical: number | undefined) => atypical ?? typical;
+
+function videoParameters(rng: Random, height: number, width: number, variant: VariantDraws = {}): VideoParameters {
   const halfAngle = (rng.uniform(37, 42) * Math.PI) / 180;
   const apexY = 0.02 * height;
   const radius = Math.min(0.96 * height, (0.49 * width) / Math.sin(halfAngle));
-  const depthMm = rng.uniform(140, 180);
+  // Every typical draw happens, overridden or not, so the random stream (and all else) stays the same.
+  const depthMm = overridden(rng.uniform(140, 180), variant.depthMm);
   const mmPerPixel = depthMm / radius;
-  const cavityRyED = rng.uniform(36, 42) / mmPerPixel;
+  const typicalRyMm = rng.uniform(36, 42);
+  const cavityRyED = (variant.longAxisFactor === undefined ? typicalRyMm : typicalRyMm * variant.longAxisFactor) / mmPerPixel;
   const cavityRxED = rng.uniform(20, 24) / mmPerPixel;
-  const rotation = (rng.uniform(-6, 6) * Math.PI) / 180;
+  const rotation = (overridden(rng.uniform(-6, 6), variant.rotationDeg) * Math.PI) / 180;
   const harmonics: Array<[number, number]> = [
     [rng.uniform(0, 0.04), rng.uniform(0, 2 * Math.PI)],
     [rng.uniform(0, 0.03), rng.uniform(0, 2 * Math.PI)],
   ];
+  const apexMm = overridden(rng.uniform(20, 28), variant.apexDistanceMm);
   const params: VideoParameters = {
     sector: { apexX: width / 2, apexY, radius, halfAngle },
     mmPerPixel,
-    apexDistance: rng.uniform(20, 28) / mmPerPixel,
+    apexDistance: (variant.extraApexMm === undefined ? apexMm : apexMm + variant.extraApexMm) / mmPerPixel,
     cavityRxED,
     cavityRyED,
     rotation,
@@ -156,7 +308,7 @@ function videoParameters(rng: Random, height: number, width: number): VideoParam
     phase0: rng.next(),
     cyclesPerFrame: 1 / rng.uniform(14, 24),
     tissueLevel: rng.uniform(0.22, 0.34),
-    gain: rng.uniform(0.8, 1.2),
+    gain: overridden(rng.uniform(0.8, 1.2), variant.gain),
     attenuation: rng.uniform(0.2, 0.9),
     speckleStrength: rng.uniform(0.45, 0.85),
     speckleRenewal: rng.uniform(0.2, 0.4),
@@ -165,7 +317,60 @@ function videoParameters(rng: Random, height: number, width: number): VideoParam
   };
   // The whole end-diastolic cavity must lie inside the fan: push it deeper until it does.
   for (let attempt = 0; attempt < 50 && !cavityFits(params); attempt++) params.apexDistance += 1;
+  if (variant.shadows) params.shadows = shadowsFor(params, variant.shadows);
+  if (variant.decoy) params.decoy = decoyFor(params, variant.decoy);
   return params;
+}
+
+const degrees = (d: number) => (d * Math.PI) / 180;
+
+/** The first wedge covers the LV's side wall at end-diastole; the second, if any, lies anywhere in the fan. */
+function shadowsFor(params: VideoParameters, draw: NonNullable<VariantDraws['shadows']>): Shadow[] {
+  const { cavity, sector, wallThickness } = geometryAt(params, 0);
+  const reach = cavity.rx + wallThickness / 2;
+  const wallX = cavity.cx + draw.side * reach * Math.cos(cavity.rotation);
+  const wallY = cavity.cy + draw.side * reach * Math.sin(cavity.rotation);
+  const shadows: Shadow[] = [{
+    angle: Math.atan2(wallX - sector.apexX, wallY - sector.apexY), halfWidth: degrees(draw.halfWidthDeg), startDepth: draw.startDepth, strength: draw.strength,
+  }];
+  if (draw.second) {
+    const { position, halfWidthDeg, startDepth, strength } = draw.second;
+    shadows.push({ angle: position * sector.halfAngle, halfWidth: degrees(halfWidthDeg), startDepth, strength });
+  }
+  return shadows;
+}
+
+/** A chamber beside the LV along its short axis, a little deeper, tilted away from it. */
+function decoyFor(params: VideoParameters, draw: NonNullable<VariantDraws['decoy']>): DecoyParameters {
+  const { cavity, wallThickness } = geometryAt(params, 0);
+  const rxED = cavity.rx * draw.widthFactor;
+  const wallThicknessED = wallThickness * draw.wallFactor;
+  const offset = cavity.rx + wallThickness + draw.gapMm / params.mmPerPixel + wallThicknessED + rxED;
+  const depthShift = draw.depthShiftMm / params.mmPerPixel;
+  const [shortX, shortY] = [Math.cos(cavity.rotation), Math.sin(cavity.rotation)];
+  const [longX, longY] = [-Math.sin(cavity.rotation), Math.cos(cavity.rotation)];
+  return {
+    cx: cavity.cx + draw.side * offset * shortX + depthShift * longX,
+    cy: cavity.cy + draw.side * offset * shortY + depthShift * longY,
+    rxED,
+    ryED: cavity.ry * draw.lengthFactor,
+    rotation: cavity.rotation + draw.side * degrees(draw.tiltDeg),
+    wallThicknessED,
+    wallEcho: draw.wallEcho,
+  };
+}
+
+/** The remaining share of echo at a beam angle and depth (1 outside every shadow), with soft edges. */
+function shadowFactor(shadows: readonly Shadow[], beamAngle: number, depth: number): number {
+  let factor = 1;
+  for (const s of shadows) {
+    const off = Math.abs(beamAngle - s.angle);
+    const edge = degrees(2);
+    const across = off <= s.halfWidth ? 1 : off >= s.halfWidth + edge ? 0 : Math.cos(((off - s.halfWidth) / edge) * (Math.PI / 2)) ** 2;
+    const along = Math.min(1, Math.max(0, (depth - s.startDepth) / 0.05));
+    factor *= 1 - (1 - s.strength) * across * along;
+  }
+  return factor;
 }
 
 function geometryAt(params: VideoParameters, contraction: number): FrameGeometry {
@@ -189,7 +394,17 @@ function geometryAt(params: VideoParameters, contraction: number): FrameGeometry
     rotation: params.rotation,
     harmonics: [],
   };
-  return { sector: params.sector, cavity, wallThickness, atrium, mmPerPixel: params.mmPerPixel };
+  const geometry: FrameGeometry = { sector: params.sector, cavity, wallThickness, atrium, mmPerPixel: params.mmPerPixel };
+  if (params.shadows) geometry.shadows = params.shadows;
+  if (params.decoy) {
+    const d = params.decoy;
+    geometry.decoy = {
+      cavity: { cx: d.cx, cy: d.cy, rx: d.rxED * (1 - params.shortAxisShortening * contraction), ry: d.ryED * (1 - params.longAxisShortening * contraction),
+        rotation: d.rotation, harmonics: params.harmonics },
+      wallThickness: d.wallThicknessED * (1 + 0.35 * contraction),
+    };
+  }
+  return geometry;
 }
 
 function cavityFits(params: VideoParameters): boolean {
@@ -214,11 +429,20 @@ function gaussianField(rng: Random, pixels: number): Float32Array {
 const basalOpening = (38 * Math.PI) / 180;
 const echogenicity = { cavity: 0.035, wall: 0.8, atrium: 0.045, atriumWall: 0.55 };
 
+/** Where a point lies in a chamber drawn like the LV: its cavity, its wall (open at the base), or outside. */
+function chamberPart(contour: Contour, wallThickness: number, x: number, y: number): 'cavity' | 'wall' | 'outside' {
+  const at = toContourFrame(contour, x, y);
+  const radius = contourRadius(contour, at.angle);
+  if (at.distance < radius) return 'cavity';
+  if (at.distance < radius + wallThickness && Math.abs(at.angle - Math.PI / 2) >= basalOpening) return 'wall';
+  return 'outside';
+}
+
 function renderFrame(params: VideoParameters, geometry: FrameGeometry, videoSpeckle: Float32Array, rng: Random, height: number, width: number) {
   const pixels = height * width;
   const image = new Float32Array(pixels);
   const labels = new Uint8Array(pixels);
-  const { sector, cavity, atrium, wallThickness } = geometry;
+  const { sector, cavity, atrium, wallThickness, shadows, decoy } = geometry;
   const renewal = params.speckleRenewal;
   const keep = Math.sqrt(1 - renewal * renewal);
   const meanRayleigh = Math.sqrt(Math.PI / 2);
@@ -253,9 +477,17 @@ function renderFrame(params: VideoParameters, geometry: FrameGeometry, videoSpec
         } else if (la.distance < laRadius + atriumWall) {
           echo = echogenicity.atriumWall;
         } else {
-          let texture = 1;
-          for (const [kx, ky, phase] of params.textureWaves) texture += 0.12 * Math.sin(kx * px + ky * py + phase);
-          echo = params.tissueLevel * texture;
+          // A `confusion` video's second chamber replaces tissue only, so the labelled structures stay exact.
+          const chamber = decoy ? chamberPart(decoy.cavity, decoy.wallThickness, px, py) : 'outside';
+          if (chamber === 'cavity') {
+            echo = echogenicity.cavity;
+          } else if (chamber === 'wall') {
+            echo = echogenicity.wall * params.decoy!.wallEcho;
+          } else {
+            let texture = 1;
+            for (const [kx, ky, phase] of params.textureWaves) texture += 0.12 * Math.sin(kx * px + ky * py + phase);
+            echo = params.tissueLevel * texture;
+          }
         }
       }
       const depth = Math.hypot(px - sector.apexX, py - sector.apexY) / sector.radius;
@@ -264,7 +496,9 @@ function renderFrame(params: VideoParameters, geometry: FrameGeometry, videoSpec
       const re = keep * videoSpeckle[2 * i] + renewal * renewRe;
       const im = keep * videoSpeckle[2 * i + 1] + renewal * renewIm;
       const speckle = Math.pow(Math.hypot(re, im) / meanRayleigh, params.speckleStrength);
-      const value = params.gain * Math.exp(-params.attenuation * depth) * (echo + clutter) * speckle + params.noiseLevel * Math.abs(noise);
+      const lit = params.gain * Math.exp(-params.attenuation * depth) * (echo + clutter) * speckle;
+      const shaded = shadows ? lit * shadowFactor(shadows, Math.atan2(px - sector.apexX, py - sector.apexY), depth) : lit;
+      const value = shaded + params.noiseLevel * Math.abs(noise);
       image[i] = value < 0 ? 0 : value > 1 ? 1 : value;
     }
   }
@@ -283,14 +517,16 @@ function checkOptions(options: SyntheticOptions): [number, number] {
   for (const [name, value] of [['videos', options.videos], ['framesPerVideo', options.framesPerVideo]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`Synthetic ${name} must be a positive integer, got ${value}.`);
   }
+  checkHeterogeneity(options);
   return normaliseSize(options.size);
 }
 
 /** The frames of one video (0-based); the same as that video's frames from generateSyntheticEcho. */
 export function generateSyntheticVideo(options: SyntheticOptions, video: number): SyntheticFrame[] {
   const [height, width] = checkOptions(options);
+  const variants = heterogeneityOf(options, video);
   const rng = new Random(options.seed ?? 0, `synthetic-video-${video}`);
-  const params = videoParameters(rng, height, width);
+  const params = videoParameters(rng, height, width, drawVariants(options.seed ?? 0, video, variants));
   const videoSpeckle = gaussianField(rng, height * width);
   const frames: SyntheticFrame[] = [];
   for (let frame = 0; frame < options.framesPerVideo; frame++) {
@@ -301,7 +537,7 @@ export function generateSyntheticVideo(options: SyntheticOptions, video: number)
     const mask = new Uint8Array(labels.length);
     for (let i = 0; i < labels.length; i++) mask[i] = labels[i] === 1 ? 1 : 0;
     const group = `video${String(video).padStart(3, '0')}`;
-    frames.push({ id: `${group}_frame${String(frame).padStart(3, '0')}`, group, video, frame, height, width, image, labels, mask, phase, geometry });
+    frames.push({ id: `${group}_frame${String(frame).padStart(3, '0')}`, group, video, frame, height, width, image, labels, mask, phase, geometry, variants });
   }
   return frames;
 }

@@ -4,7 +4,6 @@
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../config';
@@ -32,22 +31,14 @@ function addonBuilt(specifier: string): boolean {
 /**
  * TensorFlow's thread pools: intra-op (the threads one kernel — a convolution, oneDNN's primitives — splits its work
  * over) and inter-op (independent kernels at once; tfjs runs kernels one after another, so it matters little).
- * libtensorflow reads TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when it creates its pools; unset or 0 means
- * the CPU count, which is also TensorFlow's own default. Set here explicitly so every process (and the PyTorch
- * comparison in scripts/bench-torch.ts) knows the numbers. oneDNN runs on the intra-op pool (its threadpool
- * runtime), so OMP_NUM_THREADS does not apply.
- * TODO(lead): these two belong in config.ts's `tf` section (TF_NUM_INTRAOP_THREADS, TF_NUM_INTEROP_THREADS).
+ * libtensorflow reads TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS when it creates its pools; config.ts turns
+ * unset or 0 into the CPU count (TensorFlow's own default) and they are passed on explicitly, so every process (and
+ * the PyTorch comparison in scripts/bench-torch.ts) knows the numbers. oneDNN runs on the intra-op pool (its
+ * threadpool runtime), so OMP_NUM_THREADS does not apply.
  */
-export function tfThreadCounts(env: NodeJS.ProcessEnv = process.env): { intraOp: number; interOp: number } {
-  const cpus = os.availableParallelism();
-  const read = (name: string): number => {
-    const value = env[name]?.trim();
-    if (value === undefined || value === '' || value === '0') return cpus;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${value} must be a non-negative integer (0 or unset: the CPU count, ${cpus}).`);
-    return n;
-  };
-  return { intraOp: read('TF_NUM_INTRAOP_THREADS'), interOp: read('TF_NUM_INTEROP_THREADS') };
+export function tfThreadCounts(): { intraOp: number; interOp: number } {
+  const { tf: settings } = loadConfig();
+  return { intraOp: settings.intraOpThreads, interOp: settings.interOpThreads };
 }
 
 async function tryImport(specifier: string): Promise<boolean> {

@@ -1,23 +1,33 @@
 /**
- * Picks the next images to label: the top K unlabelled by acquisition score, ties broken by id so a rerun picks
- * the same set. Optional diversity, because the top scores of an echo pool are often K neighbouring frames of
- * one video (the paper's main open problem):
- * - `maxPerGroup`: at most m images per group (video or patient);
- * - `kCenter`: greedy k-center on feature vectors (e.g. pooled encoder features) among the top candidates —
- *   each pick is the candidate farthest from everything picked or already labelled.
+ * Picks the next images to label from the scored, unlabelled pool. Every selection mode works with the scores of
+ * any acquisition function (`contracts/names.ts`: SELECTION_MODES):
+ * - `top-k`: the K highest scores, ties broken by id, so a rerun picks the same set;
+ * - `stochastic`: K drawn without replacement with probability ∝ score^β (the "power" variant of stochastic batch
+ *   acquisition), from a seed: the same seed and pool give the same batch. Top-K of an echo pool is often K
+ *   neighbouring frames of one video; sampling trades a little score for a less redundant batch;
+ * - `stratified`: round-robin over videos (groups), best-scored first within each, so the batch is spread evenly;
+ *   with `random` scores this is stratified random sampling.
+ * Each mode only decides an order of preference over the pool; the constraints below then act the same way on
+ * every mode:
+ * - `maxPerGroup`: at most m images per group (video or patient): a capped candidate is skipped for the next one
+ *   in the order;
+ * - `kCenter`: greedy k-center on feature vectors (e.g. pooled encoder features) among the first candidates of the
+ *   order — each pick is the candidate farthest from everything picked or already labelled.
  */
+import type { SelectionMode } from '../contracts/names';
+import { SeededRng } from './train/rng';
 
 export interface SelectionCandidate {
   id: string;
   score: number;
-  /** Video or patient id, for `maxPerGroup`. */
+  /** Video or patient id, for `maxPerGroup` and `stratified`. */
   group?: string;
   /** For `kCenter`, e.g. global-average-pooled encoder features. */
   features?: ArrayLike<number>;
 }
 
 export interface KCenterOptions {
-  /** Candidates considered: the top `candidateFactor × k` by score (default 3). */
+  /** Candidates considered: the first `candidateFactor × k` of the mode's order (default 3). */
   candidateFactor?: number;
   /** Features of labelled images, so picks also keep away from what is already labelled. */
   labelledFeatures?: readonly ArrayLike<number>[];
@@ -31,11 +41,95 @@ export interface SelectionOptions {
   kCenter?: KCenterOptions;
 }
 
+export interface BatchOptions extends SelectionOptions {
+  mode: SelectionMode;
+  /** Integer seed of the `stochastic` draw (required there; derive one per phase so phases differ). Other modes ignore it. */
+  seed?: number;
+  /** Exponent β of `stochastic` (default 1): 0 draws uniformly, large β approaches top-K. Other modes ignore it. */
+  beta?: number;
+}
+
+/**
+ * The `stochastic` seed of one phase of one run: mixes both, so phases of a run draw differently and run seed s,
+ * phase p never shares its draw with run seed s + 1, phase p − 1 (as seed + phase would).
+ */
+export function selectionSeed(runSeed: number, phase: number): number {
+  if (!Number.isInteger(runSeed) || !Number.isInteger(phase)) throw new Error(`selectionSeed needs integers, got ${runSeed} and ${phase}.`);
+  let h = Math.imul(runSeed ^ 0x5bd1e995, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13) ^ phase, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) | 0;
+}
+
 /** Highest score first; equal scores by id (code-unit order, locale-independent). */
 export function compareByScoreThenId(a: SelectionCandidate, b: SelectionCandidate): number {
   if (a.score !== b.score) return b.score - a.score;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
+
+/** A mode turns the ranked pool (unlabelled, by score then id) into its order of preference. */
+type Ordering = (ranked: readonly SelectionCandidate[], options: BatchOptions) => SelectionCandidate[];
+
+/**
+ * Stochastic order: Gumbel-top-k on log(score^β), which is exactly sequential sampling without replacement with
+ * probability ∝ score^β among the candidates still left. Scores must be ≥ 0 (a power of a negative number has no
+ * meaning); a score of 0 has weight 0 when β > 0, so zero-scored candidates come only after every positive one,
+ * in uniform random order; β = 0 gives every candidate weight 1 (uniform), zero scores included. Equal scores
+ * have equal chances. One noise draw per candidate in ranked order, so the result depends on the seed and the
+ * pool, not on the order the candidates came in. Working in logs keeps large β from overflowing.
+ */
+const stochasticOrder: Ordering = (ranked, options) => {
+  const { seed, beta = 1 } = options;
+  if (seed === undefined || !Number.isInteger(seed)) throw new Error(`stochastic selection needs an integer seed, got ${seed}.`);
+  if (!(Number.isFinite(beta) && beta >= 0)) throw new Error(`beta must be a finite number ≥ 0, got ${beta}.`);
+  const negative = ranked.find((c) => c.score < 0);
+  if (negative) {
+    throw new Error(`stochastic selection draws ∝ score^β and needs scores ≥ 0; '${negative.id}' has ${negative.score}. Shift the scores or use top-k.`);
+  }
+  const rng = new SeededRng(seed);
+  const keyed = ranked.map((candidate) => {
+    // Uniform in (0, 1): neither end, so the Gumbel noise −log(−log u) is finite.
+    const u = (rng.nextUint32() + 0.5) / 2 ** 32;
+    const gumbel = -Math.log(-Math.log(u));
+    const positive = beta === 0 || candidate.score > 0;
+    return { candidate, positive, key: (beta === 0 ? 0 : positive ? beta * Math.log(candidate.score) : 0) + gumbel };
+  });
+  keyed.sort((a, b) => (a.positive !== b.positive ? (a.positive ? -1 : 1) : b.key - a.key));
+  return keyed.map((k) => k.candidate);
+};
+
+/**
+ * Stratified order: round r takes the r-th best candidate of every group. Groups go in the order of their best
+ * score (then group id), so with fewer than one pick per group the best groups get one each. A candidate without
+ * a group is a group of its own.
+ */
+const stratifiedOrder: Ordering = (ranked) => {
+  const groups = new Map<string, { name: string; members: SelectionCandidate[] }>();
+  for (const c of ranked) {
+    // Prefixes keep a group named 'x' apart from an ungrouped candidate with id 'x'.
+    const key = c.group === undefined ? `id:${c.id}` : `group:${c.group}`;
+    const entry = groups.get(key);
+    if (entry) entry.members.push(c);
+    else groups.set(key, { name: c.group ?? c.id, members: [c] });
+  }
+  const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  // Members are in ranked order, so members[0] is a group's best.
+  const ordered = [...groups.entries()]
+    .sort(([ka, a], [kb, b]) => b.members[0].score - a.members[0].score || byName(a.name, b.name) || byName(ka, kb))
+    .map(([, entry]) => entry.members);
+  const out: SelectionCandidate[] = [];
+  const deepest = ordered.reduce((most, members) => Math.max(most, members.length), 0);
+  for (let round = 0; round < deepest; round++) {
+    for (const members of ordered) if (round < members.length) out.push(members[round]);
+  }
+  return out;
+};
+
+/** One entry per selection mode: adding a mode is one entry here and one name in `contracts/names.ts`. */
+export const SELECTION_ORDERINGS: Record<SelectionMode, Ordering> = {
+  'top-k': (ranked) => [...ranked],
+  stochastic: stochasticOrder,
+  stratified: stratifiedOrder,
+};
 
 function squaredDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`Feature vectors differ in length (${a.length} vs ${b.length}).`);
@@ -45,11 +139,14 @@ function squaredDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
- * Returns up to k candidates (fewer when the unlabelled pool or the group cap runs out), in pick order:
- * by score without k-center, by greedy farthest-first with it.
+ * Returns up to k candidates (fewer when the unlabelled pool or the group cap runs out), in pick order: the mode's
+ * order without k-center, greedy farthest-first with it (then filled from the mode's order if k-center's
+ * candidates run out under the cap).
  */
-export function selectTopK(candidates: readonly SelectionCandidate[], options: SelectionOptions): SelectionCandidate[] {
-  const { k, maxPerGroup, kCenter } = options;
+export function selectBatch(candidates: readonly SelectionCandidate[], options: BatchOptions): SelectionCandidate[] {
+  const { k, maxPerGroup, kCenter, mode } = options;
+  const ordering = SELECTION_ORDERINGS[mode];
+  if (!ordering) throw new Error(`Unknown selection mode '${String(mode)}'; use one of ${Object.keys(SELECTION_ORDERINGS).join(', ')}.`);
   if (!(Number.isInteger(k) && k >= 0)) throw new Error(`k must be a non-negative integer, got ${k}.`);
   if (maxPerGroup !== undefined && !(Number.isInteger(maxPerGroup) && maxPerGroup >= 1)) {
     throw new Error(`maxPerGroup must be a positive integer, got ${maxPerGroup}.`);
@@ -62,6 +159,7 @@ export function selectTopK(candidates: readonly SelectionCandidate[], options: S
     if (!Number.isFinite(c.score)) throw new Error(`Candidate '${c.id}' has score ${c.score}; scores must be finite numbers.`);
   }
   const ranked = candidates.filter((c) => !labelled.has(c.id)).sort(compareByScoreThenId);
+  const order = ordering(ranked, options);
 
   const perGroup = new Map<string, number>();
   const allowed = (c: SelectionCandidate) =>
@@ -77,7 +175,7 @@ export function selectTopK(candidates: readonly SelectionCandidate[], options: S
   if (kCenter && k > 0) {
     const factor = kCenter.candidateFactor ?? 3;
     if (!(factor >= 1)) throw new Error(`kCenter.candidateFactor must be at least 1, got ${factor}.`);
-    const pool = ranked.slice(0, Math.ceil(factor * k));
+    const pool = order.slice(0, Math.ceil(factor * k));
     for (const c of pool) {
       if (!c.features) throw new Error(`k-center selection needs features for every candidate; '${c.id}' has none.`);
     }
@@ -88,7 +186,7 @@ export function selectTopK(candidates: readonly SelectionCandidate[], options: S
       let best = -1;
       for (let i = 0; i < pool.length; i++) {
         if (pickedIds.has(pool[i].id) || !allowed(pool[i])) continue;
-        // Strictly greater: among equal distances the earlier (higher-scoring, then lower id) candidate wins.
+        // Strictly greater: among equal distances the candidate earlier in the mode's order wins.
         if (best < 0 || nearest[i] > nearest[best]) best = i;
       }
       if (best < 0) break;
@@ -98,9 +196,14 @@ export function selectTopK(candidates: readonly SelectionCandidate[], options: S
       }
     }
   }
-  for (const c of ranked) {
+  for (const c of order) {
     if (picked.length >= k) break;
     if (!pickedIds.has(c.id) && allowed(c)) take(c);
   }
   return picked;
+}
+
+/** The top K by score (ties by id), with the optional group cap and k-center: `selectBatch` in mode `top-k`. */
+export function selectTopK(candidates: readonly SelectionCandidate[], options: SelectionOptions): SelectionCandidate[] {
+  return selectBatch(candidates, { ...options, mode: 'top-k' });
 }

@@ -4,6 +4,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { reportStatistics, seedRunsOf, type BenchmarkStatistics } from './stats';
 import type { BenchmarkReportData } from './types';
 
 const WIDTH = 560;
@@ -14,7 +15,10 @@ type Metric = 'iou' | 'dice';
 const METRIC_TITLE: Record<Metric, string> = { iou: 'Test IoU', dice: 'Test Dice' };
 
 export interface ReportCharts {
-  /** The paper's Fig. 4: test IoU vs labelled images per acquisition function, baseline and target rules. */
+  /**
+   * The paper's Fig. 4: test IoU vs labelled images per strategy, baseline and target rules. With several seeds:
+   * the mean curve with a shaded 95 % band per strategy, and the mean of the seeds' baselines.
+   */
   iouVsLabelled: string;
   /** The same curves for Dice, with the baseline's Dice (the target is an IoU, so it is not drawn). */
   diceVsLabelled: string;
@@ -46,26 +50,75 @@ function referenceLine(value: number, label: string, metric: Metric, dashed: boo
   ];
 }
 
-export function learningCurveSpec(data: BenchmarkReportData, metric: Metric): TopLevelSpec {
-  const values = data.curves.flatMap((c) => c.points.map((p) => ({ acquisition: c.acquisition, labelled: p.labelled, phase: p.phase, value: p[metric] })));
+/** One row per drawn point: the mean (the value itself with one seed) and, with n ≥ 2, the interval. */
+interface CurveRow {
+  acquisition: string;
+  labelled: number;
+  value: number;
+  lower?: number;
+  upper?: number;
+}
+
+function curveRows(data: BenchmarkReportData, stats: BenchmarkStatistics, metric: Metric): CurveRow[] {
+  const runs = seedRunsOf(data);
+  if (runs.length === 1) {
+    return runs[0].curves.flatMap((c) => c.points.map((p) => ({ acquisition: c.acquisition, labelled: p.labelled, value: p[metric] })));
+  }
+  return stats.strategies.flatMap((s) => s.curve.map((p) => ({
+    acquisition: s.strategy, labelled: p.labelled, value: p[metric].mean,
+    ...(p[metric].lower !== undefined ? { lower: p[metric].lower, upper: p[metric].upper } : {}),
+  })));
+}
+
+function baselineRule(data: BenchmarkReportData, stats: BenchmarkStatistics, metric: Metric) {
+  const runs = seedRunsOf(data);
+  if (runs.length === 1) {
+    const baseline = runs[0].baseline;
+    return baseline ? referenceLine(baseline[metric], `full-data baseline ${baseline[metric].toFixed(3)} (${baseline.labelled} images)`, metric, false) : [];
+  }
+  const mean = metric === 'iou' ? stats.baseline : stats.baselineDice;
+  return mean ? referenceLine(mean.mean, `full-data baseline, mean of ${mean.n} seed${mean.n === 1 ? '' : 's'}: ${mean.mean.toFixed(3)}`, metric, false) : [];
+}
+
+export function learningCurveSpec(data: BenchmarkReportData, metric: Metric, stats: BenchmarkStatistics = reportStatistics(data)): TopLevelSpec {
+  const rows = curveRows(data, stats, metric);
+  const band = rows.filter((r) => r.lower !== undefined);
+  const strategies = seedRunsOf(data).length === 1 ? seedRunsOf(data)[0].curves.map((c) => c.acquisition) : stats.strategies.map((s) => s.strategy);
+  const x = { field: 'labelled', type: 'quantitative' as const, title: LABELLED_TITLE, scale: { zero: false } };
+  const color = { field: 'acquisition', type: 'nominal' as const, title: 'Strategy', scale: { domain: strategies } };
   const rules = [
-    ...(data.baseline ? referenceLine(data.baseline[metric], `full-data baseline ${data.baseline[metric].toFixed(3)} (${data.baseline.labelled} images)`, metric, false) : []),
+    ...baselineRule(data, stats, metric),
     ...(metric === 'iou' ? referenceLine(data.targetIoU, `target ${data.targetIoU.toFixed(3)}`, metric, true) : []),
   ];
+  const title = `${METRIC_TITLE[metric]} vs labelled images${band.length ? ` (mean of ${stats.seeds.length} seeds, 95% band)` : ''}`;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: `${METRIC_TITLE[metric]} vs labelled images`,
+    title,
     width: WIDTH,
     height: HEIGHT,
     background: 'white',
+    // One colour scale for bands and lines; the legend comes from the lines alone.
+    resolve: { legend: { color: 'independent' } },
     layer: [
+      // The band under the lines: y to y2 is drawn as given (no stacking).
+      ...(band.length ? [{
+        data: { values: band },
+        mark: { type: 'area' as const, opacity: 0.18 },
+        encoding: {
+          x,
+          y: { field: 'lower', type: 'quantitative' as const, title: METRIC_TITLE[metric], scale: { zero: false } },
+          y2: { field: 'upper' },
+          // The lines' legend names the strategies; the faded band symbol would only repeat it.
+          color: { ...color, legend: null },
+        },
+      }] : []),
       {
-        data: { values },
+        data: { values: rows },
         mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 2 },
         encoding: {
-          x: { field: 'labelled', type: 'quantitative', title: LABELLED_TITLE, scale: { zero: false } },
+          x,
           y: { field: 'value', type: 'quantitative', title: METRIC_TITLE[metric], scale: { zero: false } },
-          color: { field: 'acquisition', type: 'nominal', title: 'Acquisition', scale: { domain: data.curves.map((c) => c.acquisition) } },
+          color,
           order: { field: 'labelled', type: 'quantitative' },
         },
       },
@@ -96,11 +149,11 @@ export function leaderboardSpec(data: BenchmarkReportData): TopLevelSpec | undef
   };
 }
 
-export async function renderCharts(data: BenchmarkReportData): Promise<ReportCharts> {
+export async function renderCharts(data: BenchmarkReportData, stats: BenchmarkStatistics = reportStatistics(data)): Promise<ReportCharts> {
   const board = leaderboardSpec(data);
   const [iouVsLabelled, diceVsLabelled, leaderboardIoU] = await Promise.all([
-    renderSpec(learningCurveSpec(data, 'iou')),
-    renderSpec(learningCurveSpec(data, 'dice')),
+    renderSpec(learningCurveSpec(data, 'iou', stats)),
+    renderSpec(learningCurveSpec(data, 'dice', stats)),
     board ? renderSpec(board) : Promise.resolve(undefined),
   ]);
   return { iouVsLabelled, diceVsLabelled, ...(leaderboardIoU ? { leaderboardIoU } : {}) };

@@ -1,14 +1,17 @@
 /**
- * The Markdown benchmark report: run metadata, learning-curve charts (the paper's Fig. 4), phase tables
- * (its Table II), the labelled share each acquisition function needed, and the search leaderboard (its Table I).
+ * The Markdown benchmark report: run metadata, learning-curve charts (the paper's Fig. 4), the verdict of each
+ * strategy against random, the labelled share each strategy needed, the area under its learning curve, phase tables
+ * (the paper's Table II) and the search leaderboard (its Table I). With one seed the tables show that seed's runs;
+ * with several they show every seed and the means with 95 % intervals (statistics in `stats.ts`).
  */
 import { leaderboardMarkdown } from './leaderboard';
-import { REPORT_FILES, type AcquisitionCurve, type BenchmarkReportData, type CurvePoint } from './types';
+import {
+  BASELINE_TOLERANCE, firstPointReaching, reportStatistics, seedRunsOf,
+  type BenchmarkStatistics, type Interval, type ReachSummary, type StrategyStatistics,
+} from './stats';
+import { REPORT_FILES, type BenchmarkReportData, type CurvePoint, type SeedRun } from './types';
 
-/** A curve "reaches the baseline" once its IoU is within this of the full-data model's. */
-export const BASELINE_TOLERANCE = 0.01;
-/** Absorbs floating-point error in thresholds such as 0.87 − 0.01. */
-const EPSILON = 1e-9;
+export { BASELINE_TOLERANCE, firstPointReaching } from './stats';
 
 export interface ReportImage {
   file: string;
@@ -23,11 +26,6 @@ export function trainingSetSize(data: Pick<BenchmarkReportData, 'initialSize' | 
 /** Percentage of `total` with one decimal, without the sign ("35.0"); '—' when there is no training set. */
 export function sharePercent(labelled: number, total: number): string {
   return total > 0 ? ((100 * labelled) / total).toFixed(1) : '—';
-}
-
-/** The first phase (in phase order) whose test IoU is at least `threshold`, or undefined if none is. */
-export function firstPointReaching(curve: AcquisitionCurve, threshold: number): CurvePoint | undefined {
-  return [...curve.points].sort((a, b) => a.phase - b.phase).find((p) => p.iou >= threshold - EPSILON);
 }
 
 /** "140 images, 35.0% of 400 (phase 3)" or "not reached". */
@@ -52,8 +50,26 @@ const table = (header: readonly string[], rows: readonly (readonly string[])[]) 
   [row(header), row(header.map(() => '---')), ...rows.map(row)];
 const metric = (v: number) => v.toFixed(4);
 const settingText = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v) ?? String(v));
+const signed = (v: number, digits: number) => `${v > 0 ? '+' : ''}${v.toFixed(digits)}`;
+/** A labelled count: whole numbers as they are, means with one decimal. */
+const count = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+const seedList = (seeds: readonly number[]) => seeds.join(', ');
 
-function metadataSection(data: BenchmarkReportData): string[] {
+/** "0.8123 [0.8012, 0.8234]" with n ≥ 2; "0.8123 (1 seed)" with one value; '—' with none. */
+export function intervalText(interval: Interval | undefined, format: (v: number) => string = metric): string {
+  if (!interval) return '—';
+  if (interval.lower === undefined || interval.upper === undefined) return `${format(interval.mean)} (${interval.n} seed${interval.n === 1 ? '' : 's'})`;
+  return `${format(interval.mean)} [${format(interval.lower)}, ${format(interval.upper)}]`;
+}
+
+/** A paired difference: "+0.0261 [+0.0106, +0.0416] (3 pairs)", "+0.0200 (1 pair)" or '—'. */
+function pairedText(interval: Interval | undefined, digits: number): string {
+  if (!interval) return '—';
+  const format = (v: number) => signed(v, digits);
+  return interval.n === 1 ? `${format(interval.mean)} (1 pair)` : `${intervalText(interval, format)} (${interval.n} pairs)`;
+}
+
+function metadataSection(data: BenchmarkReportData, runs: readonly SeedRun[]): string[] {
   const m = data.metadata;
   const wallMs = Date.parse(m.finishedAt) - Date.parse(m.startedAt);
   const durations = Object.entries(m.durationsMs);
@@ -66,7 +82,7 @@ function metadataSection(data: BenchmarkReportData): string[] {
       ['images', `${data.initialSize} initial labelled + ${data.poolSize} pool = ${trainingSetSize(data)} training; ${data.testSize} test`],
       ['target IoU', data.targetIoU.toFixed(3)],
       ['model', m.model],
-      ['seed', String(m.seed)],
+      runs.length === 1 ? ['seed', String(runs[0].seed)] : ['seeds', `${runs.length}: ${seedList(runs.map((r) => r.seed))}`],
       ['backend', m.backend],
       ['started', m.startedAt],
       ['finished', m.finishedAt],
@@ -77,13 +93,65 @@ function metadataSection(data: BenchmarkReportData): string[] {
   ];
 }
 
-function reachSection(data: BenchmarkReportData): string[] {
+function curvesSection(stats: BenchmarkStatistics, images: readonly ReportImage[]): string[] {
+  const s = stats.seeds.length;
+  const note = s === 1
+    ? 'One seed: each line is that seed\'s run (no interval; repeat the benchmark over seeds for bands).'
+    : `Lines: mean over ${s} seeds; shaded bands: ${100 * stats.level}% Student t intervals (df = ${s - 1}). A run that stopped ` +
+      'on reaching its target keeps its last IoU after it; a run that ended otherwise ends where it ended.';
+  return ['## Learning curves', '', note, '', ...images.flatMap((i) => [`![${i.alt}](${i.file})`, ''])];
+}
+
+function verdictSection(stats: BenchmarkStatistics): string[] {
+  const { reference, range } = stats;
+  const rangeText = range ? `labelled ${range.from}–${range.to}` : 'no common labelled range';
+  const header = ['strategy', `AULC (mean IoU over ${rangeText})`, `AULC − ${reference}`, `labels to target − ${reference}`, 'verdict'];
+  const rows = stats.strategies.map((s) => {
+    const vs = s.vsReference;
+    if (!vs) return [s.strategy, intervalText(s.aulc), '(reference)', '—', '—'];
+    const only = [
+      ...(vs.toTargetOnlyStrategy.length ? [`only ${s.strategy} reached it on seed ${seedList(vs.toTargetOnlyStrategy)}`] : []),
+      ...(vs.toTargetOnlyReference.length ? [`only ${reference} reached it on seed ${seedList(vs.toTargetOnlyReference)}`] : []),
+    ];
+    const target = pairedText(vs.toTarget, 1);
+    return [
+      s.strategy, intervalText(s.aulc), pairedText(vs.aulc, 4),
+      only.length ? `${target}; ${only.join('; ')}` : target,
+      vs.verdict.text,
+    ];
+  });
+  return [
+    `## Compared with ${reference}`, '',
+    `AULC is the area under the test-IoU learning curve divided by the labelled range every run covers, so it is the ` +
+      `mean IoU over that range (0–1, higher is better); a run that stopped on reaching its target counts at its last IoU ` +
+      `up to the longest run's end. Differences are taken seed by seed against ${reference} on the same ` +
+      `seed and shown as mean [${100 * stats.level}% t interval]; labels to target: fewer is better, over the seeds where both ` +
+      `reached it. The verdict reads the interval of the AULC difference: above 0 "better than ${reference}", below 0 "worse ` +
+      `than ${reference}", containing 0 "not distinguishable from ${reference}"; it needs at least two seeds.`, '',
+    ...table(header, rows), '',
+  ];
+}
+
+function reachSummaryText(summary: ReachSummary | undefined): string {
+  if (!summary) return '—';
+  const missing = summary.notReached.length ? ` (not: seed ${seedList(summary.notReached)})` : '';
+  return `${summary.reached} of ${summary.seeds}${missing}`;
+}
+
+function labelsText(summary: ReachSummary | undefined, total: number): string {
+  if (!summary?.labelled) return summary ? 'not reached' : '—';
+  const share = { ...summary.labelled };
+  for (const key of ['mean', 'lower', 'upper'] as const) if (share[key] !== undefined) share[key] = (100 * share[key]!) / total;
+  return `${intervalText(summary.labelled, count)} images = ${intervalText(share, (v) => `${v.toFixed(1)}%`)}`;
+}
+
+function singleSeedReachSection(data: BenchmarkReportData, run: SeedRun): string[] {
   const total = trainingSetSize(data);
-  const baseline = data.baseline;
+  const baseline = run.baseline;
   const baselineThreshold = baseline ? baseline.iou - BASELINE_TOLERANCE : undefined;
   const header = ['acquisition', 'run', 'phases', 'best IoU', `reached target IoU ≥ ${data.targetIoU.toFixed(3)}`,
     ...(baselineThreshold !== undefined ? [`reached baseline IoU ≥ ${baselineThreshold.toFixed(3)}`] : []), 'stopped'];
-  const rows = data.curves.map((c) => [
+  const rows = run.curves.map((c) => [
     c.acquisition, `\`${c.runId}\``, String(c.points.length),
     c.points.length ? metric(Math.max(...c.points.map((p) => p.iou))) : '—',
     reachedText(firstPointReaching(c, data.targetIoU), total),
@@ -99,22 +167,81 @@ function reachSection(data: BenchmarkReportData): string[] {
   ];
 }
 
-function phaseSections(data: BenchmarkReportData): string[] {
+function multiSeedReachSection(data: BenchmarkReportData, stats: BenchmarkStatistics): string[] {
   const total = trainingSetSize(data);
-  const labelledCounts = [...new Set(data.curves.flatMap((c) => c.points.map((p) => p.labelled)))].sort((a, b) => a - b);
+  const withBaseline = stats.strategies.some((s) => s.toBaseline);
+  const summaryHeader = ['strategy', 'reached target', `labels to target IoU ≥ ${data.targetIoU.toFixed(3)}`,
+    ...(withBaseline ? ['reached baseline', 'labels to baseline'] : [])];
+  const summaryRows = stats.strategies.map((s) => [
+    s.strategy, reachSummaryText(s.toTarget), labelsText(s.toTarget, total),
+    ...(withBaseline ? [reachSummaryText(s.toBaseline), labelsText(s.toBaseline, total)] : []),
+  ]);
+  const seedHeader = ['strategy', 'seed', 'run', 'phases', 'best IoU', 'AULC', 'reached target',
+    ...(withBaseline ? ['baseline IoU', 'reached baseline'] : []), 'stopped'];
+  const seedRows = stats.strategies.flatMap((s) => s.seeds.map((o) => [
+    s.strategy, String(o.seed), `\`${o.runId}\``, String(o.phases),
+    o.bestIoU === undefined ? '—' : metric(o.bestIoU), o.aulc === undefined ? '—' : metric(o.aulc),
+    reachedText(o.toTarget, total),
+    ...(withBaseline ? [o.baselineIoU === undefined ? 'none' : metric(o.baselineIoU), o.baselineIoU === undefined ? '—' : reachedText(o.toBaseline, total)] : []),
+    o.stopReason,
+  ]));
+  const baselineText = stats.baseline
+    ? ` Full-data baseline IoU over ${stats.baseline.n} seed${stats.baseline.n === 1 ? '' : 's'}: ${intervalText(stats.baseline)}; ` +
+      `"reached baseline" means within ${BASELINE_TOLERANCE} of that seed's own baseline.`
+    : ' No full-data baseline was recorded.';
+  return [
+    '## Labelled share needed', '',
+    `First phase whose test IoU reaches the threshold, as images and as a share of the ${total}-image training set ` +
+      `(initial + pool): mean [${100 * stats.level}% t interval] over the seeds that reached it; seeds that never reached it are named.` +
+      baselineText, '',
+    ...table(summaryHeader, summaryRows), '',
+    '### Per seed', '',
+    ...table(seedHeader, seedRows), '',
+  ];
+}
+
+function singleSeedPhaseSections(data: BenchmarkReportData, run: SeedRun): string[] {
+  const total = trainingSetSize(data);
+  const labelledCounts = [...new Set(run.curves.flatMap((c) => c.points.map((p) => p.labelled)))].sort((a, b) => a - b);
   const comparison = labelledCounts.map((n) => [String(n), sharePercent(n, total),
-    ...data.curves.map((c) => { const p = c.points.find((q) => q.labelled === n); return p ? metric(p.iou) : '—'; })]);
+    ...run.curves.map((c) => { const p = c.points.find((q) => q.labelled === n); return p ? metric(p.iou) : '—'; })]);
   return [
     '## Phases', '',
     `"share of pool %" is labelled images as a share of the ${total}-image training set (initial + pool), as in the paper's Table II.`, '',
     '### Test IoU by labelled images', '',
-    ...table(['labelled', 'share of pool %', ...data.curves.map((c) => c.acquisition)], comparison), '',
-    ...data.curves.flatMap((c) => [
+    ...table(['labelled', 'share of pool %', ...run.curves.map((c) => c.acquisition)], comparison), '',
+    ...run.curves.flatMap((c) => [
       `### ${c.acquisition} (run \`${c.runId}\`, stopped: ${c.stopReason})`, '',
       ...table(['phase', 'labelled', 'share of pool %', 'IoU', 'Dice'],
         [...c.points].sort((a, b) => a.phase - b.phase).map((p) => [String(p.phase), String(p.labelled), sharePercent(p.labelled, total), metric(p.iou), metric(p.dice)])),
       '',
     ]),
+  ];
+}
+
+/** "0.8123 ± 0.0111 (n 5)" — or "(n 5, 1 carried)" when some seeds' runs had stopped on the target. */
+function meanCellText(point: StrategyStatistics['curve'][number] | undefined, pick: 'iou' | 'dice'): string {
+  if (!point) return '—';
+  const iv = point[pick];
+  const spread = iv.halfWidth === undefined ? '' : ` ± ${metric(iv.halfWidth)}`;
+  return `${metric(iv.mean)}${spread} (n ${iv.n}${point.carried ? `, ${point.carried} carried` : ''})`;
+}
+
+function multiSeedPhaseSections(data: BenchmarkReportData, stats: BenchmarkStatistics): string[] {
+  const total = trainingSetSize(data);
+  const labelledCounts = [...new Set(stats.strategies.flatMap((s) => s.curve.map((p) => p.labelled)))].sort((a, b) => a - b);
+  const rowsFor = (pick: 'iou' | 'dice') => labelledCounts.map((n) => [String(n), sharePercent(n, total),
+    ...stats.strategies.map((s) => meanCellText(s.curve.find((p) => p.labelled === n), pick))]);
+  const header = ['labelled', 'share of pool %', ...stats.strategies.map((s) => s.strategy)];
+  return [
+    '## Phases', '',
+    `Mean over seeds ± half-width of the ${100 * stats.level}% t interval; n is the number of seeds with a value at that count ` +
+      '("carried": runs that had stopped on reaching the target, at their last IoU). "share of pool %" is labelled images as a share of ' +
+      `the ${total}-image training set (initial + pool). Every run's own phases are in report.json.`, '',
+    '### Test IoU by labelled images', '',
+    ...table(header, rowsFor('iou')), '',
+    '### Test Dice by labelled images', '',
+    ...table(header, rowsFor('dice')), '',
   ];
 }
 
@@ -127,15 +254,17 @@ function leaderboardSection(data: BenchmarkReportData, images: readonly ReportIm
 }
 
 /** The report's Markdown; `images` are the chart files beside it, linked by relative name. */
-export function reportMarkdown(data: BenchmarkReportData, images: readonly ReportImage[]): string {
+export function reportMarkdown(data: BenchmarkReportData, images: readonly ReportImage[], stats: BenchmarkStatistics = reportStatistics(data)): string {
+  const runs = seedRunsOf(data);
   const curveImages = images.filter((i) => i.file !== REPORT_FILES.leaderboardChart);
+  const single = runs.length === 1;
   return [
     `# ${data.title}`, '',
-    ...metadataSection(data),
-    '## Learning curves', '',
-    ...curveImages.flatMap((i) => [`![${i.alt}](${i.file})`, '']),
-    ...reachSection(data),
-    ...phaseSections(data),
+    ...metadataSection(data, runs),
+    ...curvesSection(stats, curveImages),
+    ...verdictSection(stats),
+    ...(single ? singleSeedReachSection(data, runs[0]) : multiSeedReachSection(data, stats)),
+    ...(single ? singleSeedPhaseSections(data, runs[0]) : multiSeedPhaseSections(data, stats)),
     ...leaderboardSection(data, images),
   ].join('\n');
 }

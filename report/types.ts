@@ -17,6 +17,23 @@ export interface AcquisitionCurve {
   stopReason: string;
 }
 
+/** The full-data model of one seed: trained on the initial set plus the whole pool. */
+export interface BaselineResult {
+  iou: number;
+  dice: number;
+  labelled: number;
+}
+
+/**
+ * One seed of a multi-seed benchmark: one curve per strategy (its `acquisition` names the strategy, e.g. `mfe`,
+ * `mfe stochastic`, `random`; the same names on every seed), and that seed's full-data baseline.
+ */
+export interface SeedRun {
+  seed: number;
+  curves: AcquisitionCurve[];
+  baseline?: BaselineResult;
+}
+
 export interface BenchmarkReportData {
   title: string;
   benchmarkId: string;
@@ -26,13 +43,21 @@ export interface BenchmarkReportData {
   initialSize: number;
   testSize: number;
   targetIoU: number;
-  /** One per acquisition function (e.g. mfe, random). */
+  /** Single-seed benchmark: one curve per strategy (e.g. mfe, random). Empty when `seeds` is given. */
   curves: AcquisitionCurve[];
-  /** Full-data model: trained on the initial set plus the whole pool. */
-  baseline?: { iou: number; dice: number; labelled: number };
+  /** Single-seed benchmark: the full-data model (initial set plus the whole pool). Absent when `seeds` is given. */
+  baseline?: BaselineResult;
+  /**
+   * Multi-seed benchmark: one entry per seed (replaces `curves` and `baseline`). The report then shows means with
+   * 95 % intervals over seeds, and paired differences against `reference`.
+   */
+  seeds?: SeedRun[];
+  /** The strategy every other one is compared with on the same seed (default 'random'). */
+  reference?: string;
   /** EDNAS search (the paper's Table I). */
   leaderboard?: LeaderboardRow[];
   metadata: {
+    /** The benchmark's seed (with `seeds`: the first, or the seed the per-run seeds were derived from). */
     seed: number;
     backend: string;
     startedAt: string;
@@ -50,4 +75,6 @@ export const REPORT_FILES = {
   iouChart: 'iou-vs-labelled.svg',
   diceChart: 'dice-vs-labelled.svg',
   leaderboardChart: 'leaderboard-iou.svg',
+  /** The computed statistics (means, intervals, paired differences, verdicts) as JSON. */
+  statistics: 'statistics.json',
 } as const;

@@ -15,7 +15,7 @@ import {
 import {
   ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type ActiveLearningState, type ActiveLearningStatus,
   type InvalidSubmission, isAcquisitionFunction, isEvaluationSplit, type LabelsSubmission, needsUncertaintyModel, type PhaseRecord,
-  runKeys, type StopReason, type SubmissionOutcome,
+  runKeys, SCORE_BLOCK, type StopReason, type SubmissionOutcome,
 } from '../contracts';
 import { activeLearningV1 } from './legacy/activeLearningV1';
 import { historyQuery, SA, statusQuery, stopSignal, submitLabelsUpdate } from './messages';
@@ -24,8 +24,13 @@ import { applySubmission, checkSubmission, remainingIds } from './submissions';
 
 /** The patch marker of version 2: per-phase, content-addressed labels and the update-only submission path. */
 export const PER_PHASE_LABELS = 'al-per-phase-labels';
+/** Patch id: pool scoring in shards (scorePoolShard + mergeScoreShards) instead of one scorePool activity. */
+export const SHARDED_SCORING = 'al-sharded-scoring';
 
 const MAX_INVALID_KEPT = 20;
+
+/** Pool images per scoring shard unless the input says otherwise. */
+export const DEFAULT_SCORE_SHARD_SIZE = 4 * SCORE_BLOCK;
 
 function validate(input: ActiveLearningInput): void {
   const fail = (message: string) => {
@@ -39,6 +44,9 @@ function validate(input: ActiveLearningInput): void {
   if (!(input.reminderEveryMs >= 1000)) fail('reminderEveryMs must be at least 1000');
   if (!isAcquisitionFunction(input.acquisition)) fail(`unknown acquisition function '${input.acquisition}'; use one of ${ACQUISITION_FUNCTIONS.join(', ')}`);
   if (input.stopOn !== undefined && !isEvaluationSplit(input.stopOn)) fail(`stopOn must be 'validation' or 'test'`);
+  if (input.scoreShardSize !== undefined && !(input.scoreShardSize > 0 && input.scoreShardSize % SCORE_BLOCK === 0)) {
+    fail(`scoreShardSize must be a positive multiple of ${SCORE_BLOCK}`);
+  }
 }
 
 export async function activeLearning(input: ActiveLearningInput): Promise<ActiveLearningResult> {
@@ -126,7 +134,7 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   });
 
   if (!input.state) {
-    Object.assign(state, await light.initActiveLearning({ runId, datasetId: input.datasetId, resumeFrom: input.resumeFrom }));
+    Object.assign(state, await light.initActiveLearning({ runId, datasetId: input.datasetId, resumeFrom: input.resumeFrom, initialSeed: input.initialSeed }));
   }
 
   const finish = async (reason: StopReason): Promise<ActiveLearningResult> => {
@@ -145,7 +153,11 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
 
   // 1. Train the pair, in parallel.
   publish('training');
-  const common = { runId, datasetId: input.datasetId, trainItemsKey: state.labelledKey, model: input.model, hyper: input.hyper };
+  // The best epoch on the validation split is what a phase keeps (when the dataset has one).
+  const common = {
+    runId, datasetId: input.datasetId, trainItemsKey: state.labelledKey, model: input.model, hyper: input.hyper,
+    ...(state.valKey && state.valCount ? { valIdsKey: state.valKey } : {}),
+  };
   const trainStarted = Date.now();
   const [seg, unc] = await Promise.all([
     accel.trainSegmentationModel({ ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 } }),
@@ -182,12 +194,27 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   publish('scoring');
   const scoreStarted = Date.now();
   const k = Math.min(input.labelsPerPhase, state.poolCount, input.maxLabelled - state.labelledCount);
-  const scored = await accel.scorePool({
+  // In shards, one activity each, so several accelerator workers score one pool; dropout is seeded from the run's
+  // seed and phase, so a run's selections repeat.
+  const scoreRequest = {
     runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: unc?.modelKey,
     acquisition: input.acquisition, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
     batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
+  };
+  let scored: { scoresKey: string };
+  if (patched(SHARDED_SCORING)) {
+    const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
+    const shards = Math.ceil(state.poolCount / shardSize);
+    await Promise.all(Array.from({ length: shards }, (_, shard) => accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
+    scored = await light.mergeScoreShards({ runId, phase: state.phase, shards });
+  } else {
+    // Runs that scored this phase before sharding existed replay the single activity they recorded.
+    scored = await accel.scorePool(scoreRequest);
+  }
+  const selection = await light.selectForLabelling({
+    scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup,
+    selection: input.selection, beta: input.selectionBeta, seed: input.hyper.seed, phase: state.phase,
   });
-  const selection = await light.selectForLabelling({ scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup });
   record.scoreMs = Date.now() - scoreStarted;
 
   // 5. The segmentation model's drafts of the selected images, then the labelling request (doctors correct drafts).

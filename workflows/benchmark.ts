@@ -1,21 +1,34 @@
 /**
- * The paper's experiment, unattended: optional EDNAS search, then one oracle-mode active-learning run per
- * acquisition function (child workflows, same seed, so phase 0 is identical) beside a full-data baseline,
- * then a report with learning curves, phase tables and the leaderboard.
+ * The paper's experiment, unattended, with error bars: optional EDNAS search, then for every seed one oracle-mode
+ * active-learning run per strategy (child workflows; per seed its own initial set, training and selection seeds,
+ * shared by all strategies: a paired comparison) and that seed's full-data baseline, then a report with mean
+ * learning curves and 95 % bands, labels-to-target, areas under the curves, paired differences against random, and a
+ * verdict per strategy.
+ * Benchmarks started before seeds and strategies (version 1) finish in workflows/legacy.
  */
 import {
-  executeChild, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  executeChild, getExternalWorkflowHandle, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import { bestTrial, type BenchmarkInput, type BenchmarkResult, childIds } from '../contracts';
+import {
+  type BaselineOutcome, bestTrial, type BenchmarkInput, type BenchmarkResult, childIds, type Strategy, strategyName,
+} from '../contracts';
 import { activeLearning } from './activeLearning';
+import { benchmarkV1 } from './legacy/benchmarkV1';
 import { SA, stopSignal } from './messages';
 import { activityProxies } from './proxies';
 import { search } from './search';
 
+/** The patch marker of version 2: seeds and strategies. */
+export const SEEDED_BENCHMARK = 'benchmark-seeds-strategies';
+
 export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult> {
+  if (!patched(SEEDED_BENCHMARK)) return benchmarkV1(input);
   const { workflowId } = workflowInfo();
   const { light, accel } = activityProxies(input.taskQueues, input.activeLearning.timeouts);
   const startedAt = Date.now();
+  const seeds = input.seeds ?? [input.seed];
+  const strategies: Strategy[] = input.strategies
+    ?? input.acquisitions.map((acquisition) => ({ name: strategyName(acquisition, 'top-k'), acquisition, selection: 'top-k' }));
   // Stop: forwarded to every running child (they finish their current step and return); the report is still written.
   const runningChildren = new Set<string>();
   let stopRequested = false;
@@ -24,6 +37,8 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
     await Promise.all([...runningChildren].map((id) => getExternalWorkflowHandle(id).signal(stopSignal, request)));
   });
   const durationsMs: Record<string, number> = {};
+  let done = 0;
+  const total = seeds.length * strategies.length;
   const stage = (name: string, details: string) => {
     upsertSearchAttributes([{ key: SA.stage, value: `benchmark-${name}` }, { key: SA.dataset, value: input.datasetId }]);
     setCurrentDetails(`**Benchmark** ${input.title}: ${details}`);
@@ -45,46 +60,55 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
     }
   }
 
-  stage('active-learning', `active learning with ${input.acquisitions.join(', ')}${input.baseline ? ' and the full-data baseline' : ''}`);
-  const runs = input.acquisitions.map(async (acquisition) => {
-    const runId = childIds.benchmarkRun(workflowId, acquisition);
+  stage('active-learning', `${strategies.map((s) => s.name).join(', ')} × ${seeds.length} seed(s)${input.baseline ? ', and the full-data baselines' : ''}`);
+  const runs = seeds.flatMap((seed) => strategies.map(async (strategy) => {
+    const runId = childIds.benchmarkSeedRun(workflowId, seed, strategy.name);
     const started = Date.now();
     runningChildren.add(runId);
-    // A stop that arrived during the search reaches the child through its input's state.
-    const args = stopRequested ? { ...al, acquisition, maxPhases: 1 } : { ...al, acquisition };
+    const args = {
+      ...al, acquisition: strategy.acquisition, selection: strategy.selection, selectionBeta: strategy.beta,
+      hyper: { ...al.hyper, seed }, initialSeed: seed,
+      // A stop that arrived before this child started reaches it through its input.
+      ...(stopRequested ? { maxPhases: 1 } : {}),
+    };
     const result = await executeChild(activeLearning, { workflowId: runId, args: [args], taskQueue: input.taskQueues.light });
     runningChildren.delete(runId);
-    durationsMs[`al-${acquisition}`] = Date.now() - started;
-    return { acquisition, runId, result };
-  });
-  const baselineRun = input.baseline
-    ? (async () => {
+    durationsMs[`s${seed}-${strategy.name}`] = Date.now() - started;
+    done += 1;
+    stage('active-learning', `${done} of ${total} runs done`);
+    return { acquisition: strategy.name, runId, result, seed };
+  }));
+  const baselines = input.baseline
+    ? seeds.map(async (seed) => {
       const started = Date.now();
-      const outcome = await accel.trainBaseline({ runId: workflowId, datasetId: input.datasetId, model: al.model, hyper: al.hyper });
-      durationsMs.baseline = Date.now() - started;
-      return outcome;
-    })()
-    : Promise.resolve(undefined);
-  const [finished, baseline] = await Promise.all([Promise.all(runs), baselineRun]);
+      const outcome: BaselineOutcome = await accel.trainBaseline({
+        runId: `${workflowId}-s${seed}`, datasetId: input.datasetId, model: al.model, hyper: { ...al.hyper, seed },
+      });
+      durationsMs[`baseline-s${seed}`] = Date.now() - started;
+      return { seed, outcome };
+    })
+    : [];
+  const [finished, baselineOutcomes] = await Promise.all([Promise.all(runs), Promise.all(baselines)]);
 
   stage('report', 'writing the report');
   const report = await light.writeBenchmarkReport({
-    benchmarkId: workflowId, title: input.title, datasetId: input.datasetId, targetIoU: al.targetIoU, seed: input.seed, searchId,
-    runs: finished.map(({ acquisition, runId, result }) => ({ acquisition, runId, history: result.history, stopReason: result.stopReason })),
-    baseline, startedAtMs: startedAt, finishedAtMs: Date.now(), durationsMs,
+    benchmarkId: workflowId, title: input.title, datasetId: input.datasetId, targetIoU: al.targetIoU, seed: seeds[0], searchId,
+    runs: finished.map(({ acquisition, runId, result, seed }) => ({ acquisition, runId, history: result.history, stopReason: result.stopReason, seed })),
+    baselines: baselineOutcomes, startedAtMs: startedAt, finishedAtMs: Date.now(), durationsMs,
     model: `${al.model.arch} + ${al.model.encoder} (depth ${al.model.encoderDepth ?? 'the architecture\'s default'}, width ×${al.model.widthScale ?? 1})`,
     settings: {
-      labelsPerPhase: al.labelsPerPhase, epochs: al.hyper.epochs, batchSize: al.hyper.batchSize, learningRate: al.hyper.learningRate,
-      mcSamples: al.mcSamples, mcMode: al.mcMode, dropout: `${al.dropout.strategy} ${al.dropout.rate}`, maxPhases: al.maxPhases,
+      seeds, strategies: strategies.map((s) => s.name), labelsPerPhase: al.labelsPerPhase, epochs: al.hyper.epochs, batchSize: al.hyper.batchSize,
+      learningRate: al.hyper.learningRate, mcSamples: al.mcSamples, mcMode: al.mcMode, dropout: `${al.dropout.strategy} ${al.dropout.rate}`,
+      maxPhases: al.maxPhases, stopOn: al.stopOn ?? 'validation',
     },
   });
   stage('done', `report at ${report.markdownKey}`);
   return {
     reportKey: report.markdownKey,
     reportPrefix: report.prefix,
-    curves: finished.map(({ acquisition, runId, result }) => ({
-      acquisition, runId, labelled: result.history.map((h) => h.labelled), iou: result.history.map((h) => h.iou), stopReason: result.stopReason,
+    curves: finished.map(({ acquisition, runId, result, seed }) => ({
+      acquisition, runId, seed, labelled: result.history.map((h) => h.labelled), iou: result.history.map((h) => h.iou), stopReason: result.stopReason,
     })),
-    baseline,
+    baselines: baselineOutcomes,
   };
 }

@@ -43,6 +43,12 @@ export interface SplitOptions {
   testShare?: number;
   /** Explicit test groups (e.g. CAMUS' official testing list; split groups where items have them); overrides testShare. */
   testGroups?: readonly string[];
+  /**
+   * Share of the labelled training split groups held out for validation (default 0.1; 0: no validation split, the
+   * datasets of earlier versions). Validation chooses (search ranking, early stopping, best checkpoint, the stop rule);
+   * test only reports.
+   */
+  valShare?: number;
   /** Progress of a long import: input files (or sequences) processed so far, out of the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -104,10 +110,15 @@ export async function fingerprintInputs(root: string, files: readonly string[], 
   return hash.digest('hex');
 }
 
+/** The validation share when none is given. */
+export const DEFAULT_VAL_SHARE = 0.1;
+
 /**
  * Splits by group, never by frame. Test: `testShare` of the labelled split groups (or `testGroups`), their labelled
- * frames. Initial: `initialCount` labelled frames of the other groups, taken round-robin over shuffled groups.
- * Pool: every other frame of the training groups. Unlabelled frames of test groups are in no split.
+ * frames. Validation: `valShare` of the remaining labelled split groups (at least one when there are three or more),
+ * their labelled frames. Initial: `initialCount` labelled frames of the other groups, taken round-robin over shuffled
+ * groups. Pool: every other frame of the training groups. Unlabelled frames of test and validation groups are in no
+ * split (a near-duplicate frame of a held-out video must not be trained on).
  * An item's split group (default: its group) is what train and test never share: several groups (videos) can
  * form one split group (a study), which then goes to one side whole.
  */
@@ -132,27 +143,41 @@ export function splitByGroup(
     testGroups = new Set(shuffled.slice(0, count));
   }
   const test = items.filter((i) => testGroups.has(splitKey(i)) && i.labelled).map((i) => i.id);
-  const training = items.filter((i) => !testGroups.has(splitKey(i)));
+  const valShare = options.valShare ?? DEFAULT_VAL_SHARE;
+  if (!(valShare >= 0 && valShare < 1)) throw new Error(`valShare must be in [0, 1), got ${valShare}.`);
+  const remaining = labelledGroups.filter((g) => !testGroups.has(g));
+  const valCount = valShare === 0 || remaining.length < 3 ? 0 : Math.min(remaining.length - 2, Math.max(1, Math.round(valShare * remaining.length)));
+  const valGroups = new Set(new Random(seed, 'split-val-groups').shuffled(remaining).slice(0, valCount));
+  const val = items.filter((i) => valGroups.has(splitKey(i)) && i.labelled).map((i) => i.id);
+  const training = items.filter((i) => !testGroups.has(splitKey(i)) && !valGroups.has(splitKey(i)));
+  const initial = drawInitialSet(training.filter((i) => i.labelled), initialCount, seed);
+  const initialSet = new Set(initial);
+  const pool = training.filter((i) => !initialSet.has(i.id)).map((i) => i.id);
+  return valShare === 0 ? { initial, pool, test } : { initial, pool, test, val };
+}
+
+/**
+ * `count` labelled frames spread over as many groups (videos) as possible: groups shuffled by the seed, frames
+ * shuffled within each, then taken round-robin. The importer's initial set, and each benchmark seed's own one.
+ */
+export function drawInitialSet(labelled: ReadonlyArray<{ id: string; group: string }>, count: number, seed: number): string[] {
   const rng = new Random(seed, 'split-initial');
   const byGroup = new Map<string, string[]>();
-  for (const item of training) {
-    if (!item.labelled) continue;
+  for (const item of labelled) {
     const list = byGroup.get(item.group) ?? [];
     list.push(item.id);
     byGroup.set(item.group, list);
   }
   const queues = rng.shuffled([...byGroup.keys()].sort()).map((group) => rng.shuffled(byGroup.get(group)!));
   const initial: string[] = [];
-  while (initial.length < initialCount && queues.some((q) => q.length > 0)) {
+  while (initial.length < count && queues.some((q) => q.length > 0)) {
     for (const queue of queues) {
-      if (initial.length >= initialCount) break;
+      if (initial.length >= count) break;
       const next = queue.shift();
       if (next !== undefined) initial.push(next);
     }
   }
-  const initialSet = new Set(initial);
-  const pool = training.filter((i) => !initialSet.has(i.id)).map((i) => i.id);
-  return { initial, pool, test };
+  return initial;
 }
 
 export interface RunImportOptions extends SplitOptions {
@@ -241,7 +266,11 @@ async function prepareCandidate(candidate: ImportCandidate, size: [number, numbe
 }
 
 export async function runImport(store: BlobStore, options: RunImportOptions): Promise<ImportSummary> {
-  const datasetId = `ds-${options.fingerprint.slice(0, 20)}`;
+  // A validation split is part of what the dataset is (datasets made without one keep their ids with valShare 0).
+  const valShare = options.valShare ?? DEFAULT_VAL_SHARE;
+  const fingerprint = valShare === 0 ? options.fingerprint
+    : createHash('sha256').update(options.fingerprint).update(JSON.stringify({ valShare })).digest('hex');
+  const datasetId = `ds-${fingerprint.slice(0, 20)}`;
   if (await store.exists(datasetKeys.manifest(datasetId))) {
     const manifest = await readManifest(store, datasetId);
     const previous = await readSummary(store, datasetId);

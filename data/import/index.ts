@@ -30,7 +30,10 @@ export async function importSyntheticEcho(store: BlobStore, options: SyntheticIm
     if (format === 'pairs') await writeFolderOfPairs(options.dir, frames);
     else await writeCamusLike(options.dir, frames, { format: format === 'camus-mhd' ? 'mhd' : 'nifti' });
   }
-  const split = { seed: options.seed ?? 0, initialCount: options.initialCount, testShare: options.testShare, testGroups: options.testGroups, onProgress: options.onProgress };
+  const split = {
+    seed: options.seed ?? 0, initialCount: options.initialCount, testShare: options.testShare, valShare: options.valShare, testGroups: options.testGroups,
+    onProgress: options.onProgress,
+  };
   const name = `synthetic echo (${options.videos} videos × ${options.framesPerVideo} frames, seed ${options.seed ?? 0})`;
   if (format === 'pairs') return importFolderOfPairs(store, { dir: options.dir, size, name, ...split });
   return importCamus(store, { dir: path.resolve(options.dir), size, name, frames: format === 'camus-nifti' ? 'half_sequence' : ['ED', 'ES'], ...split });

@@ -144,5 +144,5 @@ describe('client.ts against the real services and worker', () => {
     expect(JSON.parse(stopped.out)).toEqual({ workflowId: second, kind: 'activeLearning', stopSent: true, reason: 'test over' });
     const secondResult = await client.workflow.getHandle(second).result();
     expect(secondResult.stopReason).toBe('stopped');
-  });
+  }, 300_000); // about 40 CLI processes, each starting tsx: minutes on a loaded 2-core machine
 });

@@ -86,7 +86,9 @@ describe('client.ts usage', () => {
 
   it('rejects options a command would ignore', async () => {
     const cases: [string[], RegExp][] = [
-      [['benchmark', 'start', '--dataset', 'x', '--acquisition', 'mfe'], /unknown option '--acquisition' \(Did you mean --acquisitions\?\)/],
+      [['benchmark', 'start', '--dataset', 'x', '--acquisition', 'mfe'], /unknown option '--acquisition'/],
+      [['benchmark', 'start', '--dataset', 'x', '--acquisitions', 'mfe,random'], /--acquisitions is now --strategies \(e\.g\. --strategies mfe,random;/],
+      [['benchmark', 'start', '--dataset', 'x', '--strategies', 'mfe:greedy'], /error: .*greedy/],
       [['pipeline', 'start', '--dataset', 'x', '--arch', 'Unet'], /unknown option '--arch'/],
       [['benchmark', 'start', '--dataset', 'x', '--arch', 'FPN'], /error: --arch is chosen by the search; drop it, or add --no-search/],
       [['benchmark', 'start', '--dataset', 'x', '--no-search', '--trials', '3'], /error: --trials configures the search, which --no-search skips/],

@@ -180,7 +180,9 @@ describe('importCamus', () => {
     const testingList = (await readFile(path.join(dir, 'database_split', 'subgroup_testing.txt'), 'utf8')).trim().split('\n');
     expect(new Set(test.map((id) => items.get(id)!.group))).toEqual(new Set(testingList));
     for (const id of training) expect(testingList).not.toContain(items.get(id)!.group);
-    expect(test.length + training.length).toBe(10);
+    const val = await readSplit(store, summary.datasetId, 'val');
+    for (const id of val) expect(testingList).not.toContain(items.get(id)!.group);
+    expect(test.length + training.length + val.length).toBe(10);
   });
 
   it('reports truncated, mismatched, empty and missing files, imports the rest, and is idempotent', async () => {

@@ -209,23 +209,32 @@ describe('importFolderOfPairs', () => {
     expect(await readSplit(store, summary.datasetId, 'initial')).not.toContain('video001_frame009');
   });
 
-  it('splits by group: test shares no video with training, the initial set spreads over videos', async () => {
+  it('splits by group: test and validation share no video with training, the initial set spreads over videos', async () => {
     const dir = path.join(root, 'png');
     const store = new MemoryBlobStore();
     const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 6, testShare: 0.2, seed: 11 });
     const items = new Map((await readItems(store, summary.manifest)).map((i) => [i.id, i]));
-    const [initial, pool, test] = await Promise.all((['initial', 'pool', 'test'] as const).map((s) => readSplit(store, summary.datasetId, s)));
+    const [initial, pool, val, test] = await Promise.all((['initial', 'pool', 'val', 'test'] as const).map((s) => readSplit(store, summary.datasetId, s)));
     const groups = (ids: string[]) => new Set(ids.map((id) => items.get(id)!.group));
     expect(groups(test).size).toBe(1);
     expect(test).toHaveLength(4);
-    for (const g of groups(test)) {
+    expect(groups(val).size).toBe(1);
+    expect(val).toHaveLength(4);
+    for (const g of [...groups(test), ...groups(val)]) {
       expect(groups(initial).has(g)).toBe(false);
       expect(groups(pool).has(g)).toBe(false);
     }
+    expect([...groups(val)].some((g) => groups(test).has(g))).toBe(false);
     expect(initial).toHaveLength(6);
-    expect(groups(initial).size).toBe(4);
-    expect(new Set([...initial, ...pool, ...test]).size).toBe(20);
-    expect(summary.manifest.splits.counts).toEqual({ initial: 6, pool: 10, test: 4 });
+    expect(groups(initial).size).toBe(3);
+    expect(new Set([...initial, ...pool, ...val, ...test]).size).toBe(20);
+    expect(summary.manifest.splits.counts).toEqual({ initial: 6, pool: 6, test: 4, val: 4 });
+    expect(summary.manifest.splits.valKey).toBe(`datasets/${summary.datasetId}/splits/val.json`);
+    // Without a validation split, the dataset of earlier versions (and its id).
+    const noVal = await importFolderOfPairs(new MemoryBlobStore(), { dir, size: 32, initialCount: 6, testShare: 0.2, seed: 11, valShare: 0 });
+    expect(noVal.manifest.splits.counts).toEqual({ initial: 6, pool: 10, test: 4 });
+    expect(noVal.manifest.splits.valKey).toBeUndefined();
+    expect(noVal.datasetId).not.toBe(summary.datasetId);
     const otherSeed = await importFolderOfPairs(store, { dir, size: 32, initialCount: 6, seed: 12 });
     expect(otherSeed.datasetId).not.toBe(summary.datasetId);
   });
@@ -279,7 +288,8 @@ describe('importFolderOfPairs', () => {
     const options = { dir: path.join(root, 'synthetic'), videos: 3, framesPerVideo: 2, size: 32, seed: 3, initialCount: 2 };
     const summary = await importSyntheticEcho(store, options);
     expect(summary.imported).toBe(6);
-    expect(summary.manifest.splits.counts).toEqual({ initial: 2, pool: 2, test: 2 });
+    // Two training videos are too few to hold one out for validation.
+    expect(summary.manifest.splits.counts).toEqual({ initial: 2, pool: 2, test: 2, val: 0 });
     const { items, masks } = await everything(store, summary.manifest);
     // Same seed as the fixture frames: video 0 matches.
     expect(flat(masks![items.findIndex((i) => i.id === 'video000_frame001')])).toEqual(Array.from(frames[1].mask));

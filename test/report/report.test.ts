@@ -82,9 +82,9 @@ describe('report', () => {
     rendered = await renderReport(recordedRun());
   });
 
-  it('renders report.md, report.json and three SVG charts', () => {
+  it('renders report.md, report.json, statistics.json and three SVG charts', () => {
     expect(rendered.files.map((f) => f.name)).toEqual([
-      REPORT_FILES.markdown, REPORT_FILES.data, REPORT_FILES.iouChart, REPORT_FILES.diceChart, REPORT_FILES.leaderboardChart,
+      REPORT_FILES.markdown, REPORT_FILES.data, REPORT_FILES.statistics, REPORT_FILES.iouChart, REPORT_FILES.diceChart, REPORT_FILES.leaderboardChart,
     ]);
     expect(text(rendered, REPORT_FILES.markdown)).toBe(rendered.markdown);
     expect(JSON.parse(text(rendered, REPORT_FILES.data))).toEqual(recordedRun());
@@ -164,14 +164,14 @@ describe('report', () => {
     const data = recordedRun();
     const board = leaderboardMarkdown(data.benchmarkId, data.datasetId, data.leaderboard!).replace(/^# /, '## ').trimEnd();
     expect(rendered.markdown).toContain(board);
-    expect(rendered.markdown).toContain('| 3 | — | — | DeepLabV3 | dpn98 | 0.0001 | 16 | — | 3.0 | failed: out of memory |');
+    expect(rendered.markdown).toContain('| 3 | — | — | — | — | DeepLabV3 | dpn98 | 0.0001 | 16 | — | 0 | — | 3.0 | failed: out of memory |');
     expect(rendered.markdown.indexOf('## EDNAS leaderboard bench-7')).toBeGreaterThan(rendered.markdown.indexOf('## Phases'));
   });
 
   it('omits the baseline column and the leaderboard when the run has neither', async () => {
     const { baseline: _baseline, leaderboard: _leaderboard, ...rest } = recordedRun();
     const bare = await renderReport(rest);
-    expect(bare.files.map((f) => f.name)).toEqual([REPORT_FILES.markdown, REPORT_FILES.data, REPORT_FILES.iouChart, REPORT_FILES.diceChart]);
+    expect(bare.files.map((f) => f.name)).toEqual([REPORT_FILES.markdown, REPORT_FILES.data, REPORT_FILES.statistics, REPORT_FILES.iouChart, REPORT_FILES.diceChart]);
     expect(bare.markdown).not.toContain('reached baseline');
     expect(bare.markdown).not.toContain('EDNAS leaderboard');
     expect(bare.markdown).not.toContain('leaderboard-iou.svg');
@@ -222,5 +222,127 @@ describe('report', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Three seeds of mfe and random, 20 initial + 80 pool = 100 training images, 10 labels per phase. */
+function multiSeedRun(): BenchmarkReportData {
+  const curve = (acquisition: string, seed: number, ious: number[], stopReason = 'budget-spent') => ({
+    acquisition, runId: `bench-9-s${seed}-${acquisition}`, stopReason,
+    points: ious.map((iou, i) => ({ phase: i + 1, labelled: 20 + 10 * i, iou, dice: iou + 0.05 })),
+  });
+  const { baseline: _baseline, leaderboard: _leaderboard, ...single } = recordedRun();
+  return {
+    ...single,
+    title: 'MFE vs random over three seeds',
+    poolSize: 80,
+    initialSize: 20,
+    targetIoU: 0.8,
+    curves: [],
+    seeds: [
+      // mfe is 0.1, 0.11, 0.09 above random at every count it ran; seed 0's mfe stops on reaching the target at 40.
+      { seed: 0, baseline: { iou: 0.86, dice: 0.9, labelled: 100 }, curves: [curve('mfe', 0, [0.6, 0.7, 0.8], 'target-reached'), curve('random', 0, [0.5, 0.6, 0.7, 0.75])] },
+      { seed: 1, baseline: { iou: 0.84, dice: 0.9, labelled: 100 }, curves: [curve('mfe', 1, [0.61, 0.71, 0.81, 0.86]), curve('random', 1, [0.5, 0.6, 0.7, 0.75])] },
+      { seed: 2, baseline: { iou: 0.85, dice: 0.9, labelled: 100 }, curves: [curve('mfe', 2, [0.59, 0.69, 0.79, 0.84]), curve('random', 2, [0.5, 0.6, 0.7, 0.75])] },
+    ],
+  };
+}
+
+describe('multi-seed report', () => {
+  let rendered: RenderedReport;
+  beforeAll(async () => {
+    rendered = await renderReport(multiSeedRun());
+  });
+
+  it('draws each strategy\'s mean curve with a shaded band, the mean baseline and the target', () => {
+    const svg = text(rendered, REPORT_FILES.iouChart);
+    assertBalancedTags(svg);
+    expect(svg.match(/aria-roledescription="area mark"/g)).toHaveLength(2);
+    expect(svg.match(/aria-roledescription="line mark"/g)).toHaveLength(2);
+    expect(svg.match(/aria-roledescription="point"/g)).toHaveLength(8);
+    expect(svg).toContain('mean of 3 seeds, 95% band');
+    expect(svg).toContain('full-data baseline, mean of 3 seeds: 0.850');
+    expect(svg).toContain('target 0.800');
+    // The band of random is a line of zero width (equal values on every seed); mfe's spans its interval at 20 labels:
+    // 0.6 ± 4.3027 · 0.01 / √3 = [0.5752, 0.6248].
+    expect(svg).toMatch(/Labelled images: 20; Test IoU: 0\.5751\d*; upper: 0\.6248\d*; Strategy: mfe/);
+    const dice = text(rendered, REPORT_FILES.diceChart);
+    expect(dice.match(/aria-roledescription="area mark"/g)).toHaveLength(2);
+    expect(dice).toContain('full-data baseline, mean of 3 seeds: 0.900');
+  });
+
+  it('lists the seeds and gives every strategy a verdict against random from the paired AULC interval', () => {
+    const md = rendered.markdown;
+    expect(rowAfter(md, '## Run', 'seeds')).toEqual(['seeds', '3: 0, 1, 2']);
+    expect(md).toContain('| strategy | AULC (mean IoU over labelled 20–50) | AULC − random | labels to target − random | verdict |');
+    // random's AULC is (0.55 + 0.65 + 0.725) · 10 / 30 = 0.64167 on every seed. mfe: seed 0 carries 0.8 from 40 to 50,
+    // (0.65 + 0.75 + 0.8) · 10 / 30 = 0.73333; seed 1 0.75167; seed 2 0.73167 → mean 0.73889. Differences 0.09167, 0.11,
+    // 0.09: mean 0.09722, s = 0.011097, half-width 4.3027 · 0.011097 / √3 = 0.02757 → [0.0697, 0.1248].
+    expect(rowAfter(md, '## Compared with random', 'mfe')).toEqual([
+      'mfe', '0.7389 [0.7113, 0.7665]', '+0.0972 [+0.0697, +0.1248] (3 pairs)', '—; only mfe reached it on seed 0, 1, 2', 'better than random',
+    ]);
+    expect(rowAfter(md, '## Compared with random', 'random')).toEqual(['random', '0.6417 [0.6417, 0.6417]', '(reference)', '—', '—']);
+  });
+
+  it('states labels to target and to baseline per seed and as mean with interval, naming seeds that never reached them', () => {
+    const md = rendered.markdown;
+    // mfe reaches 0.8 at 40 (seed 0), 40 (seed 1, 0.81), and at 50 (seed 2: 0.79 at 40 misses): mean 43.3,
+    // s = 5.7735, half-width 14.342 → [29.0, 57.7]; as shares of 100 images the same numbers in %.
+    expect(rowAfter(md, '## Labelled share needed', 'mfe')).toEqual([
+      'mfe', '3 of 3', '43.3 [29.0, 57.7] images = 43.3% [29.0%, 57.7%]',
+      // Baselines 0.86, 0.84, 0.85: seed 0 never gets within 0.01 (best 0.8), seeds 1 and 2 at 50.
+      '2 of 3 (not: seed 0)', '50 [50, 50] images = 50.0% [50.0%, 50.0%]',
+    ]);
+    expect(rowAfter(md, '## Labelled share needed', 'random')).toEqual(['random', '0 of 3 (not: seed 0, 1, 2)', 'not reached', '0 of 3 (not: seed 0, 1, 2)', 'not reached']);
+    const perSeed = md.slice(md.indexOf('### Per seed'));
+    expect(rowAfter(perSeed, '### Per seed', 'mfe')).toEqual([
+      'mfe', '0', '`bench-9-s0-mfe`', '3', '0.8000', '0.7333', '40 images, 40.0% of 100 (phase 3)', '0.8600', 'not reached', 'target-reached',
+    ]);
+  });
+
+  it('tabulates mean IoU ± half-width per labelled count, marking carried values', () => {
+    // At 50: mfe 0.8 (seed 0, carried), 0.86, 0.84 → 0.8333 ± 4.3027 · 0.030551 / √3 = 0.0759.
+    expect(rowAfter(rendered.markdown, '### Test IoU by labelled images', '50')).toEqual([
+      '50', '50.0', '0.8333 ± 0.0759 (n 3, 1 carried)', '0.7500 ± 0.0000 (n 3)',
+    ]);
+    expect(rendered.markdown).not.toContain('### mfe (run');
+  });
+
+  it('stores the statistics beside the report', () => {
+    const stats = JSON.parse(text(rendered, REPORT_FILES.statistics));
+    expect(stats.seeds).toEqual([0, 1, 2]);
+    expect(stats.range).toEqual({ from: 20, to: 50 });
+    expect(stats.strategies.map((s: { strategy: string }) => s.strategy)).toEqual(['mfe', 'random']);
+    expect(stats.strategies[0].vsReference.verdict.kind).toBe('better');
+    expect(JSON.parse(text(rendered, REPORT_FILES.data))).toEqual(multiSeedRun());
+  });
+
+  it('renders one seed without bands and with the verdict "not enough seeds"', async () => {
+    expect(text(rendered, REPORT_FILES.iouChart)).not.toBe('');
+    const single = await renderReport(recordedRun());
+    expect(text(single, REPORT_FILES.iouChart)).not.toContain('area mark');
+    expect(rowAfter(single.markdown, '## Compared with random', 'mfe')[4]).toBe('not enough seeds');
+    // AULC on seed 7 over 40–190: mfe (0.76 + 0.8475 + 0.88) · 50 / 150 = 0.82917, random (0.745 + 0.82 + 0.85) · 50 / 150 = 0.805.
+    expect(rowAfter(single.markdown, '## Compared with random', 'mfe').slice(1, 3)).toEqual(['0.8292 (1 seed)', '+0.0242 (1 pair)']);
+    // A multi-seed input with one seed is rendered like the single-seed report.
+    const oneSeed = multiSeedRun();
+    oneSeed.seeds = oneSeed.seeds!.slice(1, 2);
+    const fromSeeds = await renderReport(oneSeed);
+    expect(text(fromSeeds, REPORT_FILES.iouChart)).not.toContain('area mark');
+    expect(rowAfter(fromSeeds.markdown, '## Run', 'seed')).toEqual(['seed', '1']);
+    expect(rowAfter(fromSeeds.markdown, '## Labelled share needed', 'mfe')[4]).toBe('40 images, 40.0% of 100 (phase 3)');
+  });
+
+  it('rejects ambiguous or broken multi-seed data', async () => {
+    const both = multiSeedRun();
+    both.curves = recordedRun().curves;
+    await expect(renderReport(both)).rejects.toThrow(/either curves and baseline \(one seed\) or seeds/);
+    const twice = multiSeedRun();
+    twice.seeds![1].seed = 0;
+    await expect(renderReport(twice)).rejects.toThrow(/seed 0 appears twice/);
+    const twin = multiSeedRun();
+    twin.seeds![2].curves[1].acquisition = 'mfe';
+    await expect(renderReport(twin)).rejects.toThrow(/two curves of seed 2 are named 'mfe'/);
+    await expect(renderReport({ ...multiSeedRun(), seeds: [] })).rejects.toThrow(/seeds is empty/);
   });
 });
