@@ -1,4 +1,7 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { projectRoot } from '../../config';
 import { DicomFormatError, frameGeometry, readDicom, readDicomHeader, unsupportedReason } from '../../data/formats/dicom';
 import { decodeRle } from '../../data/formats/dicomCodecs';
 import { expectedGrey, packBits, sopClass, transferSyntax as ts, writeDicom, type FixtureSpec } from './dicomFixtures';
@@ -193,5 +196,25 @@ describe('DICOM reader (dicom-parser + codecs)', () => {
     expect(Array.from(decodeRle(frame, 3, 4, 1, 8).values)).toEqual(Array.from(plane));
     expect(() => decodeRle(frame.subarray(0, frame.length - 3), 3, 4, 1, 8)).toThrow(/decodes to \d+ of 12 bytes/);
     expect(() => decodeRle(frame, 3, 4, 3, 8)).toThrow(/1 segment\(s\); 3 sample\(s\) of 8 bits need 3/);
+  });
+
+  // Real files written by other software: the test data the npm package jpeg-lossless-decoder-js ships.
+  it('public files: a JPEG-lossless RGB Secondary Capture decodes; MR images are refused by SOP class', async () => {
+    const dir = path.join(projectRoot, 'node_modules', 'jpeg-lossless-decoder-js', 'tests', 'data');
+    const rgb = readDicom(new Uint8Array(fs.readFileSync(path.join(dir, 'jpeg_lossless_sel1-rgb.dcm'))));
+    const grey = await rgb.frame(1);
+    expect([grey.width, grey.height]).toEqual([3072, 2048]);
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of grey.data) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    expect(min).toBeGreaterThanOrEqual(0);
+    expect(max).toBeGreaterThan(min + 0.3);
+    for (const selection of [1, 2, 3, 4, 5, 6, 7]) {
+      expect(() => readDicom(new Uint8Array(fs.readFileSync(path.join(dir, `jpeg_lossless_sel${selection}.dcm`)))))
+        .toThrow(/MR Image Storage\) is not imported/);
+    }
   });
 });
