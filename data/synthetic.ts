@@ -25,8 +25,8 @@
  * byte-identical to the same video without it. `heterogeneity: {}` uses the defaults above (DEFAULT_HETEROGENEITY).
  *
  * Demo presets (scripts/demo.ts): `smoke` (6 videos) keeps heterogeneity off, so CI's dataset stays the same and
- * six videos leave no room for a minority; `default` (20 videos: 2 depth, 2 gain, 2 foreshortened, 3 dropout,
- * 2 confusion) and `large` (40 videos: 4, 4, 4, 6, 4) use the defaults.
+ * six videos leave no room for a minority; `default` (16 videos) and `large` (40 videos: 4 depth, 4 gain,
+ * 4 foreshortened, 6 dropout, 4 confusion) use the defaults.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
