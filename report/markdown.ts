@@ -197,6 +197,8 @@ function multiSeedReachSection(data: BenchmarkReportData, stats: BenchmarkStatis
     ...table(summaryHeader, summaryRows), '',
     '### Per seed', '',
     ...table(seedHeader, seedRows), '',
+    '"stopped" is the run\'s own stop rule, which reads the split named by the `stopOn` setting (validation by default), ' +
+      'while this report measures on test: a run can stop because its validation IoU reached the target although its test IoU did not.', '',
   ];
 }
 
