@@ -49,8 +49,31 @@ export interface SubmitOptions {
   allowEmpty?: boolean;
 }
 
+/** Attempts of the status query when Temporal answers that no worker processed it in time (a busy worker). */
+const QUERY_ATTEMPTS = 4;
+
+function queryTimedOut(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: number; details?: string } }).cause;
+  return cause?.code === 4 || /query timed out/i.test(`${cause?.details ?? ''} ${(error as Error).message ?? ''}`);
+}
+
+/**
+ * The run's status. A burst of submissions (a labelling tool sending a whole batch at once) can keep the worker
+ * busy past Temporal's query deadline; that is retried with backoff (1, 2, 4 s) instead of failing the submission.
+ */
+async function queryStatus(client: Client, workflowId: string): Promise<ActiveLearningStatus> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.workflow.getHandle(workflowId).query(statusQuery);
+    } catch (error) {
+      if (attempt >= QUERY_ATTEMPTS || !queryTimedOut(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** attempt));
+    }
+  }
+}
+
 export async function pendingRequest(client: Client, store: ObjectStore, workflowId: string): Promise<{ status: ActiveLearningStatus; request: LabellingRequest }> {
-  const status = await client.workflow.getHandle(workflowId).query(statusQuery);
+  const status = await queryStatus(client, workflowId);
   if (!status.pending || status.pending.closed) {
     throw new SubmissionError(status.done ? `run '${workflowId}' has finished (${status.stopReason})`
       : status.pending?.closed ? `run '${workflowId}' has closed phase ${status.pending.phase} (its masks are being merged)`
