@@ -84,7 +84,10 @@ describe('outages and races against the real services', () => {
 
   it('survives MinIO down for 35 s during training: the attempt resumes from its checkpoint', async () => {
     const workflowId = `test-chaos-train-${Date.now()}`;
-    const handle = await client.workflow.start(activeLearning, { taskQueue: config.taskQueues.light, workflowId, args: [settings({})] });
+    // Long enough that the outage, which starts once a heartbeat reports epoch 2 (heartbeats are throttled to every
+    // 8 s), surely lands inside the training.
+    const input = settings({ hyper: { epochs: 150, batchSize: 4, learningRate: 1e-3, seed: 7, augment: false } });
+    const handle = await client.workflow.start(activeLearning, { taskQueue: config.taskQueues.light, workflowId, args: [input] });
     const epochAtStop = await waitFor(async () => ((await trainingEpoch(workflowId)) ?? 0) >= 2 ? trainingEpoch(workflowId) : undefined, 'two epochs');
     await minio.stop();
     await sleep(OUTAGE_MS);
