@@ -19,22 +19,14 @@ import type { Command } from 'commander';
 import {
   type ActiveLearningCheckpoint, childIds, datasetKeys, modelKeys, type PhaseRecord, runKeys, searchKeys, type TrialResult,
 } from '../contracts';
+import type { PackageSource } from '../export/package';
 import { MissingKeyError } from '../ml/blobStore';
 import { historyQuery } from '../workflows/messages';
 import { type CliContext, CliError, UsageError } from './context';
 import { describeRun } from './runs';
 
-/** A model found for `--run`, `--model` or `export`, with what is known about it. */
-export interface ResolvedModel {
-  modelKey: string;
-  uncertaintyKey?: string;
-  runId?: string;
-  phase?: number;
-  datasetId?: string;
-  labelledCount?: number;
-  validationIoU?: number;
-  testIoU?: number;
-}
+/** A model found for `--run`, `--model` or `export`, with what is known about it: what a package records. */
+export type ResolvedModel = PackageSource;
 
 const PHASE_MODEL = /^runs\/(.+)\/phase-(\d+)\/model-seg$/;
 const TRIAL_MODEL = /^runs\/(.+)\/trials\/trial-(\d+)$/;

@@ -18,6 +18,7 @@ import type { PixelRegion, PredictInputFormat, PredictItem } from '../contracts'
 import { DicomFormatError, type DicomHeader, type DicomImage, frameGeometry, readDicom, readDicomHeader, unsupportedReason } from '../data/formats/dicom';
 import { readMetaImage, type MetaElementType } from '../data/formats/metaImage';
 import { readNifti } from '../data/formats/nifti';
+import { readDicomFileHeader } from '../data/import/dicom';
 import { listFiles, relativePosix } from '../data/import/files';
 import { itemIdFromPath } from '../data/import/importCore';
 import { decodeImageFile, normaliseIntensities } from '../data/import/preprocess';
@@ -37,7 +38,6 @@ export interface InputScan {
 const imageExtensions = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff']);
 const dicomExtensions = /\.(dcm|dicom|dic|ima)$/i;
 const camusVolume = /(^|\/)(patient\d+)\/\2_(2CH|4CH)_(ED|ES|half_sequence|sequence)\.(mhd|nii|nii\.gz)$/i;
-const HEADER_PROBE_BYTES = 1 << 20;
 
 const withoutExtension = (relative: string) => relative.replace(/(\.nii)?\.[^./]+$/, '');
 
@@ -106,29 +106,6 @@ async function scanImages(dir: string, files: readonly string[]): Promise<InputS
   return { format: 'png', items, skipped };
 }
 
-async function readDicomHeaderOf(file: string): Promise<DicomHeader> {
-  const handle = await fs.open(file, 'r');
-  let head: Uint8Array;
-  let size: number;
-  try {
-    size = (await handle.stat()).size;
-    head = new Uint8Array(Math.min(size, HEADER_PROBE_BYTES));
-    await handle.read(head, 0, head.length, 0);
-  } finally {
-    await handle.close();
-  }
-  if (size > head.length) {
-    try {
-      const header = readDicomHeader(head);
-      if (header.hasPixelData) return header;
-    } catch {
-      // the header is longer than the probe: read it all
-    }
-    head = await fs.readFile(file);
-  }
-  return readDicomHeader(head);
-}
-
 async function scanDicom(dir: string, files: readonly string[]): Promise<InputScan> {
   const items: PredictItem[] = [];
   const skipped: InputSkip[] = [];
@@ -137,7 +114,7 @@ async function scanDicom(dir: string, files: readonly string[]): Promise<InputSc
     if (!dicomExtensions.test(file) && !(await hasDicomMarker(file))) continue;
     let header: DicomHeader;
     try {
-      header = await readDicomHeaderOf(file);
+      header = await readDicomFileHeader(file);
     } catch (error) {
       skipped.push({ file: relative, reason: error instanceof DicomFormatError ? error.message : `cannot read the file (${(error as Error).message})` });
       continue;

@@ -108,8 +108,8 @@ function selectedFrames(frames: DicomFrameSelection | undefined, count: number):
   return out;
 }
 
-/** Reads the header from the first bytes of a file, or the whole file when the header is longer. */
-async function readHeaderOf(file: string): Promise<DicomHeader> {
+/** Reads the header from the first bytes of a file, or the whole file when the header is longer (import and predict). */
+export async function readDicomFileHeader(file: string): Promise<DicomHeader> {
   const handle = await open(file, 'r');
   let head: Uint8Array;
   let size: number;
@@ -180,7 +180,7 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
     const token = fileToken(file);
     let header: DicomHeader;
     try {
-      header = await readHeaderOf(file);
+      header = await readDicomFileHeader(file);
     } catch (error) {
       skipped.push({ file: token, reason: error instanceof DicomFormatError ? error.message : `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
       continue;
