@@ -203,10 +203,18 @@ export class MCMomentAccumulator {
     return this.count;
   }
 
-  /** Adds one pass: probabilities [batch, ...pixels, classes] (classes 1 = sigmoid). Does not take ownership. */
-  add(probs: tf.Tensor): void {
+  /**
+   * Adds `passes` passes (default 1): probabilities [passes · batch, ...pixels, classes], pass-major (classes 1 =
+   * sigmoid), as stacked MC passes come out of one tail call; a handful of ops per call, whatever `passes` is.
+   * Does not take ownership.
+   */
+  add(probs: tf.Tensor, passes = 1): void {
     if (probs.rank < 3) throw new Error(`MC samples must be [batch, ...pixels, classes]; got shape [${probs.shape}].`);
-    const [batch, ...rest] = probs.shape;
+    if (!(Number.isInteger(passes) && passes >= 1) || probs.shape[0] % passes !== 0) {
+      throw new Error(`A sample of ${probs.shape[0]} rows cannot hold ${passes} stacked passes.`);
+    }
+    const [rows, ...rest] = probs.shape;
+    const batch = rows / passes;
     const pixelShape = rest.slice(0, -1);
     const pixels = pixelShape.reduce((a, b) => a * b, 1);
     if (this.count > 0 && (batch !== this.shift!.shape[0] || pixelShape.join() !== this.pixelShape.join())) {
@@ -214,23 +222,20 @@ export class MCMomentAccumulator {
     }
     const previous = [this.shiftedSum, this.shiftedSquares, this.entropySum];
     tf.tidy(() => {
-      let p = probs.toFloat().reshape([batch, pixels, rest[rest.length - 1]]) as tf.Tensor3D;
-      if (p.shape[2] === 1) p = tf.concat([p, tf.sub(1, p)], 2);
-      const entropyTerm = sumXLogX(p) as tf.Tensor2D;
-      if (this.count === 0) {
-        this.shift = tf.keep(p.clone());
-        this.entropySum = tf.keep(entropyTerm);
-        return;
-      }
+      let p = probs.toFloat().reshape([passes, batch, pixels, rest[rest.length - 1]]) as tf.Tensor4D;
+      if (p.shape[3] === 1) p = tf.concat([p, tf.sub(1, p)], 3);
+      const entropyTerm = sumXLogX(p).sum(0) as tf.Tensor2D;
+      if (this.count === 0) this.shift = tf.keep(p.slice([0], [1]).reshape(p.shape.slice(1)) as tf.Tensor3D);
       const delta = p.sub(this.shift!);
-      this.shiftedSum = tf.keep(this.shiftedSum ? this.shiftedSum.add(delta) : delta) as tf.Tensor3D;
-      const squares = delta.square();
+      const sum = delta.sum(0) as tf.Tensor3D;
+      const squares = delta.square().sum(0) as tf.Tensor3D;
+      this.shiftedSum = tf.keep(this.shiftedSum ? this.shiftedSum.add(sum) : sum) as tf.Tensor3D;
       this.shiftedSquares = tf.keep(this.shiftedSquares ? this.shiftedSquares.add(squares) : squares) as tf.Tensor3D;
-      this.entropySum = tf.keep(this.entropySum!.add(entropyTerm));
+      this.entropySum = tf.keep(this.entropySum ? this.entropySum.add(entropyTerm) : entropyTerm);
     });
     if (this.count > 0) tf.dispose(previous.filter(isDefined));
     this.pixelShape = pixelShape;
-    this.count += 1;
+    this.count += passes;
   }
 
   /** Per-pixel values of `fn`, shaped [batch, ...pixels]. The caller owns the result. */

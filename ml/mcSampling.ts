@@ -4,8 +4,9 @@
  *
  * Two ways to draw the same samples:
  * - naive: T full forward passes with the model's dropout layers in MC mode;
- * - fast: the deterministic prefix (encoder, and for 'head' dropout the whole decoder) once per batch, then only
- *   the stochastic tail, for many passes at once: the prefix output stays on the backend, is tiled along the batch
+ * - fast: the deterministic prefix (every deterministic tensor the stochastic part reads: for 'head' dropout the
+ *   whole decoder; for 'decoder' dropout the encoder, the first decoder unit and the skip halves of convolutions
+ *   over [upsampled, skip] — ml/zoo/mcSplit.ts) once per batch, then only the stochastic tail, for many passes at once: the prefix output stays on the backend, is tiled along the batch
  *   axis (pass-major) and the tail runs once per group of passes, its dropout layers drawing one mask per stacked
  *   pass (`withMCPasses`). Batch-norm uses moving statistics in both modes, so the prefix output is identical on
  *   every pass and the two modes sample the same distribution (with seeded masks, the same numbers, pass for pass).
@@ -224,16 +225,7 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
               ? stackedTailPasses(split!.tail, prefixOutputs, stacked)
               : tf.tidy(() => single(net.model.apply(images, { training: false }) as tf.Tensor | tf.Tensor[], 'The model'));
             try {
-              if (stacked === 1) {
-                accumulator.add(probs);
-              } else {
-                const rows = probs.shape[0] / stacked;
-                for (let p = 0; p < stacked; p++) {
-                  const pass = tf.slice(probs, p * rows, rows);
-                  accumulator.add(pass);
-                  pass.dispose();
-                }
-              }
+              accumulator.add(probs, stacked);
             } finally {
               probs.dispose();
             }

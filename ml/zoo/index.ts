@@ -18,11 +18,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ArchName, DropoutStrategy, ModelConfig } from '../types';
+import type { ArchName, ModelConfig } from '../types';
 import { archRegistry, DecoderContext, type ArchSpec } from './archs';
 import { LayerBuilder, conv2d, countTrainableParams, mcDropout, resizeBilinear, spatialSize } from './blocks';
 import { encoderRegistry, type EncoderSpec } from './encoders';
 import { headInitializer, withInitSettings } from './init';
+import { splitAtMCDropout } from './mcSplit';
 
 export interface SegmentationNet {
   config: ModelConfig;
@@ -31,8 +32,10 @@ export interface SegmentationNet {
   /**
    * For fast Monte Carlo: the deterministic prefix (input → every tensor the first MCDropout layer and
    * everything after it need) and the stochastic tail (those tensors → probabilities), sharing weights with
-   * `model`. For strategy 'head' the prefix is everything before the last dropout; for 'decoder' the prefix
-   * is the encoder (the features the decoder reads). Throws for strategy 'none'.
+   * `model`. The prefix outputs every deterministic tensor a node after an MCDropout reads (ml/zoo/mcSplit.ts):
+   * for strategy 'head' the decoder output; for 'decoder' the output of any decoder unit that runs before the first
+   * dropout, the encoder features the tail reads, and the skip halves of convolutions over [upsampled, skip].
+   * Throws for strategy 'none'.
    */
   mcSplit(): { prefix: tf.LayersModel; tail: tf.LayersModel };
   /** Trainable parameters (PyTorch's count: BN moving statistics excluded). */
@@ -156,52 +159,12 @@ function buildGraph(config: ModelConfig): Graph {
   return { input, features, decoderOutput, output, decoder };
 }
 
-/** Indices of the features the decoder reads directly (walks back from `output`, stopping at features). */
-function featuresReadBy(output: tf.SymbolicTensor, features: tf.SymbolicTensor[]): number[] {
-  const featureIndex = new Map(features.map((f, i) => [f.id, i]));
-  const used = new Set<number>();
-  const seen = new Set<number>();
-  const stack = [output];
-  while (stack.length > 0) {
-    const t = stack.pop()!;
-    if (seen.has(t.id)) continue;
-    seen.add(t.id);
-    const index = featureIndex.get(t.id);
-    if (index !== undefined) {
-      used.add(index);
-      continue;
-    }
-    const node = t.sourceLayer.inboundNodes[t.nodeIndex];
-    if (node) stack.push(...node.inputTensors);
-  }
-  return [...used].sort((a, b) => a - b);
-}
-
-function symbolicInputLike(t: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
-  return tf.input({ shape: t.shape.slice(1) as number[], name });
-}
-
 function makeMcSplit(config: ModelConfig, graph: Graph): () => { prefix: tf.LayersModel; tail: tf.LayersModel } {
   let cached: { prefix: tf.LayersModel; tail: tf.LayersModel } | undefined;
   return () => {
-    const strategy: DropoutStrategy = config.dropout.strategy;
-    if (strategy === 'none') throw new Error("mcSplit() needs dropout; this model was built with dropout strategy 'none'.");
-    if (cached) return cached;
-    const arch = archSpec(config.arch);
-    if (strategy === 'head') {
-      const prefix = tf.model({ inputs: graph.input, outputs: graph.decoderOutput, name: 'mc_prefix' });
-      const tailInput = symbolicInputLike(graph.decoderOutput, 'mc_tail_input');
-      const tail = tf.model({ inputs: tailInput, outputs: applyHead(config, arch, graph.decoder, tailInput), name: 'mc_tail' });
-      cached = { prefix, tail };
-    } else {
-      const used = featuresReadBy(graph.decoderOutput, graph.features);
-      const prefix = tf.model({ inputs: graph.input, outputs: used.map((i) => graph.features[i]), name: 'mc_prefix' });
-      const tailInputs = used.map((i) => symbolicInputLike(graph.features[i], `mc_tail_feature${i}`));
-      const features = graph.features.slice();
-      used.forEach((featureIdx, k) => (features[featureIdx] = tailInputs[k]));
-      const ctx = new DecoderContext(graph.decoder, config.widthScale ?? 1, config.dropout, hasCenterBlock(arch, config.encoder));
-      const decoderOutput = arch.decode(features, ctx);
-      const tail = tf.model({ inputs: tailInputs, outputs: applyHead(config, arch, graph.decoder, decoderOutput), name: 'mc_tail' });
+    if (config.dropout.strategy === 'none') throw new Error("mcSplit() needs dropout; this model was built with dropout strategy 'none'.");
+    if (!cached) {
+      const { prefix, tail } = splitAtMCDropout(graph.input, graph.output);
       cached = { prefix, tail };
     }
     return cached;
