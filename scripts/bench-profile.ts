@@ -5,8 +5,9 @@
  *
  *   npx tsx scripts/bench-profile.ts [--config Unet:resnet34] [--size 256] [--batch 4] [--steps 3] [--rounds 2] [--top 25]
  *
- * Variants: 'stock' (tfjs' kernels and Adam: the project before ml/train/fusedLayers.ts and adam.ts), 'fused
- * layers' (fused batch-norm / ReLU, tfjs' Adam), 'fused' (fused layers + one-pass Adam: what the trainer runs).
+ * Variants: 'stock' (tfjs' kernels and Adam: the project before ml/train/fusedLayers.ts), fused batch-norm / ReLU
+ * with tfjs' Adam, with the one-pass JavaScript Adam (ml/train/adam.ts), and 'fused (native Adam)' — TensorFlow's
+ * ResourceApplyAdam (ml/train/nativeAdam.ts): what the trainer runs.
  * Phases are timed on their own (median of --steps after a warm-up, per round; the table shows the median over
  * rounds): forward in training mode, forward + gradients, the whole step. Backward = gradients − forward,
  * optimizer = step − gradients. The kernel tables are one profiled step of 'stock' and of 'fused'.
@@ -65,8 +66,9 @@ async function main(): Promise<void> {
   const y = tf.randomUniform([batch, size, size, 1], 0, 1, 'float32', 2).round() as tf.Tensor4D;
   const variants: [string, TrainStep][] = [
     ['stock', createTrainStep(net.model, { learningRate: 1e-4, fused: false })],
-    ['fused layers', createTrainStep(net.model, { learningRate: 1e-4, fused: true, onePassAdam: false })],
-    ['fused', createTrainStep(net.model, { learningRate: 1e-4, fused: true })],
+    ['fused layers + tfjs Adam', createTrainStep(net.model, { learningRate: 1e-4, fused: true, adam: 'tfjs' })],
+    ['fused layers + one-pass Adam', createTrainStep(net.model, { learningRate: 1e-4, fused: true, adam: 'one-pass' })],
+    ['fused (native Adam)', createTrainStep(net.model, { learningRate: 1e-4, fused: true })],
   ];
   console.log(`$ npx tsx scripts/bench-profile.ts ${process.argv.slice(2).join(' ')}`.trim());
   console.log(`backend ${backend}; ${values.config} ${size}×${size}×3, batch ${batch}; median of ${steps} steps per round, ${rounds} rounds alternating; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
     const [f, g, s] = [median(p.forward), median(p.gradients), median(p.step)];
     console.log(`| ${name} | ${f.toFixed(0)} | ${(g - f).toFixed(0)} | ${(s - g).toFixed(0)} | ${s.toFixed(0)} | ${(batch / (s / 1000)).toFixed(2)} |`);
   }
-  for (const [name, step] of [variants[0], variants[2]]) {
+  for (const [name, step] of [variants[0], variants[3]]) {
     await kernelTable(name, top, () => {
       const loss = step.run(x, y);
       loss.dataSync();

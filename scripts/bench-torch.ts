@@ -3,12 +3,19 @@
  * training img/s (Adam, Dice + BCE, batch statistics) and inference img/s (eval mode), and the ratio project/PyTorch.
  *
  *   npx tsx scripts/bench-torch.ts [--configs Unet:resnet34,PAN:timm-regnety_120] [--size 256] [--batch 4]
- *                                  [--steps 3] [--rounds 3] [--stock] [--python PATH]
+ *                                  [--steps 3] [--rounds 3] [--stock] [--breakdown] [--python PATH]
  *
  * Each round times, per configuration and in this order, PyTorch training, project training, (with --stock: the
  * project's stock tfjs path, i.e. before the fused kernels), PyTorch inference, project inference — each one
  * warm-up step then the median of --steps — so load from other processes hits every side alike. The table shows
  * the median over rounds and the range.
+ *
+ * --breakdown: after the rounds, one profiled training step per side, split into convolution forward, convolution
+ * backward (input and filter gradients), batch norm (forward + backward), the optimizer, and everything else (loss,
+ * element-wise ops, dispatch: the step's wall time less the rest). PyTorch's side comes from torch.profiler (the
+ * outermost ATen op of each kind), the project's from tfjs' profiler (kernel wall times; on tfjs-node kernels run
+ * synchronously) with the optimizer timed on its own. It shows which part of the gap is inside libtensorflow's
+ * kernels and which is the project's.
  *
  * Threads: TensorFlow runs a kernel's work on its intra-op pool and independent kernels on its inter-op pool; both
  * default to the CPU count. ml/backend.ts passes TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS (default: the
@@ -82,6 +89,68 @@ class TorchWorker {
   }
 }
 
+/** Where one training step's time goes (ms). */
+interface Breakdown {
+  wallMs: number;
+  convForwardMs: number;
+  convBackwardMs: number;
+  batchNormMs: number;
+  optimizerMs: number;
+}
+
+const CONV_FORWARD = /^(Conv2D|DepthwiseConv2dNative|FusedConv2D)$/;
+const CONV_BACKWARD = /^(Conv2DBackprop(Filter|Input)|DepthwiseConv2dNativeBackprop(Filter|Input))$/;
+const BATCH_NORM = /BatchNorm/;
+
+/** Sums tfjs profiler kernel times by category; `into` accumulates over several profiled calls. */
+function addKernels(kernels: readonly { name: string; kernelTimeMs: unknown }[], into: Breakdown, optimizer: boolean): void {
+  for (const kernel of kernels) {
+    const ms = typeof kernel.kernelTimeMs === 'number' ? kernel.kernelTimeMs : 0;
+    if (optimizer) into.optimizerMs += ms;
+    else if (CONV_FORWARD.test(kernel.name)) into.convForwardMs += ms;
+    else if (CONV_BACKWARD.test(kernel.name)) into.convBackwardMs += ms;
+    else if (BATCH_NORM.test(kernel.name)) into.batchNormMs += ms;
+  }
+}
+
+/** One profiled step of the project: forward + backward under tfjs' profiler, then the optimizer's update timed whole. */
+async function projectBreakdown(step: TrainStep, x: tf.Tensor4D, y: tf.Tensor4D): Promise<Breakdown> {
+  const out: Breakdown = { wallMs: 0, convForwardMs: 0, convBackwardMs: 0, batchNormMs: 0, optimizerMs: 0 };
+  step.run(x, y).dispose();
+  let grads: tf.NamedTensorMap = {};
+  let start = performance.now();
+  const backward = await tf.profile(() => {
+    const { loss, grads: g } = step.gradients(x, y);
+    loss.dataSync();
+    loss.dispose();
+    grads = g;
+  });
+  out.wallMs += performance.now() - start;
+  addKernels(backward.kernels, out, false);
+  start = performance.now();
+  step.optimizer.applyGradients(grads);
+  // The update is complete once a weight can be read (kernels run synchronously on tfjs-node; this is for tfjs' Adam).
+  Object.values(grads)[0]?.dataSync();
+  const optimizerMs = performance.now() - start;
+  out.wallMs += optimizerMs;
+  out.optimizerMs = optimizerMs;
+  tf.dispose(Object.values(grads));
+  return out;
+}
+
+function breakdownRows(entry: string, torch: Breakdown, project: Breakdown): string[] {
+  const rest = (b: Breakdown) => b.wallMs - b.convForwardMs - b.convBackwardMs - b.batchNormMs - b.optimizerMs;
+  const row = (label: string, t: number, p: number) => `| ${entry} | ${label} | ${t.toFixed(0)} | ${p.toFixed(0)} | ${(p - t).toFixed(0)} | ${(p / t).toFixed(2)}× |`;
+  return [
+    row('convolution forward', torch.convForwardMs, project.convForwardMs),
+    row('convolution backward', torch.convBackwardMs, project.convBackwardMs),
+    row('batch norm (fwd + bwd)', torch.batchNormMs, project.batchNormMs),
+    row('optimizer (Adam)', torch.optimizerMs, project.optimizerMs),
+    row('everything else', rest(torch), rest(project)),
+    row('**whole step**', torch.wallMs, project.wallMs),
+  ];
+}
+
 function timed(steps: number, fn: () => void): number {
   fn();
   const ms: number[] = [];
@@ -103,7 +172,7 @@ async function main(): Promise<void> {
     configs: { type: 'string', default: 'Unet:resnet34,PAN:timm-regnety_120' },
     size: { type: 'string', default: '256' }, batch: { type: 'string', default: '4' },
     steps: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' },
-    stock: { type: 'boolean', default: false }, python: { type: 'string' },
+    stock: { type: 'boolean', default: false }, breakdown: { type: 'boolean', default: false }, python: { type: 'string' },
   } });
   const [size, batch, steps, rounds] = [values.size, values.batch, values.steps, values.rounds].map(Number);
   const backend = await initBackend(undefined, () => {});
@@ -118,6 +187,7 @@ async function main(): Promise<void> {
   console.log(`${size}×${size}×3, batch ${batch}, 1 class, Adam lr 1e-4, Dice + BCE; per round 1 warm-up + median of ${steps} steps; ${rounds} rounds, alternating\n`);
 
   const rows: string[] = [];
+  const breakdowns: string[] = [];
   for (const entry of values.configs!.split(',')) {
     const [arch, encoder] = entry.split(':');
     const torchParams = (await worker.ask<{ params: number }>({ cmd: 'build', arch, encoder, size, batch, channels: 3, lr: 1e-4 })).params;
@@ -149,6 +219,10 @@ async function main(): Promise<void> {
     rows.push(`| ${entry} | ${net.paramCount.toLocaleString('en-US')} / ${torchParams.toLocaleString('en-US')} | train | ${cell(sides.torch.train)} | ${cell(sides.project.train)} | ${cell(ratios(sides.project.train, sides.torch.train))}× |` +
       (stock ? ` ${cell(sides.stock.train)} (${cell(ratios(sides.stock.train, sides.torch.train))}×) |` : ''));
     rows.push(`| ${entry} | | infer | ${cell(sides.torch.infer)} | ${cell(sides.project.infer)} | ${cell(ratios(sides.project.infer, sides.torch.infer))}× |${stock ? ' |' : ''}`);
+    if (values.breakdown) {
+      const torchSide = await worker.ask<Breakdown>({ cmd: 'profile' });
+      breakdowns.push(...breakdownRows(entry, torchSide, await projectBreakdown(fused, x, y)));
+    }
     fused.dispose();
     stock?.dispose();
     tf.dispose([x, y]);
@@ -159,6 +233,11 @@ async function main(): Promise<void> {
   console.log(`| model | params (project / PyTorch) | work | PyTorch | project | ratio |${values.stock ? ' stock tfjs path (ratio) |' : ''}`);
   console.log(`| --- | --- | --- | --- | --- | --- |${values.stock ? ' --- |' : ''}`);
   for (const row of rows) console.log(row);
+  if (breakdowns.length > 0) {
+    console.log('\nOne profiled training step per side, ms (profilers add a little to each side\'s wall time)');
+    console.log('| model | part | PyTorch | project | difference | ratio |\n| --- | --- | --- | --- | --- | --- |');
+    for (const row of breakdowns) console.log(row);
+  }
 }
 
 await main();

@@ -8,6 +8,9 @@ Commands:
   {"cmd": "build", "arch": "Unet", "encoder": "resnet34", "size": 256, "batch": 4, "channels": 3, "lr": 1e-4}
   {"cmd": "train", "steps": 3}                         -> median ms of one training step (Adam, Dice + BCE)
   {"cmd": "infer", "steps": 3}                         -> median ms of one inference batch (eval mode, no grad)
+  {"cmd": "profile"}                                   -> one training step under torch.profiler: its wall ms and
+                                                          the ms of convolution forward / backward, batch norm
+                                                          forward + backward and Adam's step
 
 Thread counts come from the command line (--intra N --inter N) and are set before any work, the same numbers
 the TensorFlow side runs with (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS).
@@ -15,10 +18,14 @@ the TensorFlow side runs with (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS).
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 import warnings
+
+# torch.profiler's Kineto backend logs its start and stop (and a failed GPU probe) to stderr; keep the output clean.
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
 
 import torch
 import segmentation_models_pytorch as smp
@@ -65,6 +72,31 @@ class Bench:
         with torch.inference_mode():
             torch.sigmoid(self.model(self.x)).sum().item()
 
+    def profile(self) -> dict:
+        """One profiled training step (after a warm-up): wall time and the time of each category of work.
+
+        Categories are the outermost ATen ops of each kind (their totals include the oneDNN calls beneath them),
+        so nothing is counted twice: convolution forward = aten::convolution, backward = aten::convolution_backward,
+        batch norm = aten::batch_norm + aten::native_batch_norm_backward, optimizer = Adam's step.
+        """
+        from torch.profiler import ProfilerActivity, profile
+
+        self.train_step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            self.train_step()
+            wall = (time.perf_counter() - start) * 1000
+        totals = {event.key: event.cpu_time_total / 1000 for event in prof.key_averages()}
+        pick = lambda *names: sum(totals.get(name, 0.0) for name in names)
+        optimizer = sum(ms for name, ms in totals.items() if name.startswith("Optimizer.step#"))
+        return {
+            "wallMs": wall,
+            "convForwardMs": pick("aten::convolution"),
+            "convBackwardMs": pick("aten::convolution_backward"),
+            "batchNormMs": pick("aten::batch_norm", "aten::native_batch_norm_backward"),
+            "optimizerMs": optimizer,
+        }
+
     def timed(self, fn, steps: int) -> dict:
         fn()  # warm-up
         ms = []
@@ -101,6 +133,8 @@ def main() -> None:
                 reply = bench.timed(bench.train_step, command["steps"])
             elif name == "infer":
                 reply = bench.timed(bench.infer_step, command["steps"])
+            elif name == "profile":
+                reply = bench.profile()
             else:
                 reply = {"error": f"unknown command {name}"}
         except Exception as error:  # reported to the driver, which prints it and stops
