@@ -8,6 +8,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../config';
 import { BACKEND_PREFERENCES, type BackendPreference, isBackendPreference } from '../contracts/names';
+import { nativeKernelsActive } from './nativeKernels';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'cpu';
 export type { BackendPreference };
@@ -55,7 +56,7 @@ async function tryImport(specifier: string): Promise<boolean> {
   process.env.TF_NUM_INTEROP_THREADS = String(threads.interOp);
   try {
     await import(specifier);
-    return tf.getBackend() === 'tensorflow';
+    return nativeKernelsActive();
   } catch {
     return false;
   }

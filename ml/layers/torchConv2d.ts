@@ -5,6 +5,7 @@
  * computed through space-to-batch so that it trains (tfjs' conv gradients reject dilation > 1).
  */
 import * as tf from '@tensorflow/tfjs';
+import { nativeKernelsActive } from '../nativeKernels';
 
 /** tfjs-layers' Initializer class (not exported under a public name). */
 export type Initializer = Exclude<NonNullable<Parameters<typeof tf.layers.conv2d>[0]['kernelInitializer']>, string>;
@@ -219,7 +220,7 @@ export class TorchConv2d extends tf.layers.Layer {
       const depthwiseKernel = tf.reshape(kernel, [k, k, inChannels, this.filters / inChannels]) as tf.Tensor4D;
       return tf.depthwiseConv2d(x, depthwiseKernel, stride, pad);
     }
-    if (tf.getBackend() === 'tensorflow') return nativeGroupedConv2d(x, kernel, stride, pad);
+    if (nativeKernelsActive()) return nativeGroupedConv2d(x, kernel, stride, pad);
     const xs = tf.split(x, this.groups, 3) as tf.Tensor4D[];
     const ks = tf.split(kernel, this.groups, 3) as tf.Tensor4D[];
     return tf.concat(xs.map((xi, i) => tf.conv2d(xi, ks[i], stride, pad)), 3);

@@ -16,31 +16,17 @@
  * variance, TensorFlow's op returns the unbiased one, which is scaled back).
  */
 import * as tf from '@tensorflow/tfjs';
+import { asNativeBackend, floatTypeAttr, NATIVE_BACKEND, nativeKernelsActive, type NativeAttr, type NativeBackend } from '../nativeKernels';
 
 const BATCH_NORM_TRAINING = 'EchoFusedBatchNormTraining';
 const BATCH_NORM_TRAINING_GRAD = 'EchoFusedBatchNormTrainingGrad';
 const RELU = 'EchoRelu';
 const RELU_GRAD = 'EchoReluGrad';
-/** tfjs-node and tfjs-node-gpu both register as 'tensorflow'. */
-const NATIVE_BACKEND = 'tensorflow';
-
-/** The parts of tfjs-node's NodeJSKernelBackend used here (it is not imported: ml/backend.ts loads it on demand). */
-interface NativeBackend {
-  binding: { TF_ATTR_TYPE: number; TF_ATTR_FLOAT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_FLOAT: number };
-  executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
-  executeMultipleOutputs(name: string, attrs: NativeAttr[], inputs: tf.TensorInfo[], outputs: number): tf.Tensor[];
-}
-interface NativeAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
-
 function batchNormAttrs(backend: NativeBackend, epsilon: number): NativeAttr[] {
   const { binding } = backend;
   return [
-    { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
-    { name: 'U', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+    floatTypeAttr(backend, 'T'),
+    floatTypeAttr(backend, 'U'),
     { name: 'epsilon', type: binding.TF_ATTR_FLOAT, value: epsilon },
     { name: 'data_format', type: binding.TF_ATTR_STRING, value: 'NHWC' },
     { name: 'is_training', type: binding.TF_ATTR_BOOL, value: true },
@@ -58,7 +44,7 @@ function registerFusedKernels(): void {
     backendName: NATIVE_BACKEND,
     // Outputs: y, batch mean, batch variance (unbiased), and the three reserve spaces the gradient reads.
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const native = backend as unknown as NativeBackend;
+      const native = asNativeBackend(backend);
       const { x, scale, offset } = inputs as { x: tf.Tensor; scale: tf.Tensor; offset: tf.Tensor };
       const empty = tf.tensor1d([], 'float32');
       try {
@@ -76,7 +62,7 @@ function registerFusedKernels(): void {
     backendName: NATIVE_BACKEND,
     // Outputs: dx, dscale, doffset.
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const native = backend as unknown as NativeBackend;
+      const native = asNativeBackend(backend);
       const { dy, x, scale, reserve1, reserve2, reserve3 } = inputs as Record<string, tf.Tensor>;
       const outputs = native.executeMultipleOutputs('FusedBatchNormGradV3', batchNormAttrs(native, attrs!.epsilon as number),
         [dy, x, scale, reserve1, reserve2, reserve3], 5);
@@ -100,19 +86,17 @@ function registerFusedKernels(): void {
     kernelName: RELU,
     backendName: NATIVE_BACKEND,
     kernelFunc: ({ inputs, backend }) => {
-      const native = backend as unknown as NativeBackend;
-      const { binding } = native;
-      return native.executeSingleOutput('Relu', [{ name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }], [inputs.x!]);
+      const native = asNativeBackend(backend);
+      return native.executeSingleOutput('Relu', [floatTypeAttr(native, 'T')], [inputs.x!]);
     },
   });
   tf.registerKernel({
     kernelName: RELU_GRAD,
     backendName: NATIVE_BACKEND,
     kernelFunc: ({ inputs, backend }) => {
-      const native = backend as unknown as NativeBackend;
-      const { binding } = native;
+      const native = asNativeBackend(backend);
       // ReluGrad passes dy where its `features` input is > 0; the output y is > 0 exactly where x is.
-      return native.executeSingleOutput('ReluGrad', [{ name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }], [inputs.dy!, inputs.y!]);
+      return native.executeSingleOutput('ReluGrad', [floatTypeAttr(native, 'T')], [inputs.dy!, inputs.y!]);
     },
   });
   tf.registerGradient({
@@ -197,7 +181,7 @@ function allLayers(model: tf.LayersModel): tf.layers.Layer[] {
 
 /** True when the fused kernels can run: the native TensorFlow backend is active. */
 export function fusedTrainingAvailable(): boolean {
-  return tf.getBackend() === NATIVE_BACKEND;
+  return nativeKernelsActive();
 }
 
 /**

@@ -17,27 +17,9 @@
  * and tfjs' Adam.
  */
 import * as tf from '@tensorflow/tfjs';
+import { asNativeBackend, floatTypeAttr, nativeKernelsActive, type NativeAttr, type NativeBackend } from '../nativeKernels';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
-
-/** The parts of tfjs-node's NodeJSKernelBackend used here (ml/backend.ts loads it on demand, so it is not imported). */
-interface NativeBackend {
-  binding: {
-    TF_ATTR_TYPE: number; TF_ATTR_STRING: number; TF_ATTR_SHAPE: number; TF_ATTR_BOOL: number; TF_FLOAT: number;
-  };
-  executeSingleOutput(name: string, attrs: NativeAttr[], inputs: tf.Tensor[]): tf.Tensor;
-  executeMultipleOutputs(name: string, attrs: NativeAttr[], inputs: tf.Tensor[], outputs: number): tf.Tensor[];
-}
-interface NativeAttr {
-  name: string;
-  type: number;
-  value: unknown;
-}
-
-/** True when TensorFlow's kernels can be called directly: the tfjs-node or tfjs-node-gpu backend is active. */
-export function nativeAdamAvailable(): boolean {
-  return tf.getBackend() === 'tensorflow';
-}
 
 interface Slot {
   name: string;
@@ -54,15 +36,15 @@ export class NativeAdamOptimizer extends tf.AdamOptimizer {
 
   constructor(learningRate: number, beta1 = 0.9, beta2 = 0.999, epsilon?: number) {
     super(learningRate, beta1, beta2, epsilon);
-    if (!nativeAdamAvailable()) throw new Error(`NativeAdamOptimizer needs the tfjs-node backend; the active backend is '${tf.getBackend()}'.`);
+    if (!nativeKernelsActive()) throw new Error(`NativeAdamOptimizer needs the tfjs-node backend; the active backend is '${tf.getBackend()}'.`);
   }
 
   private get native(): NativeBackend {
-    return tf.backend() as unknown as NativeBackend;
+    return asNativeBackend();
   }
 
   private floatAttr(): NativeAttr {
-    return { name: 'dtype', type: this.native.binding.TF_ATTR_TYPE, value: this.native.binding.TF_FLOAT };
+    return floatTypeAttr(this.native, 'dtype');
   }
 
   private resource(shape: number[]): tf.Tensor {
@@ -102,7 +84,7 @@ export class NativeAdamOptimizer extends tf.AdamOptimizer {
     const t = this.iterations + 1;
     const { binding } = this.native;
     const attrs: NativeAttr[] = [
-      { name: 'T', type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },
+      floatTypeAttr(this.native, 'T'),
       { name: 'use_locking', type: binding.TF_ATTR_BOOL, value: false },
       { name: 'use_nesterov', type: binding.TF_ATTR_BOOL, value: false },
     ];

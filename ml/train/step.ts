@@ -11,8 +11,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend } from '../backend';
+import { nativeKernelsActive } from '../nativeKernels';
 import { FusedAdamOptimizer } from './adam';
-import { NativeAdamOptimizer, nativeAdamAvailable } from './nativeAdam';
+import { NativeAdamOptimizer } from './nativeAdam';
 import { withFusedTraining } from './fusedLayers';
 import { segmentationLoss } from './losses';
 
@@ -45,7 +46,7 @@ export type AdamKind = 'native' | 'tfjs' | 'one-pass';
  */
 export function createAdam(learningRate: number, kind: AdamKind = 'native'): tf.Optimizer {
   const backend = currentBackend();
-  if (kind === 'native' && backend === 'tfjs-node' && nativeAdamAvailable()) return new NativeAdamOptimizer(learningRate);
+  if (kind === 'native' && backend === 'tfjs-node' && nativeKernelsActive()) return new NativeAdamOptimizer(learningRate);
   if (kind === 'one-pass' && backend !== 'tfjs-node-gpu') return new FusedAdamOptimizer(learningRate);
   return tf.train.adam(learningRate);
 }
