@@ -6,10 +6,11 @@
  * - naive: T full forward passes with the model's dropout layers in MC mode;
  * - fast: the deterministic prefix (every deterministic tensor the stochastic part reads: for 'head' dropout the
  *   whole decoder; for 'decoder' dropout the encoder, the first decoder unit and the skip halves of convolutions
- *   over [upsampled, skip] — ml/zoo/mcSplit.ts) once per batch, then only the stochastic tail, for many passes at once: the prefix output stays on the backend, is tiled along the batch
- *   axis (pass-major) and the tail runs once per group of passes, its dropout layers drawing one mask per stacked
- *   pass (`withMCPasses`). Batch-norm uses moving statistics in both modes, so the prefix output is identical on
- *   every pass and the two modes sample the same distribution (with seeded masks, the same numbers, pass for pass).
+ *   over [upsampled, skip] — ml/zoo/mcSplit.ts) once per batch, then only the stochastic tail, for many passes at
+ *   once: the prefix output stays on the backend, is tiled along the batch axis (pass-major) and the tail runs
+ *   once per group of passes, its dropout layers drawing one mask per stacked pass (`withMCPasses`). Batch-norm
+ *   uses moving statistics in both modes, so the prefix output is identical on every pass and the two modes sample
+ *   the same distribution (with seeded masks, the same numbers, pass for pass).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MCMode } from '../contracts/names';

@@ -115,10 +115,7 @@ function archConstraint(arch: ArchSpec, config: ModelConfig): string | undefined
 
 interface Graph {
   input: tf.SymbolicTensor;
-  features: tf.SymbolicTensor[];
-  decoderOutput: tf.SymbolicTensor;
   output: tf.SymbolicTensor;
-  decoder: LayerBuilder;
 }
 
 /** Segmentation head on the decoder output: ['head' MCDropout] → conv → bilinear upsampling → sigmoid/softmax. */
@@ -154,9 +151,8 @@ function buildGraph(config: ModelConfig): Graph {
   }
   const decoder = new LayerBuilder(DECODER_PREFIX);
   const ctx = new DecoderContext(decoder, ws, config.dropout, hasCenterBlock(arch, config.encoder));
-  const decoderOutput = arch.decode(features, ctx);
-  const output = applyHead(config, arch, decoder, decoderOutput);
-  return { input, features, decoderOutput, output, decoder };
+  const output = applyHead(config, arch, decoder, arch.decode(features, ctx));
+  return { input, output };
 }
 
 function makeMcSplit(config: ModelConfig, graph: Graph): () => { prefix: tf.LayersModel; tail: tf.LayersModel } {

@@ -35,28 +35,25 @@ function producer(t: tf.SymbolicTensor): GraphNode | undefined {
 function nodesInOrder(input: tf.SymbolicTensor, output: tf.SymbolicTensor): GraphNode[] {
   const order: GraphNode[] = [];
   const visited = new Set<GraphNode>();
-  const visit = (root: tf.SymbolicTensor) => {
-    // Iterative, so deep encoders cannot overflow the stack: [node, expanded].
-    const stack: [GraphNode, boolean][] = [];
-    const push = (t: tf.SymbolicTensor) => {
-      if (t.id === input.id) return;
-      const node = producer(t);
-      if (node && !visited.has(node)) stack.push([node, false]);
-    };
-    push(root);
-    while (stack.length > 0) {
-      const [node, expanded] = stack.pop()!;
-      if (visited.has(node)) continue;
-      if (expanded) {
-        visited.add(node);
-        order.push(node);
-        continue;
-      }
-      stack.push([node, true]);
-      for (const t of node.inputTensors) push(t);
-    }
+  // Iterative, so deep encoders cannot overflow the stack: [node, expanded].
+  const stack: [GraphNode, boolean][] = [];
+  const push = (t: tf.SymbolicTensor) => {
+    if (t.id === input.id) return;
+    const node = producer(t);
+    if (node && !visited.has(node)) stack.push([node, false]);
   };
-  visit(output);
+  push(output);
+  while (stack.length > 0) {
+    const [node, expanded] = stack.pop()!;
+    if (visited.has(node)) continue;
+    if (expanded) {
+      visited.add(node);
+      order.push(node);
+      continue;
+    }
+    stack.push([node, true]);
+    for (const t of node.inputTensors) push(t);
+  }
   return order;
 }
 
@@ -230,5 +227,5 @@ export function splitAtMCDropout(input: tf.SymbolicTensor, output: tf.SymbolicTe
     node.outputTensors.forEach((t, i) => mapped.set(t.id, outputs[i]));
   }
   const tail = tf.model({ inputs: tailInputs, outputs: mapped.get(output.id)!, name: names.tail });
-  return { prefix, tail, splitConvs: [...splits.keys()].filter((n) => needed.has(n)).map((n) => n.outboundLayer.name) };
+  return { prefix, tail, splitConvs: [...hoisted.keys()].map((n) => n.outboundLayer.name) };
 }
