@@ -128,9 +128,8 @@ async function projectBreakdown(step: TrainStep, x: tf.Tensor4D, y: tf.Tensor4D)
   out.wallMs += performance.now() - start;
   addKernels(backward.kernels, out, false);
   start = performance.now();
+  // Kernels run synchronously on tfjs-node: the update is complete when applyGradients returns.
   step.optimizer.applyGradients(grads);
-  // The update is complete once a weight can be read (kernels run synchronously on tfjs-node; this is for tfjs' Adam).
-  Object.values(grads)[0]?.dataSync();
   const optimizerMs = performance.now() - start;
   out.wallMs += optimizerMs;
   out.optimizerMs = optimizerMs;
