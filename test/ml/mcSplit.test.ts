@@ -6,10 +6,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
-import { MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
+import { MCDropout } from '../../ml/layers/mcDropout';
 import type { ArchName } from '../../ml/types';
 import { buildModel } from '../../ml/zoo';
 import { splitAtMCDropout } from '../../ml/zoo/mcSplit';
+import { seededSplitDiffs } from './helpers/mcNets';
 
 beforeAll(async () => {
   await initBackend();
@@ -41,22 +42,11 @@ describe('splitAtMCDropout', () => {
       const { prefix, tail } = splitAtMCDropout(net.model.inputs[0], net.model.outputs[0]);
       const x = tf.randomUniform([2, 64, 64, 3], 0, 1, 'float32', 5);
       expect(maxDiff(net.model.predict(x) as tf.Tensor, tail.predict(prefix.predict(x)) as tf.Tensor)).toBeLessThan(1e-5);
-      setMCMode(net.model, true);
-      try {
-        setMCDropoutSeed(11);
-        const full = net.model.predict(x) as tf.Tensor;
-        setMCDropoutSeed(11);
-        const viaSplit = tail.predict(prefix.predict(x)) as tf.Tensor;
-        setMCDropoutSeed(12);
-        const other = tail.predict(prefix.predict(x)) as tf.Tensor;
-        // Same masks, same function; only float32 summation order differs (one conv over the concatenation vs two
-        // partial convs added), which untrained, saturating MC passes amplify to ~1e-4 at most. Another seed: ~1.
-        expect(maxDiff(full, viaSplit)).toBeLessThan(5e-4);
-        expect(maxDiff(full, other)).toBeGreaterThan(0.1);
-      } finally {
-        setMCMode(net.model, false);
-        setMCDropoutSeed(undefined);
-      }
+      const { same, other } = seededSplitDiffs(net.model, { prefix, tail }, x, 11, 12);
+      // Same masks, same function; only float32 summation order differs (one conv over the concatenation vs two
+      // partial convs added), which untrained, saturating MC passes amplify to ~1e-4 at most. Another seed: ~1.
+      expect(same).toBeLessThan(5e-4);
+      expect(other).toBeGreaterThan(0.1);
     });
   }
 

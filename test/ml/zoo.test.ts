@@ -9,6 +9,7 @@ import type { ArchName, ModelConfig } from '../../ml/types';
 import { AdaptiveAvgPool2d, TorchConv2d } from '../../ml/layers';
 import { resnetEncoders } from '../../ml/zoo/encoders/resnet';
 import { smpUnusedCenterParams } from '../../ml/zoo/archs/unetplusplus';
+import { seededSplitDiffs } from './helpers/mcNets';
 import {
   buildModel, countTrainableParams, defaultEncoderDepth, listArchitectures, listEncoders, listModels, saveEncoderWeights, withInitSettings,
   type ModelConfigInput, type SegmentationNet,
@@ -199,18 +200,9 @@ describe('Monte Carlo dropout', () => {
 
   it("mcSplit 'head': with the same dropout seed, prefix + tail reproduces the full stochastic pass", async () => {
     const net = make(config({ arch: 'Linknet', classes: 1, dropout: { strategy: 'head', rate: 0.5 } }));
-    const { prefix, tail } = net.mcSplit();
-    setMCMode(net.model, true);
-    const x = input();
-    setMCDropoutSeed(5);
-    const full = net.model.predict(x) as tf.Tensor;
-    setMCDropoutSeed(5);
-    const split = tail.predict(prefix.predict(x)) as tf.Tensor;
-    setMCDropoutSeed(6);
-    const other = tail.predict(prefix.predict(x)) as tf.Tensor;
-    expect(tf.max(tf.abs(tf.sub(full, split))).dataSync()[0]).toBeLessThan(1e-5);
-    expect(tf.max(tf.abs(tf.sub(full, other))).dataSync()[0]).toBeGreaterThan(1e-4);
-    setMCMode(net.model, false);
+    const { same, other } = seededSplitDiffs(net.model, net.mcSplit(), input(), 5, 6);
+    expect(same).toBeLessThan(1e-5);
+    expect(other).toBeGreaterThan(1e-4);
   });
 });
 

@@ -3,7 +3,7 @@
  * shape, for MC sampling tests: one with 'head' dropout, one 'decoder'-style with a two-output prefix.
  */
 import * as tf from '@tensorflow/tfjs';
-import { MCDropout } from '../../../ml/layers/mcDropout';
+import { MCDropout, setMCDropoutSeed, setMCMode } from '../../../ml/layers/mcDropout';
 import type { MCNet } from '../../../ml/mcSampling';
 
 const SIZE = 16;
@@ -110,4 +110,29 @@ export function testImages(ids: readonly string[]): tf.Tensor4D {
   return tf.tidy(() =>
     tf.stack(ids.map((id) => tf.randomUniform([SIZE, SIZE, 3], 0, 1, 'float32', `image/${id}`))) as tf.Tensor4D,
   );
+}
+
+/**
+ * The model's MC pass against prefix → tail, in MC mode: the largest difference with the same dropout seed
+ * (`same`) and with the tail drawing from another seed (`other`). MC mode and the seed are reset afterwards.
+ */
+export function seededSplitDiffs(model: tf.LayersModel, split: { prefix: tf.LayersModel; tail: tf.LayersModel }, x: tf.Tensor,
+  seed: number, otherSeed: number): { same: number; other: number } {
+  const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+  const viaSplit = () => split.tail.predict(split.prefix.predict(x)) as tf.Tensor;
+  setMCMode(model, true);
+  try {
+    setMCDropoutSeed(seed);
+    const full = model.predict(x) as tf.Tensor;
+    setMCDropoutSeed(seed);
+    const same = viaSplit();
+    setMCDropoutSeed(otherSeed);
+    const other = viaSplit();
+    const diffs = { same: maxDiff(full, same), other: maxDiff(full, other) };
+    tf.dispose([full, same, other]);
+    return diffs;
+  } finally {
+    setMCMode(model, false);
+    setMCDropoutSeed(undefined);
+  }
 }
