@@ -180,9 +180,14 @@ function isDefined<T>(value: T | undefined): value is T {
   return value !== undefined;
 }
 
-/** Σ_c p log p over the last axis, with 0 · log 0 = 0 (p is clamped only inside the log). */
+/** p log p, with 0 · log 0 = 0 (p is clamped only inside the log). */
+function xLogX(p: tf.Tensor): tf.Tensor {
+  return p.mul(p.maximum(1e-30).log());
+}
+
+/** Σ_c p log p over the last axis. */
 function sumXLogX(p: tf.Tensor): tf.Tensor {
-  return p.mul(p.maximum(1e-30).log()).sum(-1);
+  return xLogX(p).sum(-1);
 }
 
 /**
@@ -198,6 +203,8 @@ export class MCMomentAccumulator {
   private shiftedSquares: tf.Tensor3D | undefined;
   private entropySum: tf.Tensor2D | undefined;
   private pixelShape: number[] = [];
+  /** Samples have one (sigmoid) channel: the moments kept are p's alone. */
+  private binary = false;
 
   get samples(): number {
     return this.count;
@@ -217,14 +224,17 @@ export class MCMomentAccumulator {
     const batch = rows / passes;
     const pixelShape = rest.slice(0, -1);
     const pixels = pixelShape.reduce((a, b) => a * b, 1);
-    if (this.count > 0 && (batch !== this.shift!.shape[0] || pixelShape.join() !== this.pixelShape.join())) {
+    if (this.count > 0 && (batch !== this.shift!.shape[0] || pixelShape.join() !== this.pixelShape.join() || rest[rest.length - 1] !== this.shift!.shape[2])) {
       throw new Error(`MC sample shape [${probs.shape}] differs from earlier samples of this batch.`);
     }
     const previous = [this.shiftedSum, this.shiftedSquares, this.entropySum];
+    const classes = rest[rest.length - 1];
+    if (this.count === 0) this.binary = classes === 1;
     tf.tidy(() => {
-      let p = probs.toFloat().reshape([passes, batch, pixels, rest[rest.length - 1]]) as tf.Tensor4D;
-      if (p.shape[3] === 1) p = tf.concat([p, tf.sub(1, p)], 3);
-      const entropyTerm = sumXLogX(p).sum(0) as tf.Tensor2D;
+      const p = probs.toFloat().reshape([passes, batch, pixels, classes]) as tf.Tensor4D;
+      // One sigmoid channel stands for two classes, p and 1 − p: their entropy terms are summed here, and their
+      // moments follow from p's (Σ(q − K_q) = −Σ(p − K_p), same squares), so only p's are kept (see `classMoments`).
+      const entropyTerm = (this.binary ? xLogX(p).add(xLogX(tf.sub(1, p))).squeeze([3]) : sumXLogX(p)).sum(0) as tf.Tensor2D;
       if (this.count === 0) this.shift = tf.keep(p.slice([0], [1]).reshape(p.shape.slice(1)) as tf.Tensor3D);
       const delta = p.sub(this.shift!);
       const sum = delta.sum(0) as tf.Tensor3D;
@@ -244,16 +254,28 @@ export class MCMomentAccumulator {
     const [batch] = this.shift!.shape;
     const T = this.count;
     return tf.tidy(() => {
-      const mean = () => (this.shiftedSum ? this.shift!.add(this.shiftedSum.div(T)) : this.shift!);
+      const { shift, shiftedSum, shiftedSquares } = this.classMoments();
+      const mean = () => (shiftedSum ? shift.add(shiftedSum.div(T)) : shift);
       const values = formulaOf(TENSOR_FORMULAS, fn)({
         expectedEntropy: () => this.entropySum!.div(-T),
         predictiveEntropy: () => sumXLogX(mean()).neg(),
-        meanStd: () => (this.shiftedSum
-          ? this.shiftedSquares!.sub(this.shiftedSum.square().div(T)).div(T).relu().sqrt().mean(2)
+        meanStd: () => (shiftedSum && shiftedSquares
+          ? shiftedSquares.sub(shiftedSum.square().div(T)).div(T).relu().sqrt().mean(2)
           : tf.zeros(this.entropySum!.shape)),
       });
       return values.reshape([batch, ...this.pixelShape]);
     });
+  }
+
+  /** Shift and shifted sums per class [batch, pixels, classes]; for one sigmoid channel, of p and 1 − p (in a tidy). */
+  private classMoments(): { shift: tf.Tensor3D; shiftedSum?: tf.Tensor3D; shiftedSquares?: tf.Tensor3D } {
+    const [shift, sum, squares] = [this.shift!, this.shiftedSum, this.shiftedSquares];
+    if (!this.binary) return { shift, shiftedSum: sum, shiftedSquares: squares };
+    return {
+      shift: tf.concat([shift, tf.sub(1, shift)], 2),
+      shiftedSum: sum && tf.concat([sum, sum.neg()], 2),
+      shiftedSquares: squares && tf.concat([squares, squares], 2),
+    };
   }
 
   /** Per-image scores of `fn`, shape [batch]. The caller owns the result. */

@@ -7,8 +7,9 @@
  * - fast: the deterministic prefix (every deterministic tensor the stochastic part reads: for 'head' dropout the
  *   whole decoder; for 'decoder' dropout the encoder, the first decoder unit and the skip halves of convolutions
  *   over [upsampled, skip] — ml/zoo/mcSplit.ts) once per batch, then only the stochastic tail, for many passes at
- *   once: the prefix output stays on the backend, is tiled along the batch axis (pass-major) and the tail runs
- *   once per group of passes, its dropout layers drawing one mask per stacked pass (`withMCPasses`). Batch-norm
+ *   once: the prefix output stays on the backend, is tiled along the batch axis (pass-major) — or, when only
+ *   dropout reads it ('head'), broadcast by the dropout layer itself — and the tail runs once per group of passes,
+ *   its dropout layers drawing one mask per stacked pass (`withMCPasses`). Batch-norm
  *   uses moving statistics in both modes, so the prefix output is identical on every pass and the two modes sample
  *   the same distribution (with seeded masks, the same numbers, pass for pass).
  */
@@ -148,11 +149,29 @@ export function passesPerTailCall(prefixOutputs: readonly tf.Tensor[], passes: n
   return Math.max(1, Math.min(passes, Math.floor(maxValues / Math.max(1, perPass))));
 }
 
+/** tfjs-layers' InputLayer / Node internals read here: which layers consume a model input. */
+interface ConsumedInput {
+  outboundNodes: { outboundLayer: tf.layers.Layer }[];
+}
+
+/**
+ * For each tail input: true when only MCDropout layers read it. Such an input need not be tiled for stacked passes
+ * — the dropout layer broadcasts it, each pass with its own mask (`rowsPerPass`) — which for 'head' dropout saves
+ * copying the prefix output T times.
+ */
+export function dropoutOnlyInputs(tail: tf.LayersModel): boolean[] {
+  return tail.inputLayers.map((layer) => {
+    const consumers = (layer as unknown as ConsumedInput).outboundNodes.map((node) => node.outboundLayer);
+    return consumers.length > 0 && consumers.every((consumer) => consumer instanceof MCDropout);
+  });
+}
+
 /** `passes` stochastic tail passes in one call: probabilities [passes · batch, …], pass-major. */
-function stackedTailPasses(tail: tf.LayersModel, prefixOutputs: tf.Tensor[], passes: number): tf.Tensor {
+function stackedTailPasses(tail: tf.LayersModel, prefixOutputs: tf.Tensor[], passes: number, shared: readonly boolean[]): tf.Tensor {
   return tf.tidy(() => {
-    const inputs = passes === 1 ? prefixOutputs : prefixOutputs.map((t) => tf.tile(t, [passes, ...t.shape.slice(1).map(() => 1)]));
-    const output = withMCPasses(passes, () => tail.apply(inputs.length === 1 ? inputs[0] : inputs, { training: false }) as tf.Tensor | tf.Tensor[]);
+    const inputs = prefixOutputs.map((t, i) => (passes === 1 || shared[i] ? t : tf.tile(t, [passes, ...t.shape.slice(1).map(() => 1)])));
+    const rowsPerPass = prefixOutputs[0].shape[0];
+    const output = withMCPasses(passes, () => tail.apply(inputs.length === 1 ? inputs[0] : inputs, { training: false }) as tf.Tensor | tf.Tensor[], { rowsPerPass });
     return single(output, 'The MC tail');
   });
 }
@@ -196,6 +215,7 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
     throw new Error('The MC split is wrong: its prefix contains MCDropout layers, so it is not deterministic.');
   }
   const stochastic = mode === 'fast' ? split!.tail : net.model;
+  const sharedTailInputs = mode === 'fast' ? dropoutOnlyInputs(split!.tail) : [];
   if (passes > 0 && setMCMode(stochastic, true) === 0) {
     throw new Error(`The ${mode === 'fast' ? 'MC tail' : 'model'} has no MCDropout layers: build it with dropout strategy 'head' or 'decoder'.`);
   }
@@ -223,7 +243,7 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
           for (let done = 0; done < passes; done += group) {
             const stacked = Math.min(group, passes - done);
             const probs = mode === 'fast'
-              ? stackedTailPasses(split!.tail, prefixOutputs, stacked)
+              ? stackedTailPasses(split!.tail, prefixOutputs, stacked, sharedTailInputs)
               : tf.tidy(() => single(net.model.apply(images, { training: false }) as tf.Tensor | tf.Tensor[], 'The model'));
             try {
               accumulator.add(probs, stacked);

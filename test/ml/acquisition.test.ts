@@ -222,7 +222,8 @@ describe('MCMomentAccumulator (streaming on the backend)', () => {
   it('gives exactly 0 for identical one-hot samples and std exactly 0 for identical soft samples', async () => {
     const oneHot = tf.oneHot(tf.tensor2d([[0, 1], [2, 1]], [2, 2], 'int32'), 3).toFloat().reshape([1, 2, 2, 3]);
     const soft = tf.softmax(tf.randomNormal([2, 3, 3, 4], 0, 1, 'float32', 3));
-    for (const [sample, fns] of [[oneHot, UNCERTAINTY_FUNCTIONS], [soft, ['std'] as const]] as const) {
+    const sigmoid = tf.sigmoid(tf.randomNormal([2, 3, 3, 1], 0, 1, 'float32', 4));
+    for (const [sample, fns] of [[oneHot, UNCERTAINTY_FUNCTIONS], [soft, ['std'] as const], [sigmoid, ['std'] as const]] as const) {
       const acc = new MCMomentAccumulator();
       for (let t = 0; t < 5; t++) acc.add(sample);
       for (const fn of fns) {
@@ -232,7 +233,7 @@ describe('MCMomentAccumulator (streaming on the backend)', () => {
       }
       acc.dispose();
     }
-    tf.dispose([oneHot, soft]);
+    tf.dispose([oneHot, soft, sigmoid]);
   });
 
   it('returns per-pixel maps shaped like the image and keeps only its moments in memory', async () => {
@@ -257,10 +258,13 @@ describe('MCMomentAccumulator (streaming on the backend)', () => {
     const acc = new MCMomentAccumulator();
     const a = tf.ones([1, 2, 2, 1]).mul(0.5);
     const b = tf.ones([2, 2, 2, 1]).mul(0.5);
+    const twoClasses = tf.ones([1, 2, 2, 2]).mul(0.5);
     acc.add(a);
     expect(() => acc.add(b)).toThrow(/differs/);
+    // A sigmoid batch keeps p's moments only: a two-class sample cannot join it.
+    expect(() => acc.add(twoClasses)).toThrow(/differs/);
     acc.dispose();
-    tf.dispose([a, b]);
+    tf.dispose([a, b, twoClasses]);
     expect(() => acc.pixelMap('cfe')).toThrow(/No MC samples/);
   });
 });

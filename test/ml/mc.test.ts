@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { acquisitionScore, randomScores, UNCERTAINTY_FUNCTIONS } from '../../ml/acquisition';
 import { initBackend } from '../../ml/backend';
-import { dropoutMask, MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
+import { dropoutMask, dropoutScale, fillKeepMask, MCDropout, setMCDropoutSeed, setMCMode } from '../../ml/layers/mcDropout';
 import { mcScorePool, type MCMode, type MCNet, type PoolBatch } from '../../ml/mcSampling';
 import { decoderDropoutNet, headDropoutNet, testImages } from './helpers/mcNets';
 import { buildModel } from '../../ml/zoo';
@@ -51,6 +51,36 @@ describe('dropout masks', () => {
     expect(a.filter((v, i) => v !== b[i]).length).toBeGreaterThan(400);
     const [u, v] = [dropoutMask(1000, 0.5, undefined), dropoutMask(1000, 0.5, undefined)];
     expect(u.filter((x, i) => x !== v[i]).length).toBeGreaterThan(400);
+  });
+
+  it('draws each value independently, 32 at a time, whatever the keep and however the target is laid out', () => {
+    const size = 320_000;
+    for (const keep of [0.3, 0.5, 0.7, 0.123457]) {
+      const kept = new Uint8Array(size);
+      fillKeepMask(kept, keep, `independence/${keep}`);
+      const fraction = (offset: number) => {
+        let both = 0;
+        for (let i = 0; i + offset < size; i++) both += kept[i] & kept[i + offset];
+        return both / (size - offset);
+      };
+      // Kept fraction ≈ keep, and pairs of values — neighbours in a word, across words, the same lane of the next
+      // word — kept together ≈ keep², as independent draws are (binomial std ≤ 0.001 here; allow 5 of them).
+      expect(Math.abs(fraction(0) - keep)).toBeLessThan(0.005);
+      for (const offset of [1, 31, 32, 33]) expect(Math.abs(fraction(offset) - keep * keep)).toBeLessThan(0.005);
+    }
+    // A view at an odd byte offset and an odd length gets the values an aligned array of that length gets.
+    const aligned = new Uint8Array(1003);
+    const unaligned = new Uint8Array(1010).subarray(3, 1006);
+    fillKeepMask(aligned, 0.6, 'layout');
+    fillKeepMask(unaligned, 0.6, 'layout');
+    expect(Array.from(unaligned)).toEqual(Array.from(aligned));
+    // keep that rounds to 1 keeps everything, unscaled; keep that rounds to 0 drops everything.
+    const all = new Uint8Array(100);
+    fillKeepMask(all, 1 - 1e-6, 'x');
+    expect(all.every((k) => k === 1)).toBe(true);
+    expect(dropoutScale(1 - 1e-6)).toBe(1);
+    fillKeepMask(all, 1e-6, 'x');
+    expect(all.every((k) => k === 0)).toBe(true);
   });
 
   it('draws the same masks per layer call whatever order the layers run in', () => {

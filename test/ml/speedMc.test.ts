@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { UNCERTAINTY_FUNCTIONS } from '../../ml/acquisition';
 import { initBackend } from '../../ml/backend';
 import { MCDropout, setMCDropoutSeed, withMCPasses } from '../../ml/layers/mcDropout';
-import { mcScorePool, passesPerTailCall } from '../../ml/mcSampling';
+import { dropoutOnlyInputs, mcScorePool, passesPerTailCall } from '../../ml/mcSampling';
 import { decoderDropoutNet, headDropoutNet, testImages } from './helpers/mcNets';
 
 beforeAll(async () => {
@@ -35,6 +35,29 @@ describe('stacked MC passes', () => {
     const training = withMCPasses(3, () => layer.apply(batch, { training: true }) as tf.Tensor);
     expect(training.shape).toEqual(batch.shape);
     tf.dispose([batch, stacked, other, training, ...separate]);
+  });
+
+  it('broadcasts an input of one pass\'s rows over the passes, as if it had been tiled', () => {
+    const layer = new MCDropout({ rate: 0.4, name: 'shared', mcActive: true });
+    const batch = tf.randomUniform([2, 5, 5, 3], 0.5, 1.5, 'float32', 5);
+    const tiledInput = tf.concat([batch, batch, batch], 0);
+    setMCDropoutSeed(9);
+    const tiled = withMCPasses(3, () => layer.apply(tiledInput) as tf.Tensor, { rowsPerPass: 2 });
+    setMCDropoutSeed(9);
+    const shared = withMCPasses(3, () => layer.apply(batch) as tf.Tensor, { rowsPerPass: 2 });
+    setMCDropoutSeed(undefined);
+    expect(shared.shape).toEqual([6, 5, 5, 3]);
+    expect(Array.from(shared.dataSync())).toEqual(Array.from(tiled.dataSync()));
+    // Rows that are neither one pass nor all of them are refused, as is a meaningless row count.
+    const four = tf.zeros([4, 5, 5, 3]);
+    expect(() => withMCPasses(3, () => layer.apply(four), { rowsPerPass: 2 })).toThrow(/batch of 4 cannot hold 3 stacked MC passes/);
+    expect(() => withMCPasses(3, () => 0, { rowsPerPass: 0 })).toThrow(/rowsPerPass must be a positive integer/);
+    tf.dispose([batch, tiledInput, tiled, shared, four]);
+  });
+
+  it('leaves untiled only the tail inputs that dropout alone reads', () => {
+    expect(dropoutOnlyInputs(headDropoutNet(1).mcSplit!().tail)).toEqual([true]);
+    expect(dropoutOnlyInputs(decoderDropoutNet(3).mcSplit!().tail)).toEqual([false, false]);
   });
 
   it('groups as many passes as fit the value budget', () => {

@@ -444,7 +444,7 @@ describe('serialization', () => {
 });
 
 describe('PyTorch-semantics layers', () => {
-  it('TorchConv2d: dilation, groups and stride-2 padding equal reference convolutions, and dilation trains', () => {
+  it('TorchConv2d: dilation, groups, stride-2 padding and one output channel equal reference convolutions, and dilation trains', () => {
     const x = tf.randomUniform([1, 9, 9, 4], -1, 1, 'float32', 1) as tf.Tensor4D;
     const layer = (args: ConstructorParameters<typeof TorchConv2d>[0]) => {
       const l = new TorchConv2d(args);
@@ -484,6 +484,21 @@ describe('PyTorch-semantics layers', () => {
       const dk = (depthwise.getWeights()[0] as tf.Tensor4D).reshape([3, 3, 4, 1]) as tf.Tensor4D;
       const expectedDepthwise = tf.depthwiseConv2d(x, dk, 1, 'same', 'NHWC', rate);
       expect(tf.max(tf.abs(tf.sub(depthwise.apply(x) as tf.Tensor, expectedDepthwise))).dataSync()[0]).toBeLessThan(1e-5);
+    }
+    // One output channel at inference (a depthwise conv summed over channels) equals the reference conv, with
+    // TF 'same', PyTorch padding and dilation; training computes the reference conv itself.
+    for (const args of [{ kernelSize: 3 }, { kernelSize: 3, padding: 'same' as const }, { kernelSize: 5, padding: 1 }, { kernelSize: 3, dilation: 2 }]) {
+      const single = layer({ filters: 1, useBias: true, ...args });
+      single.setWeights([single.getWeights()[0], tf.tensor1d([0.3])]);
+      const k = single.getWeights()[0] as tf.Tensor4D;
+      const pad = args.padding === 'same' ? 'same' : (args.padding ?? (args.dilation ?? 1)) as number;
+      const padded = pad === 'same' ? x : tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) as tf.Tensor4D;
+      const expected = tf.add(tf.conv2d(padded, k, 1, pad === 'same' ? 'same' : 'valid', 'NHWC', args.dilation ?? 1), 0.3);
+      for (const training of [false, true]) {
+        const actual = single.apply(x, { training }) as tf.Tensor;
+        expect(actual.shape).toEqual(expected.shape);
+        expect(tf.max(tf.abs(tf.sub(actual, expected))).dataSync()[0]).toBeLessThan(1e-5);
+      }
     }
     // Gradients through the dilated conv exist and are finite (tfjs' own dilated conv has none).
     const { value, grads } = tf.variableGrads(() => (dilated.apply(x) as tf.Tensor).square().mean() as tf.Scalar, dilated.trainableWeights.map((w) => w.read() as tf.Variable));
