@@ -228,12 +228,13 @@ export class MCDropout extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      const stochastic = this.mcActive || kwargs.training === true;
-      if (!stochastic || this.rate === 0) return tf.clone(x);
       // Training draws one mask per call; MC mode one per stacked pass (withMCPasses).
       const passes = kwargs.training === true ? 1 : passesPerCall;
       const rows = x.shape[0];
       const shared = passes > 1 && rows === rowsPerPass;
+      const stochastic = this.mcActive || kwargs.training === true;
+      // Without dropout a shared input still becomes the stacked passes' rows, as the layers after it expect.
+      if (!stochastic || this.rate === 0) return shared ? tf.tile(x, [passes, ...x.shape.slice(1).map(() => 1)]) : tf.clone(x);
       if (!shared && rows % passes !== 0) {
         throw new Error(`${this.name}: a batch of ${rows} cannot hold ${passes} stacked MC passes.`);
       }

@@ -48,6 +48,14 @@ describe('stacked MC passes', () => {
     setMCDropoutSeed(undefined);
     expect(shared.shape).toEqual([6, 5, 5, 3]);
     expect(Array.from(shared.dataSync())).toEqual(Array.from(tiled.dataSync()));
+    // Without dropout (rate 0, or MC mode off) a shared input still comes out as the stacked rows.
+    const noDropout = new MCDropout({ rate: 0, name: 'shared0', mcActive: true });
+    const off = new MCDropout({ rate: 0.4, name: 'sharedOff' });
+    for (const layer0 of [noDropout, off]) {
+      const out = withMCPasses(3, () => layer0.apply(batch) as tf.Tensor, { rowsPerPass: 2 });
+      expect(Array.from(out.dataSync())).toEqual(Array.from(tiledInput.dataSync()));
+      out.dispose();
+    }
     // Rows that are neither one pass nor all of them are refused, as is a meaningless row count.
     const four = tf.zeros([4, 5, 5, 3]);
     expect(() => withMCPasses(3, () => layer.apply(four), { rowsPerPass: 2 })).toThrow(/batch of 4 cannot hold 3 stacked MC passes/);
