@@ -79,8 +79,9 @@ export interface MCScoreOptions<F extends AcquisitionFunction> {
   /** Default 'fast' when the net has an MC split, else 'naive'. */
   mode?: MCMode;
   /**
-   * Fast mode: at most this many values (floats) of tiled prefix output per tail call, i.e. passes are stacked in
-   * groups of ⌊max / (prefix output per pass)⌋ (at least 1). Default 2^24 (64 MB).
+   * Fast mode: at most this many values (floats) of stacked prefix output per tail call — tiled, or for an input
+   * only dropout reads the dropout's output — i.e. passes are stacked in groups of ⌊max / (prefix output per pass)⌋
+   * (at least 1). Default 2^24 (64 MB).
    */
   maxStackedValues?: number;
   /** Fixes the dropout masks (reproducible runs, tests); unseeded when absent. */
