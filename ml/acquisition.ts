@@ -224,11 +224,11 @@ export class MCMomentAccumulator {
     const batch = rows / passes;
     const pixelShape = rest.slice(0, -1);
     const pixels = pixelShape.reduce((a, b) => a * b, 1);
-    if (this.count > 0 && (batch !== this.shift!.shape[0] || pixelShape.join() !== this.pixelShape.join() || rest[rest.length - 1] !== this.shift!.shape[2])) {
+    const classes = rest[rest.length - 1];
+    if (this.count > 0 && (batch !== this.shift!.shape[0] || pixelShape.join() !== this.pixelShape.join() || classes !== this.shift!.shape[2])) {
       throw new Error(`MC sample shape [${probs.shape}] differs from earlier samples of this batch.`);
     }
     const previous = [this.shiftedSum, this.shiftedSquares, this.entropySum];
-    const classes = rest[rest.length - 1];
     if (this.count === 0) this.binary = classes === 1;
     tf.tidy(() => {
       const p = probs.toFloat().reshape([passes, batch, pixels, classes]) as tf.Tensor4D;

@@ -9,9 +9,9 @@
  *   over [upsampled, skip] — ml/zoo/mcSplit.ts) once per batch, then only the stochastic tail, for many passes at
  *   once: the prefix output stays on the backend, is tiled along the batch axis (pass-major) — or, when only
  *   dropout reads it ('head'), broadcast by the dropout layer itself — and the tail runs once per group of passes,
- *   its dropout layers drawing one mask per stacked pass (`withMCPasses`). Batch-norm
- *   uses moving statistics in both modes, so the prefix output is identical on every pass and the two modes sample
- *   the same distribution (with seeded masks, the same numbers, pass for pass).
+ *   its dropout layers drawing one mask per stacked pass (`withMCPasses`). Batch-norm uses moving statistics in
+ *   both modes, so the prefix output is identical on every pass and the two modes sample the same distribution
+ *   (with seeded masks, the same numbers, pass for pass).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { MCMode } from '../contracts/names';
@@ -22,7 +22,7 @@ import {
   type PixelReduction,
   type UncertaintyFunction,
 } from './acquisition';
-import { MCDropout, setMCDropoutSeed, setMCMode, withMCPasses, withReusedMaskBuffer } from './layers/mcDropout';
+import { MCDropout, setMCDropoutSeed, setMCMode, stackCopies, withMCPasses, withReusedMaskBuffer } from './layers/mcDropout';
 
 export type { MCMode };
 
@@ -170,7 +170,7 @@ export function dropoutOnlyInputs(tail: tf.LayersModel): boolean[] {
 /** `passes` stochastic tail passes in one call: probabilities [passes · batch, …], pass-major. */
 function stackedTailPasses(tail: tf.LayersModel, prefixOutputs: tf.Tensor[], passes: number, shared: readonly boolean[]): tf.Tensor {
   return tf.tidy(() => {
-    const inputs = prefixOutputs.map((t, i) => (passes === 1 || shared[i] ? t : tf.tile(t, [passes, ...t.shape.slice(1).map(() => 1)])));
+    const inputs = prefixOutputs.map((t, i) => (shared[i] ? t : stackCopies(t, passes)));
     const rowsPerPass = prefixOutputs[0].shape[0];
     const output = withMCPasses(passes, () => tail.apply(inputs.length === 1 ? inputs[0] : inputs, { training: false }) as tf.Tensor | tf.Tensor[], { rowsPerPass });
     return single(output, 'The MC tail');

@@ -202,6 +202,11 @@ function maskBuffer(size: number): Uint8Array {
   return scratch.subarray(0, size);
 }
 
+/** `passes` copies of `x` stacked along the batch axis, pass-major: the input of stacked MC passes. */
+export function stackCopies(x: tf.Tensor, passes: number): tf.Tensor {
+  return passes === 1 ? x : tf.tile(x, [passes, ...x.shape.slice(1).map(() => 1)]);
+}
+
 export interface MCDropoutArgs {
   rate: number;
   name?: string;
@@ -234,20 +239,21 @@ export class MCDropout extends tf.layers.Layer {
       const shared = passes > 1 && rows === rowsPerPass;
       const stochastic = this.mcActive || kwargs.training === true;
       // Without dropout a shared input still becomes the stacked passes' rows, as the layers after it expect.
-      if (!stochastic || this.rate === 0) return shared ? tf.tile(x, [passes, ...x.shape.slice(1).map(() => 1)]) : tf.clone(x);
+      if (!stochastic || this.rate === 0) return shared ? stackCopies(x, passes) : tf.clone(x);
       if (!shared && rows % passes !== 0) {
         throw new Error(`${this.name}: a batch of ${rows} cannot hold ${passes} stacked MC passes.`);
       }
+      const passRows = shared ? rows : rows / passes;
+      const rest = x.shape.slice(1);
       const perPass = shared ? x.size : x.size / passes;
       const kept = maskBuffer(perPass * passes);
       for (let p = 0; p < passes; p++) {
         fillKeepMask(kept.subarray(p * perPass, (p + 1) * perPass), 1 - this.rate, nextSeed(this.name));
       }
-      // (x · scale) · kept, in this order whether x is shared or stacked, so both give the same numbers.
-      const scaled = x.mul(dropoutScale(1 - this.rate));
-      if (!shared) return scaled.mul(tf.tensor(kept, x.shape, 'bool').toFloat());
-      const stackedShape = [passes, ...x.shape];
-      return scaled.expandDims(0).mul(tf.tensor(kept, stackedShape, 'bool').toFloat()).reshape([passes * rows, ...x.shape.slice(1)]);
+      // (x · scale) · kept, as [passes, pass rows, …]: a shared x (one pass's rows) broadcasts over the passes, so
+      // shared and stacked inputs give the same numbers.
+      const scaled = x.mul(dropoutScale(1 - this.rate)).reshape([shared ? 1 : passes, passRows, ...rest]);
+      return scaled.mul(tf.tensor(kept, [passes, passRows, ...rest], 'bool').toFloat()).reshape([passes * passRows, ...rest]);
     });
   }
 
