@@ -11,11 +11,11 @@
  * bits of a probability differently for another batch size; `predict --batch 1` matches `predictMask` exactly).
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelPackageMetadata } from '../contracts/predict';
 import '../ml/layers';
+import { importNativePackage } from '../ml/nativeLoad';
 import { type FrameRegion, type GreyFrame, inputSizeOf, predictFrameMasks } from './inference';
 
 export type { FrameRegion, GreyFrame, ModelPackageMetadata };
@@ -42,26 +42,10 @@ export interface LoadOptions {
   backend?: 'auto' | 'current';
 }
 
-/** True when a native tfjs package is installed with its addon built (importing one without it fails half-way). */
-function nativeAddonBuilt(specifier: string): boolean {
-  try {
-    const dir = path.dirname(createRequire(import.meta.url).resolve(`${specifier}/package.json`));
-    return fs.readdirSync(path.join(dir, 'lib')).some((entry) => fs.existsSync(path.join(dir, 'lib', entry, 'tfjs_binding.node')));
-  } catch {
-    return false;
-  }
-}
-
 async function useNativeBackend(): Promise<void> {
   if (tf.getBackend() === 'tensorflow') return;
-  for (const specifier of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    if (!nativeAddonBuilt(specifier)) continue;
-    try {
-      await import(specifier);
-      if (tf.getBackend() === 'tensorflow') return;
-    } catch {
-      // try the next one; the active backend stays
-    }
+  for (const specifier of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const) {
+    if (await importNativePackage(specifier, (reason) => console.warn(`warning: ${reason}`))) return;
   }
 }
 

@@ -2,32 +2,15 @@
  * Picks the fastest TensorFlow.js backend that loads: tfjs-node-gpu (CUDA) → tfjs-node (native CPU) → pure-JS cpu.
  * Everything else imports '@tensorflow/tfjs'; the native packages register their backend into that same engine.
  */
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadConfig } from '../config';
 import { BACKEND_PREFERENCES, type BackendPreference, isBackendPreference } from '../contracts/names';
-import { nativeKernelsActive } from './nativeKernels';
+import { importNativePackage, nativeAddonBuilt, type NativePackage } from './nativeLoad';
 
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'cpu';
 export type { BackendPreference };
 
 let loaded: BackendName | undefined;
-
-/**
- * True when the package's native addon has been built. Importing a package whose addon is missing would register
- * its kernels and then fail, leaving duplicate registrations behind, so this is checked first.
- */
-function addonBuilt(specifier: string): boolean {
-  try {
-    const dir = path.dirname(createRequire(import.meta.url).resolve(`${specifier}/package.json`));
-    const lib = path.join(dir, 'lib');
-    return fs.readdirSync(lib).some((entry) => entry.startsWith('napi-v') && fs.existsSync(path.join(lib, entry, 'tfjs_binding.node')));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * TensorFlow's thread pools: intra-op (the threads one kernel — a convolution, oneDNN's primitives — splits its work
@@ -42,8 +25,8 @@ export function tfThreadCounts(): { intraOp: number; interOp: number } {
   return { intraOp: settings.intraOpThreads, interOp: settings.interOpThreads };
 }
 
-async function tryImport(specifier: string): Promise<boolean> {
-  if (!addonBuilt(specifier)) return false;
+async function tryImport(specifier: NativePackage, log: (line: string) => void): Promise<boolean> {
+  if (!nativeAddonBuilt(specifier)) return false;
   // libtensorflow reads these from the environment when it loads. Its C++ start-up notices (oneDNN, CPU features)
   // go to stderr on every load: the default keeps warnings and errors. It turns oneDNN on by itself only on CPUs
   // with AVX-512-class features; without oneDNN the CPU kernels have no gradient for grouped convolutions (ResNeXt,
@@ -54,12 +37,7 @@ async function tryImport(specifier: string): Promise<boolean> {
   const threads = tfThreadCounts();
   process.env.TF_NUM_INTRAOP_THREADS = String(threads.intraOp);
   process.env.TF_NUM_INTEROP_THREADS = String(threads.interOp);
-  try {
-    await import(specifier);
-    return nativeKernelsActive();
-  } catch {
-    return false;
-  }
+  return importNativePackage(specifier, (reason) => log(`!!! WARNING: ${reason}; a signal during a matrix product can corrupt this process's heap (ml/signalGuard.ts).`));
 }
 
 /**
@@ -72,9 +50,9 @@ export async function initBackend(
 ): Promise<BackendName> {
   if (loaded) return loaded;
   if (!isBackendPreference(preference)) throw new Error(`TF_BACKEND=${String(preference)} is not one of ${BACKEND_PREFERENCES.join(', ')}.`);
-  if ((preference === 'auto' || preference === 'gpu') && (await tryImport('@tensorflow/tfjs-node-gpu'))) {
+  if ((preference === 'auto' || preference === 'gpu') && (await tryImport('@tensorflow/tfjs-node-gpu', log))) {
     loaded = 'tfjs-node-gpu';
-  } else if (preference !== 'cpu' && (await tryImport('@tensorflow/tfjs-node'))) {
+  } else if (preference !== 'cpu' && (await tryImport('@tensorflow/tfjs-node', log))) {
     loaded = 'tfjs-node';
   } else {
     await tf.setBackend('cpu');

@@ -67,7 +67,7 @@ function ensureLibtensorflow(flavour: Flavour, toolsDir: string): string {
   const spec = `${wheelOf[flavour]}==${TF_WHEEL_VERSION}`;
   console.log(`[tf] downloading ${spec} from PyPI (about 230 MB, once)…`);
   python(['-m', 'pip', 'download', '--quiet', '--disable-pip-version-check', '--no-deps', '--only-binary=:all:',
-    '--python-version', '3.11', '--platform', 'manylinux_2_17_x86_64', '-d', wheels, spec], `Downloading ${spec}`);
+    '--python-version', '3.11', '--platform', 'manylinux_2_17_x86_64', '--platform', 'manylinux_2_27_x86_64', '-d', wheels, spec], `Downloading ${spec}`);
   const wheel = fs.readdirSync(wheels).find((f) => f.startsWith(`${wheelOf[flavour].replace('-', '_')}-${TF_WHEEL_VERSION}-`) && f.endsWith('.whl'));
   if (!wheel) throw new SetupError(`pip reported success but no ${spec} wheel is in ${wheels}; delete that folder and retry.`);
   console.log(`[tf] unpacking libtensorflow from ${wheel}…`);

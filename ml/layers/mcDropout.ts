@@ -178,8 +178,9 @@ export function withMCPasses<T>(passes: number, fn: () => T, options: MCPassesOp
 
 /**
  * While a `withReusedMaskBuffer` scope is open, masks are drawn into one reusable buffer: a fresh array of stacked
- * passes' size costs more in page faults than drawing the mask. The mask tensor made from it is consumed by the
- * widening cast and disposed before the next call (tfjs-node copies the values into TensorFlow when the cast runs).
+ * passes' size costs more in page faults than drawing the mask. tfjs-node hands the array's memory to TensorFlow
+ * without copying it, so the mask tensor made from it must be done with before the buffer is drawn into again: the
+ * widening cast reads it at once, and the tensor is disposed (TensorFlow lets go of the memory) before the next call.
  */
 let scratch: Uint8Array | undefined;
 let reuseScopes = 0;
