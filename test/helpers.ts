@@ -107,13 +107,13 @@ export async function startWorkers(config: ProjectConfig): Promise<RunningWorker
   };
 }
 
-/** Polls until `probe` gives a value (errors count as "not yet"), or fails naming what it waited for. */
-export async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 180_000): Promise<T> {
+/** Polls every `intervalMs` until `probe` gives a value, or fails naming what it waited for. */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 180_000, intervalMs = 300): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -3,15 +3,16 @@
  * - MinIO down for longer than the old retry span (≈ 25 s killed a run) during training and during scoring;
  * - the Temporal server restarted mid-training;
  * - 50 concurrent submissions, 50 resubmissions and a submission racing the end of the phase.
- * Each scenario prints its observed recovery time.
+ * Each scenario prints its observed recovery time. An outage starts as soon as the store shows the targeted work
+ * mid-way (polled every 100 ms), the work is long enough that it cannot finish first, and each test asserts that
+ * the outage did hit it — whatever the machine's speed.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
-import { type ActiveLearningInput, runKeys, type TrainHeartbeat } from '../../contracts';
+import { type ActiveLearningInput, modelKeys, runKeys } from '../../contracts';
 import { datasetKeys } from '../../data/manifest';
 import { maskContentHash, normaliseMaskBytes } from '../../data/masks';
 import { SubmissionError, submitMasks } from '../../labelling/submit';
@@ -63,32 +64,49 @@ describe('outages and races against the real services', () => {
     ...overrides,
   });
 
-  async function trainingEpoch(workflowId: string): Promise<number | undefined> {
-    const description = await client.workflow.getHandle(workflowId).describe();
-    const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'trainSegmentationModel');
-    const payload = pending?.heartbeatDetails?.payloads?.[0];
-    return payload ? defaultPayloadConverter.fromPayload<TrainHeartbeat>(payload).epoch : undefined;
+  /** Epochs phase 0's segmentation model has checkpointed (its newest complete checkpoint), read from the store. */
+  async function checkpointedEpochs(workflowId: string): Promise<number> {
+    const prefix = `${modelKeys.checkpoints(runKeys.segmentationModel(workflowId, 0))}/epoch-`;
+    const complete = (await store.list(prefix)).filter((key) => key.endsWith('/meta.json'));
+    return Math.max(0, ...complete.map((key) => Number(key.slice(prefix.length, -'/meta.json'.length))));
+  }
+
+  /** Polls every 100 ms until phase 0's segmentation model has checkpointed `epochs` epochs; returns the count seen. */
+  const whenCheckpointed = (workflowId: string, epochs: number) =>
+    waitFor(async () => {
+      const done = await checkpointedEpochs(workflowId);
+      return done >= epochs ? done : undefined;
+    }, `${epochs} checkpointed epochs`, 300_000, 100);
+
+  /** A run's recorded events, and the ids of the times it scheduled activities of one type. */
+  async function activityEvents(workflowId: string, runId: string, activity: string) {
+    const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity).map((e) => String(e.eventId)));
+    return { events, isOurs: (scheduledEventId: unknown) => scheduled.has(String(scheduledEventId)) };
   }
 
   /** The attempt an activity of a run finally completed on (from its recorded history). */
   async function attemptsOf(workflowId: string, runId: string, activity: string): Promise<number> {
-    const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
-    const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity).map((e) => String(e.eventId)));
-    let attempts = 0;
-    for (const e of events) {
-      const started = e.activityTaskStartedEventAttributes;
-      if (started && scheduled.has(String(started.scheduledEventId))) attempts = Math.max(attempts, started.attempt ?? 1);
-    }
-    return attempts;
+    const { events, isOurs } = await activityEvents(workflowId, runId, activity);
+    return Math.max(0, ...events.map((e) => e.activityTaskStartedEventAttributes)
+      .filter((started) => started && isOurs(started.scheduledEventId)).map((started) => started!.attempt ?? 1));
+  }
+
+  /** When the first activity of this type in a run completed (ms since the epoch), from its recorded history. */
+  async function activityCompletedAt(workflowId: string, runId: string, activity: string): Promise<number> {
+    const { events, isOurs } = await activityEvents(workflowId, runId, activity);
+    const completed = events.find((e) => e.activityTaskCompletedEventAttributes && isOurs(e.activityTaskCompletedEventAttributes.scheduledEventId));
+    if (!completed?.eventTime) throw new Error(`no completed ${activity} in ${workflowId}`);
+    return Number(completed.eventTime.seconds) * 1000 + Math.floor((completed.eventTime.nanos ?? 0) / 1e6);
   }
 
   it('survives MinIO down for 35 s during training: the attempt resumes from its checkpoint', async () => {
     const workflowId = `test-chaos-train-${Date.now()}`;
-    // Long enough that the outage, which starts once a heartbeat reports epoch 2 (heartbeats are throttled to every
-    // 8 s), surely lands inside the training.
+    // The outage starts once epoch 2 is checkpointed; 150 epochs, each ending with a checkpoint written to MinIO, leave
+    // the training far from its end, and it cannot finish without MinIO.
     const input = settings({ hyper: { epochs: 150, batchSize: 4, learningRate: 1e-3, seed: 7, augment: false } });
     const handle = await client.workflow.start(activeLearning, { taskQueue: config.taskQueues.light, workflowId, args: [input] });
-    const epochAtStop = await waitFor(async () => ((await trainingEpoch(workflowId)) ?? 0) >= 2 ? trainingEpoch(workflowId) : undefined, 'two epochs');
+    const epochAtStop = await whenCheckpointed(workflowId, 2);
     await minio.stop();
     await sleep(OUTAGE_MS);
     await minio.start();
@@ -97,18 +115,22 @@ describe('outages and races against the real services', () => {
     console.log(`[chaos] MinIO outage of ${OUTAGE_MS / 1000} s during training: run finished ${((Date.now() - restarted) / 1000).toFixed(1)} s after MinIO came back ` +
       `(attempts ${result.history[0].segAttempts}, resumed from epoch ${result.history[0].segResumedFromEpoch})`);
     expect(result.stopReason).toBe('max-phases');
-    expect(result.history[0].segAttempts).toBeGreaterThanOrEqual(2);
-    expect(result.history[0].segResumedFromEpoch).toBeGreaterThanOrEqual(epochAtStop!);
+    // The outage hit the training: the attempt it cut off was retried, from a checkpoint at least as late as the one
+    // seen before the outage.
+    expect(result.history[0].segAttempts, 'the outage did not interrupt the training').toBeGreaterThanOrEqual(2);
+    expect(result.history[0].segResumedFromEpoch).toBeGreaterThanOrEqual(epochAtStop);
   }, 600_000);
 
   it('survives MinIO down for 35 s during scoring', async () => {
     const workflowId = `test-chaos-score-${Date.now()}`;
-    // Naive MC with many samples keeps the scoring activity busy long enough to be cut off.
+    // Naive MC with many samples keeps the scoring busy; the outage starts once its first uncertainty map is stored,
+    // and the shard cannot finish without writing the other maps and its scores.
     const handle = await client.workflow.start(activeLearning, {
       taskQueue: config.taskQueues.light, workflowId,
-      args: [settings({ acquisition: 'mfe', maxPhases: 2, mcMode: 'naive', mcSamples: 60, hyper: { epochs: 2, batchSize: 2, learningRate: 1e-3, seed: 7, augment: false } })],
+      args: [settings({ acquisition: 'mfe', maxPhases: 2, mcMode: 'naive', mcSamples: 150, hyper: { epochs: 2, batchSize: 2, learningRate: 1e-3, seed: 7, augment: false } })],
     });
-    await waitFor(async () => ((await handle.query(statusQuery)).stage === 'scoring' ? true : undefined), 'scoring', 300_000);
+    const maps = `${runKeys.phase(workflowId, 0)}/maps/`;
+    await waitFor(async () => ((await store.list(maps)).length > 0 ? true : undefined), 'the first uncertainty map', 300_000, 100);
     await minio.stop();
     await sleep(OUTAGE_MS);
     await minio.start();
@@ -120,14 +142,16 @@ describe('outages and races against the real services', () => {
     expect(result.stopReason).toBe('max-phases');
     expect(result.history).toHaveLength(2);
     // The outage cut the scoring attempt off: it completed on a later attempt.
-    expect(scoringAttempts).toBeGreaterThanOrEqual(2);
+    expect(scoringAttempts, 'the outage did not interrupt the scoring').toBeGreaterThanOrEqual(2);
   }, 600_000);
 
   it('survives a Temporal server restart mid-training, retried within the heartbeat bound', async () => {
     const workflowId = `test-chaos-temporal-${Date.now()}`;
-    const input = settings({});
+    // The restart begins once epoch 2 is checkpointed; 58 epochs remain, each with its checkpoint round trips.
+    const input = settings({ hyper: { epochs: 60, batchSize: 4, learningRate: 1e-3, seed: 7, augment: false } });
     const handle = await client.workflow.start(activeLearning, { taskQueue: config.taskQueues.light, workflowId, args: [input] });
-    await waitFor(async () => ((await trainingEpoch(workflowId)) ?? 0) >= 2 ? true : undefined, 'two epochs');
+    await whenCheckpointed(workflowId, 2);
+    const stopping = Date.now();
     await temporal.stop();
     await sleep(5000);
     const startedAgain = Date.now();
@@ -136,6 +160,9 @@ describe('outages and races against the real services', () => {
     const after = (Date.now() - startedAgain) / 1000;
     console.log(`[chaos] Temporal restart mid-training: run finished ${after.toFixed(1)} s after the server came back (attempts ${result.history[0].segAttempts})`);
     expect(result.stopReason).toBe('max-phases');
+    // The restart hit the training: the segmentation model's training completed after the server began to stop.
+    const completedAt = await activityCompletedAt(workflowId, handle.firstExecutionRunId, 'trainSegmentationModel');
+    expect(completedAt, 'the training finished before Temporal stopped').toBeGreaterThan(stopping);
     // A lost completion costs at most the heartbeat timeout before the retry; the rest of the training remains.
     if (result.history[0].segAttempts > 1) expect(result.history[0].segResumedFromEpoch).toBeGreaterThanOrEqual(2);
   }, 600_000);
