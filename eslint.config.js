@@ -1,4 +1,5 @@
 import tseslint from 'typescript-eslint';
+import { layersPlugin } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.*/**', 'dist/**'] },
@@ -6,8 +7,11 @@ export default tseslint.config(
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    plugins: { layers: layersPlugin },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
+      // Imports run downhill between the project's folders (eslint.layers.js).
+      'layers/downhill': 'error',
     },
   },
   {

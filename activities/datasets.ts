@@ -2,7 +2,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { type DatasetItem, type DatasetManifest, decodeMask, loadTensors, readItems, readManifest } from '../data/manifest';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import type { SegDataset } from '../ml/train/trainer';
 import type { LabelledItem } from '../contracts';
 import type { ObjectStore } from '../store/objectStore';

@@ -8,12 +8,12 @@ import { drawInitialSet } from '../data/import/importCore';
 import { type DatasetItem, type DatasetManifest, decodeImage, readSplit } from '../data/manifest';
 import {
   type AcquisitionFunction, type ActiveLearningCheckpoint, type ActiveLearningState, type EvaluationSplit, type LabelledItem,
-  type LabellingRequest, type LabellingRequestItem, type PhaseRecord, runKeys, type SelectionMode, type SubmittedLabel,
+  type LabellingRequest, type LabellingRequestItem, type PhaseRecord, runKeys, scoringKeys, type SelectionMode, type SubmittedLabel,
 } from '../contracts';
 import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../data/masks';
 import { type LabelStudioConnection, pushRequest } from '../labelling/labelStudioBridge';
 import { selectBatch, selectionSeed } from '../ml/selection';
-import { type ScoresDocument, scoresKey } from '../ml/uncertaintyMap';
+import type { ScoresDocument } from '../ml/uncertaintyMap';
 import type { ObjectStore } from '../store/objectStore';
 import { invalidInput, itemsById, jsonOrFail, manifestOrFail } from './datasets';
 
@@ -115,7 +115,7 @@ export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudi
       }
       const [first] = documents;
       const merged: ScoresDocument = { ...first, items: documents.flatMap((d) => d.items) };
-      const key = scoresKey(runKeys.phase(input.runId, input.phase));
+      const key = scoringKeys.scores(runKeys.phase(input.runId, input.phase));
       await store.putJson(key, merged);
       return { scoresKey: key, scored: merged.items.length };
     },

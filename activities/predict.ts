@@ -9,7 +9,7 @@ import {
   type PredictTablesOutcome, type PredictTablesRequest,
 } from '../contracts';
 import { type DatasetManifest, decodeImage, readManifest } from '../data/manifest';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import {
   batchCount, batchFingerprint, batchItems, decodeFramePng, type FrameSource, IncompletePredictionError, loadPredictionModels, predictBatch, type PredictionModels,
   writePredictionTables,

@@ -5,7 +5,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
 import {
-  type AcquisitionFunction, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys, type ScorePoolOutcome,
+  type AcquisitionFunction, checkpointKeys, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys, type ScorePoolOutcome,
   SCORE_BLOCK, type ScorePoolRequest, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
   type TrainRequest,
 } from '../contracts';
@@ -47,7 +47,7 @@ async function loadTrained(store: ObjectStore, modelKey: string): Promise<Segmen
 
 /** The newest complete epoch checkpoint (meta.json written last) under a prefix. */
 async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<{ key: string; epoch: number } | undefined> {
-  const complete = (await store.list(`${prefix}/epoch-`))
+  const complete = (await store.list(checkpointKeys.epochPrefix(prefix)))
     .filter((key) => key.endsWith('/meta.json'))
     .map((key) => key.slice(0, -'/meta.json'.length))
     .sort();

@@ -8,7 +8,7 @@ import { importCamus, importDicom, importFolderOfPairs, type ImportSummary, impo
 import { HETEROGENEITY_KINDS, type HeterogeneityKind, type HeterogeneityOptions } from '../data/synthetic';
 import { DEFAULT_VAL_SHARE, splitByGroup } from '../data/import/importCore';
 import { datasetKeys, listDatasets, readItems, readManifest, readSplit, splitNames, writeDataset } from '../data/manifest';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import { type CliContext, CliError, UsageError } from './context';
 import { rejectUnlessAllowed } from './options';
 import { integer, listOf, numberIn, oneOf, positiveInt, regex } from './parse';

@@ -20,8 +20,8 @@ import {
   type ActiveLearningCheckpoint, childIds, datasetKeys, modelKeys, type PhaseRecord, runKeys, searchKeys, type TrialResult,
 } from '../contracts';
 import type { PackageSource } from '../export/package';
-import { MissingKeyError } from '../ml/blobStore';
-import { historyQuery } from '../workflows/messages';
+import { MissingKeyError } from '../store/blobStore';
+import { historyQuery } from '../contracts/messages';
 import { type CliContext, CliError, UsageError } from './context';
 import { describeRun } from './runs';
 

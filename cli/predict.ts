@@ -20,7 +20,7 @@ import {
   type PredictOptions, type PredictPlan, type PredictResult,
 } from '../contracts';
 import { readPackageMetadata } from '../export/package';
-import type { BlobStore } from '../ml/blobStore';
+import type { BlobStore } from '../store/blobStore';
 import { predict } from '../workflows';
 import { predictProgressQuery } from '../workflows/predict';
 import { type CliContext, CliError, UsageError } from './context';
@@ -103,7 +103,7 @@ async function inputItems(ctx: CliContext, options: PredictCliOptions): Promise<
   }
   const datasetId = options.dataset!;
   const { readItems, readManifest } = await import('../data/manifest');
-  const { MissingKeyError } = await import('../ml/blobStore');
+  const { MissingKeyError } = await import('../store/blobStore');
   let manifest;
   try {
     manifest = await readManifest(ctx.store(), datasetId);
@@ -160,7 +160,7 @@ async function runLocal(ctx: CliContext, items: PredictItem[], source: ModelSour
   await initBackend(undefined, (line) => console.error(line));
   const engine = await import('../ml/predict');
   const { FolderBlobStore } = await import('../ml/train/checkpoint');
-  const { MemoryBlobStore } = await import('../ml/blobStore');
+  const { MemoryBlobStore } = await import('../store/blobStore');
   const { localFrameSource } = await import('./predictInputs');
   const { storeFrameSource } = await import('../activities/predict');
   let modelStore: BlobStore;

@@ -9,9 +9,9 @@ import {
 } from '../contracts';
 import { readManifest } from '../data/manifest';
 import { latestRejections } from '../labelling/rejections';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import { activeLearning, benchmark, pipeline, search } from '../workflows';
-import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../workflows/messages';
+import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../contracts/messages';
 import { type CliContext, CliError, UsageError } from './context';
 import {
   activeLearningInput, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,

@@ -25,6 +25,28 @@ export const modelKeys = {
   checkpoints: (modelKey: string) => `${modelKey}/checkpoints`,
 };
 
+/** The files of one checkpoint (ml/train/checkpoint.ts); meta.json is written last and marks it complete. */
+export const CHECKPOINT_FILES = ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin', 'meta.json'] as const;
+export type CheckpointFile = (typeof CHECKPOINT_FILES)[number];
+
+/** A checkpoint's objects under its prefix, and a training run's checkpoints under its checkpoints prefix. */
+export const checkpointKeys = {
+  file: (prefix: string, file: CheckpointFile) => `${prefix.replace(/\/+$/, '')}/${file}`,
+  /** Every epoch checkpoint starts with this; the epoch is zero-padded, so keys sort by epoch. */
+  epochPrefix: (checkpointsPrefix: string) => `${checkpointsPrefix}/epoch-`,
+  epoch: (checkpointsPrefix: string, epoch: number) => `${checkpointsPrefix}/epoch-${pad4(epoch)}`,
+  /** The best validation epoch's weights. */
+  best: (checkpointsPrefix: string) => `${checkpointsPrefix}/best`,
+};
+
+/** What MC scoring writes under a prefix (a run's phase, a prediction's output): scores and uncertainty maps. */
+export const scoringKeys = {
+  scores: (prefix: string) => `${prefix.replace(/\/+$/, '')}/scores.json`,
+  /** Ids are URI-encoded so any id (with slashes, spaces) is one flat key. */
+  map: (prefix: string, id: string) => `${prefix.replace(/\/+$/, '')}/maps/${encodeURIComponent(id)}.png`,
+  mapsPrefix: (prefix: string) => `${prefix.replace(/\/+$/, '')}/maps/`,
+};
+
 /** Keys of an active-learning run (and of the other runs' outputs under `runs/<id>/`). */
 export const runKeys = {
   prefix: (runId: string) => `runs/${runId}/`,
@@ -54,6 +76,8 @@ export const runKeys = {
   reportJson: (runId: string) => `runs/${runId}/report/active-learning.json`,
   reportMarkdown: (runId: string) => `runs/${runId}/report/active-learning.md`,
   baselineModel: (runId: string) => `runs/${runId}/baseline/model`,
+  /** The run id under which a benchmark seed's full-data baseline keeps its model (no workflow of its own). */
+  baselineRunId: (benchmarkId: string, seed: number) => `${benchmarkId}-s${seed}`,
   roundTrip: (runId: string) => `runs/${runId}/roundtrip.json`,
 };
 

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { datasetKeys } from '../contracts/keys';
 import { SPLIT_NAMES, type SplitName } from '../contracts/names';
-import { type BlobStore, MissingKeyError } from '../ml/blobStore';
+import { type BlobStore, MissingKeyError } from '../store/blobStore';
 
 export { datasetKeys, type SplitName };
 export const splitNames = SPLIT_NAMES;

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelPackageMetadata } from '../contracts/predict';
 import '../ml/layers';
 import { importNativePackage } from '../ml/nativeLoad';
-import { type FrameRegion, type GreyFrame, inputSizeOf, predictFrameMasks } from './inference';
+import { type FrameRegion, type GreyFrame, inputSizeOf, predictFrameMasks } from '../ml/inference';
 
 export type { FrameRegion, GreyFrame, ModelPackageMetadata };
 

@@ -14,8 +14,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../config';
-import { modelKeys, type ModelPackageMetadata } from '../contracts';
-import { type BlobStore } from '../ml/blobStore';
+import { checkpointKeys, modelKeys, type ModelPackageMetadata } from '../contracts';
+import { type BlobStore } from '../store/blobStore';
 import type { ModelConfig } from '../ml/types';
 
 /** What is known about where the model came from (null: unknown). */
@@ -138,7 +138,7 @@ function copyModelFiles(from: Record<string, Uint8Array>, dir: string): void {
 
 async function storedModelFiles(store: BlobStore, modelKey: string): Promise<Record<string, Uint8Array>> {
   const files: Record<string, Uint8Array> = {};
-  for (const name of MODEL_FILES) files[name] = await store.getBytes(`${modelKeys.finalWeights(modelKey)}/${name}`);
+  for (const name of MODEL_FILES) files[name] = await store.getBytes(checkpointKeys.file(modelKeys.finalWeights(modelKey), name));
   return files;
 }
 
@@ -181,8 +181,8 @@ export function readPackageMetadata(dir: string): ModelPackageMetadata {
 export async function packageAsStoredModel(dir: string, store: BlobStore, modelKey: string, uncertaintyKey: string): Promise<{ modelKey: string; uncertaintyKey?: string }> {
   const metadata = readPackageMetadata(dir);
   const put = async (from: string, key: string, config: unknown) => {
-    for (const name of MODEL_FILES) await store.putBytes(`${modelKeys.finalWeights(key)}/${name}`, fs.readFileSync(path.join(from, name)));
-    await store.putBytes(`${modelKeys.finalWeights(key)}/meta.json`, new TextEncoder().encode(JSON.stringify({ epoch: 0, step: 0 })), 'application/json');
+    for (const name of MODEL_FILES) await store.putBytes(checkpointKeys.file(modelKeys.finalWeights(key), name), fs.readFileSync(path.join(from, name)));
+    await store.putBytes(checkpointKeys.file(modelKeys.finalWeights(key), 'meta.json'), new TextEncoder().encode(JSON.stringify({ epoch: 0, step: 0 })), 'application/json');
     await store.putBytes(modelKeys.config(key), new TextEncoder().encode(JSON.stringify(config)), 'application/json');
   };
   await put(dir, modelKey, metadata.config);

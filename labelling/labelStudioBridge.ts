@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import sharp from 'sharp';
 import { type LabellingRequest, runKeys, type SubmissionOutcome } from '../contracts';
 import { normaliseMaskBytes } from '../data/masks';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import type { ObjectStore } from '../store/objectStore';
 import { LabelStudioClient } from './labelStudio/client';
 import { DATA_FIELDS, labelConfigXml } from './labelStudio/config';

@@ -16,7 +16,7 @@ import https from 'node:https';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { runKeys } from '../contracts';
 import { normaliseMaskBytes } from '../data/masks';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import type { ObjectStore } from '../store/objectStore';
 import { handleWebhook, modelVersionOf, taskIdentity, WEBHOOK_SECRET_HEADER } from './labelStudioBridge';
 import { predictionFromMask } from './labelStudio/convert';

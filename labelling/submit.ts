@@ -15,9 +15,9 @@ import {
   type SubmissionOutcome, type SubmittedLabel,
 } from '../contracts';
 import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../data/masks';
-import { MissingKeyError } from '../ml/blobStore';
+import { MissingKeyError } from '../store/blobStore';
 import type { ObjectStore } from '../store/objectStore';
-import { statusQuery, submitLabelsUpdate } from '../workflows/messages';
+import { statusQuery, submitLabelsUpdate } from '../contracts/messages';
 import { recordRejection } from './rejections';
 
 /** A submission the user must fix: HTTP status 400 (bad masks), 409 (the run is not waiting for them). */

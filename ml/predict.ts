@@ -17,15 +17,15 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import {
-  modelKeys, PREDICT_FALLBACK_DROPOUT, predictKeys, type PredictBatchRecord, type PredictionRow, type PredictItem, type PredictModel,
+  modelKeys, PREDICT_FALLBACK_DROPOUT, predictKeys, scoringKeys, type PredictBatchRecord, type PredictionRow, type PredictItem, type PredictModel,
   type PredictOptions, type VideoExtremes,
 } from '../contracts';
-import { foreground, type GreyFrame, mapToFrame, maskToFrame, modelInput, resizeGrey } from '../export/inference';
-import { type BlobStore, MissingKeyError } from './blobStore';
+import { foreground, type GreyFrame, mapToFrame, maskToFrame, modelInput, resizeGrey } from './inference';
+import { type BlobStore, MissingKeyError } from '../store/blobStore';
 import { mcScorePool } from './mcSampling';
 import { loadCheckpoint } from './train/checkpoint';
 import type { DropoutConfig, ModelConfig } from './types';
-import { uncertaintyMapKey, UncertaintyMapWriter } from './uncertaintyMap';
+import { UncertaintyMapWriter } from './uncertaintyMap';
 import { buildModel, type SegmentationNet } from './zoo';
 
 export type { GreyFrame };
@@ -314,7 +314,7 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
       }));
       scores.forEach(({ id, scores: s }, i) => {
         rows[i].uncertainty = s[PREDICT_UNCERTAINTY_FUNCTION];
-        rows[i].uncertaintyMap = uncertaintyMapKey(predictKeys.uncertainty(''), id);
+        rows[i].uncertaintyMap = scoringKeys.map(predictKeys.uncertainty(''), id);
       });
     }
   } finally {

@@ -5,8 +5,9 @@
  *   <prefix>/scores.json, <prefix>/maps/<encoded id>.png
  */
 import sharp from 'sharp';
+import { scoringKeys } from '../contracts/keys';
 import type { AcquisitionFunction, PixelReduction, UncertaintyFunction } from './acquisition';
-import type { BlobStore } from './blobStore';
+import type { BlobStore } from '../store/blobStore';
 import type { MCMode, UncertaintyMapSink } from './mcSampling';
 
 export type ColourMap = 'viridis' | 'gray';
@@ -97,15 +98,6 @@ export async function readHeatmapMax(png: Uint8Array): Promise<number | undefine
   return match ? Number(match[1]) : undefined;
 }
 
-/** Key of an image's map; ids are URI-encoded so any id (with slashes, spaces) is one flat key. */
-export function uncertaintyMapKey(prefix: string, id: string): string {
-  return `${prefix.replace(/\/+$/, '')}/maps/${encodeURIComponent(id)}.png`;
-}
-
-export function scoresKey(prefix: string): string {
-  return `${prefix.replace(/\/+$/, '')}/scores.json`;
-}
-
 export interface MapEntry {
   key: string;
   max: number;
@@ -127,7 +119,7 @@ export class UncertaintyMapWriter implements UncertaintyMapSink {
 
   readonly onMap = async (id: string, map: Float32Array, height: number, width: number): Promise<void> => {
     const { png, max } = await uncertaintyHeatmapPng(map, height, width, this.options);
-    const key = uncertaintyMapKey(this.prefix, id);
+    const key = scoringKeys.map(this.prefix, id);
     await this.store.putBytes(key, png, 'image/png');
     this.entries.set(id, { key, max });
   };
@@ -178,7 +170,7 @@ export async function writeScores(
   maps?: UncertaintyMapWriter,
 ): Promise<string> {
   const document = scoresDocument(results, run, maps);
-  const key = scoresKey(prefix);
+  const key = scoringKeys.scores(prefix);
   await store.putBytes(key, new TextEncoder().encode(JSON.stringify(document)), 'application/json');
   return key;
 }

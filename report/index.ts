@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlobStore } from '../ml/blobStore';
+import type { BlobStore } from '../store/blobStore';
 import type { PhaseRecord } from '../contracts';
 import { renderCharts } from './charts';
 import { reportMarkdown, type ReportImage } from './markdown';

@@ -5,7 +5,7 @@
 import * as Minio from 'minio';
 import type { Readable } from 'node:stream';
 import type { MinioConfig } from '../config';
-import { type BlobStore, MissingKeyError } from '../ml/blobStore';
+import { type BlobStore, MissingKeyError } from './blobStore';
 
 export type TensorDtype = 'float32' | 'int32' | 'uint8';
 type TypedArrayOf<D extends TensorDtype> = D extends 'float32' ? Float32Array : D extends 'int32' ? Int32Array : Uint8Array;

@@ -18,7 +18,7 @@ import {
   runKeys, SCORE_BLOCK, type StopReason, type SubmissionOutcome,
 } from '../contracts';
 import { activeLearningV1 } from './legacy/activeLearningV1';
-import { historyQuery, SA, statusQuery, stopSignal, submitLabelsUpdate } from './messages';
+import { historyQuery, SA, statusQuery, stopSignal, submitLabelsUpdate } from '../contracts/messages';
 import { activityProxies, bestEffortActivityProxies } from './proxies';
 import { applySubmission, checkSubmission, remainingIds } from './submissions';
 

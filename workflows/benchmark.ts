@@ -10,11 +10,11 @@ import {
   executeChild, getExternalWorkflowHandle, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
-  type BaselineOutcome, bestTrial, type BenchmarkInput, type BenchmarkResult, childIds, type Strategy, strategyName,
+  type BaselineOutcome, bestTrial, type BenchmarkInput, type BenchmarkResult, childIds, runKeys, type Strategy, strategyName,
 } from '../contracts';
 import { activeLearning } from './activeLearning';
 import { benchmarkV1 } from './legacy/benchmarkV1';
-import { SA, stopSignal } from './messages';
+import { SA, stopSignal } from '../contracts/messages';
 import { activityProxies } from './proxies';
 import { search } from './search';
 
@@ -82,7 +82,7 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
     ? seeds.map(async (seed) => {
       const started = Date.now();
       const outcome: BaselineOutcome = await accel.trainBaseline({
-        runId: `${workflowId}-s${seed}`, datasetId: input.datasetId, model: al.model, hyper: { ...al.hyper, seed },
+        runId: runKeys.baselineRunId(workflowId, seed), datasetId: input.datasetId, model: al.model, hyper: { ...al.hyper, seed },
       });
       durationsMs[`baseline-s${seed}`] = Date.now() - started;
       return { seed, outcome };

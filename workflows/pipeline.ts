@@ -2,7 +2,7 @@
 import { executeChild, getExternalWorkflowHandle, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { bestTrial, childIds, type PipelineInput, type PipelineResult } from '../contracts';
 import { activeLearning } from './activeLearning';
-import { SA, stopSignal } from './messages';
+import { SA, stopSignal } from '../contracts/messages';
 import { search } from './search';
 
 export async function pipeline(input: PipelineInput): Promise<PipelineResult> {

@@ -7,7 +7,7 @@
  */
 import { continueAsNew, defineQuery, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { PredictInput, PredictProgress, PredictResult, PredictState } from '../contracts';
-import { SA, stopSignal } from './messages';
+import { SA, stopSignal } from '../contracts/messages';
 import { activityProxies } from './proxies';
 
 export const predictProgressQuery = defineQuery<PredictProgress>('predictProgress');

@@ -18,7 +18,7 @@ import {
 } from '../contracts';
 import { type AshaJob, DEFAULT_ETA, jobEpochs, markPromoted, nextJob, recordResult, rungEpochs } from './asha';
 import { searchV1 } from './legacy/searchV1';
-import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from './messages';
+import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from '../contracts/messages';
 import { activityProxies } from './proxies';
 import { permutedIndex } from './rng';
 

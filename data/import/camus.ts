@@ -8,7 +8,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { BlobStore } from '../../ml/blobStore';
+import type { BlobStore } from '../../store/blobStore';
 import { readMetaImage, type MetaElementType } from '../formats/metaImage';
 import { readNifti } from '../formats/nifti';
 import { normaliseMask } from '../masks';

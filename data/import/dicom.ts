@@ -25,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { BlobStore } from '../../ml/blobStore';
+import type { BlobStore } from '../../store/blobStore';
 import { cropGrey, cropPlane, DicomFormatError, frameGeometry, readDicom, readDicomHeader, unsupportedReason, type DicomHeader } from '../formats/dicom';
 import { listFiles, relativePosix } from './files';
 import { fingerprintInputs, runImport, type ImportCandidate, type ImportSkip, type ImportSummary, type LoadedItem, type SplitOptions } from './importCore';

@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { BlobStore } from '../../ml/blobStore';
+import type { BlobStore } from '../../store/blobStore';
 import { normaliseMaskBytes } from '../masks';
 import { listFiles, parseCsv, relativePosix } from './files';
 import { fingerprintInputs, itemIdFromPath, runImport, type ImportCandidate, type ImportSkip, type ImportSummary, type SplitOptions } from './importCore';

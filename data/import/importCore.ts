@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { BlobStore } from '../../ml/blobStore';
+import type { BlobStore } from '../../store/blobStore';
 import {
   datasetKeys, itemContentHash, itemIdPattern, readManifest, writeDataset, writeItemData,
   type DatasetItem, type DatasetManifest, type DatasetSplits,

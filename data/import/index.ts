@@ -1,6 +1,6 @@
 /** The importers and the synthetic-data shortcut the demo and benchmarks use. */
 import path from 'node:path';
-import type { BlobStore } from '../../ml/blobStore';
+import type { BlobStore } from '../../store/blobStore';
 import { generateSyntheticVideo, writeCamusLike, writeFolderOfPairs, type SyntheticOptions } from '../synthetic';
 import { importCamus } from './camus';
 import { importFolderOfPairs } from './folderOfPairs';

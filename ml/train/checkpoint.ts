@@ -13,9 +13,19 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { MissingKeyError, type BlobStore } from '../blobStore';
+import { CHECKPOINT_FILES, checkpointKeys } from '../../contracts/keys';
+import { MissingKeyError, type BlobStore } from '../../store/blobStore';
 import type { RngState } from './rng';
-import type { EpochRecord } from './trainer';
+
+export interface EpochRecord {
+  /** 1-based. */
+  epoch: number;
+  /** Mean training loss over the epoch's samples. */
+  loss: number;
+  valIoU?: number;
+  valDice?: number;
+  ms: number;
+}
 
 export interface CheckpointMeta {
   /** Epochs completed. */
@@ -35,10 +45,7 @@ const WEIGHTS_BIN = 'weights.bin';
 const OPTIMIZER_JSON = 'optimizer.json';
 const OPTIMIZER_BIN = 'optimizer.bin';
 const META_JSON = 'meta.json';
-
-function keyOf(prefix: string, file: string): string {
-  return `${prefix.replace(/\/+$/, '')}/${file}`;
-}
+const keyOf = checkpointKeys.file;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -267,5 +274,5 @@ export async function loadModelFromCheckpoint(store: BlobStore, prefix: string):
 /** Removes every object of a checkpoint (meta first, so a half-removed checkpoint never looks complete). */
 export async function removeCheckpoint(store: BlobStore, prefix: string): Promise<void> {
   await store.remove(keyOf(prefix, META_JSON));
-  for (const file of [MODEL_JSON, WEIGHTS_BIN, OPTIMIZER_JSON, OPTIMIZER_BIN]) await store.remove(keyOf(prefix, file));
+  for (const file of CHECKPOINT_FILES.filter((f) => f !== META_JSON)) await store.remove(keyOf(prefix, file));
 }

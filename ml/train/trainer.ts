@@ -11,10 +11,13 @@
  * backend; `fusedKernels: false` selects tfjs' stock kernels and Adam (same results up to float rounding).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BlobStore } from '../blobStore';
+import { checkpointKeys } from '../../contracts/keys';
+import type { BlobStore } from '../../store/blobStore';
 import { setMCDropoutSeed } from '../layers/mcDropout';
 import { augmentBatch, PAPER_AUGMENTATIONS, type AugmentConfig } from './augment';
-import { loadCheckpoint, readCheckpointMeta, removeCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint';
+import { type CheckpointMeta, type EpochRecord, loadCheckpoint, readCheckpointMeta, removeCheckpoint, saveCheckpoint } from './checkpoint';
+
+export type { EpochRecord };
 import { foregroundCounts, foregroundOf, scoresFromCounts, type ForegroundCounts } from './metrics';
 import { SeededRng } from './rng';
 import { createTrainStep } from './step';
@@ -60,16 +63,6 @@ export interface TrainOptions {
   restoreBestWeights?: boolean;
   /** Fused batch-norm / ReLU kernels and one-pass Adam where the backend allows (default true); false: tfjs' stock ones. */
   fusedKernels?: boolean;
-}
-
-export interface EpochRecord {
-  /** 1-based. */
-  epoch: number;
-  /** Mean training loss over the epoch's samples. */
-  loss: number;
-  valIoU?: number;
-  valDice?: number;
-  ms: number;
 }
 
 export interface TrainResult {
@@ -217,9 +210,6 @@ export function predictMasks(model: tf.LayersModel, images: tf.Tensor4D, batchSi
   }
 }
 
-function epochKey(prefix: string, epoch: number): string {
-  return `${prefix}/epoch-${String(epoch).padStart(4, '0')}`;
-}
 
 interface LoopState {
   rng: SeededRng;
@@ -264,7 +254,7 @@ async function resumeState(
     epochsWithoutImprovement: extra.epochsWithoutImprovement,
     bestCheckpointKey: extra.bestCheckpointKey,
     lastCheckpointKey: key,
-    supersededKey: prefix !== undefined && key.startsWith(`${prefix}/epoch-`) ? key : undefined,
+    supersededKey: prefix !== undefined && key.startsWith(checkpointKeys.epochPrefix(prefix)) ? key : undefined,
   };
 }
 
@@ -338,7 +328,7 @@ export async function trainModel(
           tf.dispose(bestWeights);
           bestWeights = model.getWeights().map((w) => tf.clone(w));
           if (store && prefix !== undefined) {
-            state.bestCheckpointKey = `${prefix}/best`;
+            state.bestCheckpointKey = checkpointKeys.best(prefix);
             await saveCheckpoint(model, undefined, store, state.bestCheckpointKey, { epoch, step: state.step, bestMetric: scores.iou, bestEpoch: epoch });
           }
         } else {
@@ -351,7 +341,7 @@ export async function trainModel(
       state.history.push(record);
 
       if (store && prefix !== undefined) {
-        const key = epochKey(prefix, epoch);
+        const key = checkpointKeys.epoch(prefix, epoch);
         const extra: ResumeExtra = {
           fingerprint,
           epochsWithoutImprovement: state.epochsWithoutImprovement,

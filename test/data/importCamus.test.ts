@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { MemoryBlobStore } from '../../store/blobStore';
 import { loadTensors, readItems, readSplit, type DatasetManifest } from '../../data/manifest';
 import { importCamus } from '../../data/import/camus';
 import { readMetaImage, writeMetaImage } from '../../data/formats/metaImage';

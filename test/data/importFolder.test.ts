@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { MemoryBlobStore } from '../../store/blobStore';
 import { loadTensors, readItems, readSplit, type DatasetManifest } from '../../data/manifest';
 import { importFolderOfPairs } from '../../data/import/folderOfPairs';
 import { importSyntheticEcho } from '../../data/import';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { MemoryBlobStore } from '../../store/blobStore';
 import {
   datasetKeys, listDatasets, loadTensors, readItems, readManifest, readSplit, writeDataset, writeItemData,
   type DatasetItem,

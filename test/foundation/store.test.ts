@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config';
-import { MissingKeyError } from '../../ml/blobStore';
+import { MissingKeyError } from '../../store/blobStore';
 import { decodeTensor, encodeTensor, ObjectStore, ObjectStoreError } from '../../store/objectStore';
 
 const config = loadConfig();

@@ -21,7 +21,7 @@ import type { LsTask } from '../../labelling/labelStudio/types';
 import { type PhaseTasks, phaseTasksKey } from '../../labelling/labelStudioBridge';
 import { createLabelServer } from '../../labelling/server';
 import { activeLearning } from '../../workflows';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery } from '../../contracts/messages';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
 import { startTestLabelStudio } from './helpers';
 

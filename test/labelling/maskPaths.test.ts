@@ -14,7 +14,7 @@ import { runKeys } from '../../contracts';
 import { maskContentHash, normaliseMaskBytes } from '../../data/masks';
 import { createLabelServer } from '../../labelling/server';
 import { activeLearning } from '../../workflows';
-import { statusQuery, stopSignal } from '../../workflows/messages';
+import { statusQuery, stopSignal } from '../../contracts/messages';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
 
 const config = testConfig('mask-paths');

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetKeys } from '../../data/manifest';
 import { createLabelServer } from '../../labelling/server';
 import { activeLearning } from '../../workflows';
-import { statusQuery, stopSignal } from '../../workflows/messages';
+import { statusQuery, stopSignal } from '../../contracts/messages';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
 
 const config = testConfig('labels-server');

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { MemoryBlobStore } from '../../store/blobStore';
 import { loadCheckpoint, loadModelFromCheckpoint } from '../../ml/train/checkpoint';
 import { trainModel } from '../../ml/train/trainer';
 import type { ModelConfig } from '../../ml/types';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { MemoryBlobStore } from '../../store/blobStore';
 import type { AugmentConfig } from '../../ml/train/augment';
 import {
   checkpointExists,

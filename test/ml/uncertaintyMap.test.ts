@@ -2,13 +2,13 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { scoringKeys } from '../../contracts/keys';
+import { MemoryBlobStore } from '../../store/blobStore';
 import { mcScorePool } from '../../ml/mcSampling';
 import {
   colourOf,
   readHeatmapMax,
   uncertaintyHeatmapPng,
-  uncertaintyMapKey,
   UncertaintyMapWriter,
   writeScores,
   type ScoresDocument,
@@ -74,7 +74,7 @@ describe('writing maps and scores to the store', () => {
     expect(tf.memory().numTensors).toBe(before);
     const key = await writeScores(store, prefix, results, { samples: 3, mode: 'fast', reduce: 'mean', functions: ['mfe', 'random'] }, writer);
     expect(key).toBe('runs/wf-1/phase-2/scores.json');
-    expect(await store.list('runs/wf-1/phase-2/maps/')).toEqual(ids.map((id) => uncertaintyMapKey(prefix, id)).sort());
+    expect(await store.list('runs/wf-1/phase-2/maps/')).toEqual(ids.map((id) => scoringKeys.map(prefix, id)).sort());
 
     const doc = JSON.parse(new TextDecoder().decode(await store.getBytes(key))) as ScoresDocument;
     expect(doc.mapFunction).toBe('mfe');

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { projectRoot } from '../../config';
 import { modelKeys } from '../../contracts';
 import { generateSyntheticEcho, type SyntheticFrame } from '../../data/synthetic';
-import type { BlobStore } from '../../ml/blobStore';
+import type { BlobStore } from '../../store/blobStore';
 import { saveCheckpoint } from '../../ml/train/checkpoint';
 import type { DropoutConfig, ModelConfig } from '../../ml/types';
 import { buildModel } from '../../ml/zoo';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leaderboardMarkdown } from '../../report/leaderboard';
-import { MemoryBlobStore } from '../../ml/blobStore';
+import { MemoryBlobStore } from '../../store/blobStore';
 import {
   BASELINE_TOLERANCE, curveFromHistory, firstPointReaching, renderReport, REPORT_FILES, ReportDataError, writeReport, writeReportToFolder,
   type BenchmarkReportData, type RenderedReport,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabellingRequest } from '../../contracts';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
-import { historyQuery, statusQuery } from '../../workflows/messages';
+import { historyQuery, statusQuery } from '../../contracts/messages';
 import { recordHistory } from '../historyFixtures';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset } from '../helpers';
 

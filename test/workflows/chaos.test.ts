@@ -12,14 +12,14 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
-import { type ActiveLearningInput, modelKeys, runKeys } from '../../contracts';
+import { type ActiveLearningInput, modelKeys, runKeys, scoringKeys } from '../../contracts';
 import { datasetKeys } from '../../data/manifest';
 import { maskContentHash, normaliseMaskBytes } from '../../data/masks';
 import { SubmissionError, submitMasks } from '../../labelling/submit';
 import { restartableService } from '../../scripts/services';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery } from '../../contracts/messages';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
 
 const config = testConfig('chaos');
@@ -129,7 +129,7 @@ describe('outages and races against the real services', () => {
       taskQueue: config.taskQueues.light, workflowId,
       args: [settings({ acquisition: 'mfe', maxPhases: 2, mcMode: 'naive', mcSamples: 150, hyper: { epochs: 2, batchSize: 2, learningRate: 1e-3, seed: 7, augment: false } })],
     });
-    const maps = `${runKeys.phase(workflowId, 0)}/maps/`;
+    const maps = scoringKeys.mapsPrefix(runKeys.phase(workflowId, 0));
     await waitFor(async () => ((await store.list(maps)).length > 0 ? true : undefined), 'the first uncertainty map', 300_000, 100);
     await minio.stop();
     await sleep(OUTAGE_MS);

@@ -7,7 +7,7 @@ import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../../
 import { SubmissionError, submitMasks } from '../../labelling/submit';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
-import { statusQuery, stopSignal, submitLabelsUpdate } from '../../workflows/messages';
+import { statusQuery, stopSignal, submitLabelsUpdate } from '../../contracts/messages';
 import { recordHistory } from '../historyFixtures';
 import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset } from '../helpers';
 

@@ -7,7 +7,7 @@ import { SEARCH_ATTRIBUTES } from '../../scripts/services';
 import { ensureTool } from '../../scripts/tools';
 import { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
-import { statusQuery, stopSignal } from '../../workflows/messages';
+import { statusQuery, stopSignal } from '../../contracts/messages';
 import { testConfig, tinyActiveLearning, tinyDataset, workflowBundle } from '../helpers';
 
 const config = testConfig('reminders');

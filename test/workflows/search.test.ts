@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LeaderboardRow } from '../../contracts';
 import type { ObjectStore } from '../../store/objectStore';
 import { pipeline, search } from '../../workflows';
-import { leaderboardQuery, searchProgressQuery, stopSignal } from '../../workflows/messages';
+import { leaderboardQuery, searchProgressQuery, stopSignal } from '../../contracts/messages';
 import { trialAt } from '../../workflows/search';
 import { recordHistory } from '../historyFixtures';
 import { type RunningWorkers, startWorkers, waitFor, testConfig, tinyActiveLearning, tinyDataset, tinySearch } from '../helpers';

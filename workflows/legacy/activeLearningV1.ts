@@ -16,7 +16,7 @@ import {
   ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type InvalidSubmission, isAcquisitionFunction,
   type LabelledItem, needsUncertaintyModel, type PhaseRecord, runKeys, type StopReason,
 } from '../../contracts';
-import { historyQuery, SA, stopSignal } from '../messages';
+import { historyQuery, SA, stopSignal } from '../../contracts/messages';
 import { activityProxies } from '../proxies';
 
 // Version 1's own payloads and messages (same names as today's), kept here so later contract changes leave it alone.

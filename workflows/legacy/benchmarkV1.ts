@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import { bestTrial, type BenchmarkInput, type BenchmarkResult, childIds } from '../../contracts';
 import { activeLearning } from '../activeLearning';
-import { SA, stopSignal } from '../messages';
+import { SA, stopSignal } from '../../contracts/messages';
 import { activityProxies } from '../proxies';
 import { search } from '../search';
 

@@ -13,7 +13,7 @@ import {
   bestTrial, LEADERBOARD_SIZE, rankTrials, type SearchInput, type SearchResult, type SearchState, type TrialResult,
   type TrialSpec,
 } from '../../contracts';
-import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from '../messages';
+import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from '../../contracts/messages';
 import { activityProxies } from '../proxies';
 import { pick, seededRandom } from '../rng';
 

@@ -1,10 +1,13 @@
-/** Signals, queries, updates and search attributes of the workflows, beside them as constants. */
+/**
+ * Signals, queries, updates and search attributes of the workflows: defined once here, where the workflows, the CLI
+ * and the labelling paths (labelling/submit.ts) all import them.
+ */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import {
   type ActiveLearningStatus, type LabelsSubmission, type LeaderboardRow, type PhaseRecord, SEARCH_ATTRIBUTES, type SearchProgress,
   type SubmissionOutcome,
-} from '../contracts';
+} from './index';
 
 export const labelsSubmittedSignal = defineSignal<[LabelsSubmission]>('labelsSubmitted');
 /** Same payload as the signal, with a synchronous accept/reject answer for labelling tools. */
