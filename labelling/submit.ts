@@ -124,18 +124,35 @@ async function storedHash(store: ObjectStore, key: string, size: [number, number
   return stored.ok ? maskContentHash(stored.mask, size) : undefined;
 }
 
+/** How long a submission keeps retrying an update the server turned away for the moment. */
+const UPDATE_RETRY_MS = 60_000;
+
 /**
- * An update that reaches a run just as it continues as new (the phase closing) is aborted by the server; sent again
- * it reaches the next run, whose validator answers for itself (the phase has moved on: 409).
+ * Why the server turned an update away for the moment, or undefined for a final answer: an update that reaches a run
+ * just as it continues as new (the phase closing) is aborted, and sent again reaches the next run, whose validator
+ * answers for itself (the phase has moved on: 409); a run takes at most 10 updates in flight at once (Temporal's
+ * `history.maxInFlightUpdates`), so a burst from a labelling tool waits its turn; the server may be briefly unavailable.
  */
+function transientUpdateFailure(error: unknown): string | undefined {
+  if (!(error instanceof ServiceError)) return undefined;
+  const text = `${error.message} ${(error.cause as Error | undefined)?.message ?? ''} ${(error.cause as { details?: string } | undefined)?.details ?? ''}`;
+  const code = (error.cause as { code?: number } | undefined)?.code;
+  if (/update was aborted/i.test(text)) return 'aborted';
+  if (code === 8 || /in-flight updates|RESOURCE_EXHAUSTED/i.test(text)) return 'too many updates in flight';
+  if (code === 14 || /UNAVAILABLE/i.test(text)) return 'unavailable';
+  return undefined;
+}
+
+/** Sends the update, retrying what the server turned away for the moment with jittered backoff (up to a minute). */
 async function sendUpdate(client: Client, workflowId: string, submission: LabelsSubmission): Promise<SubmissionOutcome> {
+  const deadline = Date.now() + UPDATE_RETRY_MS;
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await client.workflow.getHandle(workflowId).executeUpdate(submitLabelsUpdate, { args: [submission] });
     } catch (error) {
-      const aborted = error instanceof ServiceError && /update was aborted|UNAVAILABLE/i.test(`${error.message} ${(error.cause as Error | undefined)?.message ?? ''}`);
-      if (!aborted || attempt >= 5) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      if (!transientUpdateFailure(error) || Date.now() >= deadline) throw error;
+      const backoffMs = Math.min(5000, 100 * 2 ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, backoffMs / 2 + Math.random() * backoffMs / 2));
     }
   }
 }
