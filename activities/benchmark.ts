@@ -46,7 +46,7 @@ export function benchmarkAccelActivities(store: ObjectStore) {
 
 const baselineOf = (b: BaselineOutcome) => ({ iou: b.iou, dice: b.dice, labelled: b.labelled });
 
-/** Version 1 (one seed): curves and a baseline; with seeds: one entry per seed, each with its curves and baseline. */
+/** Runs without a seed (one run per strategy): curves and a baseline; with seeds: one entry per seed, each with its curves and baseline. */
 function reportRuns(input: BenchmarkReportRequest): Pick<BenchmarkReportData, 'curves' | 'baseline' | 'seeds'> {
   if (!input.runs.some((r) => r.seed !== undefined)) {
     return { curves: input.runs.map(curveFromHistory), baseline: input.baseline && baselineOf(input.baseline) };

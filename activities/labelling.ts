@@ -1,6 +1,6 @@
 /**
  * Light activities of the active-learning loop: set-up, selection, labelling requests for doctors,
- * validation of returned masks, the benchmark oracle, merging labels, reminders and the final report.
+ * the benchmark oracle, merging labels, reminders and the final report.
  */
 import { Context } from '@temporalio/activity';
 import sharp from 'sharp';
@@ -176,31 +176,6 @@ export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudi
       return { requestKey };
     },
 
-    /**
-     * Version 1's check of returned masks (runs started before per-phase labels): each mask through the one
-     * normaliser (data/masks.ts), stored as a canonical 0/255 copy under runs/<id>/labels/.
-     */
-    async validateLabels(input: { datasetId: string; runId: string; items: LabelledItem[] }) {
-      const manifest = await manifestOrFail(store, input.datasetId);
-      const valid: LabelledItem[] = [];
-      const invalid: { id: string; reason: string }[] = [];
-      for (const item of input.items) {
-        if (!(await store.exists(item.maskKey))) {
-          invalid.push({ id: item.id, reason: `mask '${item.maskKey}' does not exist` });
-          continue;
-        }
-        const result = await normaliseMaskBytes(await store.getBytes(item.maskKey), { size: manifest.size });
-        if (!result.ok) {
-          invalid.push({ id: item.id, reason: result.reason });
-          continue;
-        }
-        const key = runKeys.label(input.runId, item.id);
-        await store.putImage(key, await encodeCanonicalMask(result.mask, manifest.size));
-        valid.push({ id: item.id, maskKey: key });
-      }
-      return { valid, invalid };
-    },
-
     /** Benchmark mode: the dataset's own masks answer the request (with their content hashes, for the merge check). */
     async oracleLabels(input: { datasetId: string; ids: string[]; withHashes?: boolean }): Promise<{ items: (LabelledItem & { contentHash?: string; foreground?: number })[] }> {
       const manifest = await manifestOrFail(store, input.datasetId);
@@ -244,11 +219,6 @@ export function labellingActivities(store: ObjectStore, labelStudio?: LabelStudi
       await store.putJson(runKeys.mergedLabels(input.runId, input.phase), { runId: input.runId, phase: input.phase, mergedAt: new Date().toISOString(), items: input.items });
       const merged = await mergeIntoNextPhase(store, { ...input, items: input.items.map(({ id, maskKey }) => ({ id, maskKey })) });
       return { invalid, ...merged };
-    },
-
-    /** Version 1's merge (runs started before per-phase labels). */
-    async mergeLabels(input: MergeInput) {
-      return mergeIntoNextPhase(store, input);
     },
 
     /** Pushes the phase's request to the run's Label Studio project (tasks with the model's drafts as predictions). */

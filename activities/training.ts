@@ -5,8 +5,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
 import {
-  type AcquisitionFunction, checkpointKeys, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys, type ScorePoolOutcome,
-  SCORE_BLOCK, type ScorePoolRequest, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
+  type AcquisitionFunction, checkpointKeys, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys,
+  SCORE_BLOCK, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
   type TrainRequest,
 } from '../contracts';
 import { randomScores } from '../ml/acquisition';
@@ -15,7 +15,7 @@ import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } 
 import { evaluateModel, predictMasks as predictBinaryMasks, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
 import { encodeCanonicalMask } from '../data/masks';
 import type { ModelConfig } from '../ml/types';
-import { scoresDocument, UncertaintyMapWriter, writeScores } from '../ml/uncertaintyMap';
+import { scoresDocument, UncertaintyMapWriter } from '../ml/uncertaintyMap';
 import { buildModel, defaultEncoderDepth, type SegmentationNet } from '../ml/zoo';
 import type { ObjectStore } from '../store/objectStore';
 import { invalidInput, itemsById, jsonOrFail, loadLabelled, manifestOrFail } from './datasets';
@@ -220,7 +220,6 @@ export function trainingActivities(store: ObjectStore) {
       return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize);
     },
 
-    /** Scores every pool image and writes scores.json and uncertainty maps under runs/<id>/phase-<n>/. */
     /**
      * One shard of the pool (`shard` × `shardSize` onwards): scores and uncertainty maps, written as a scores document
      * under the phase's scores/ prefix; mergeScoreShards puts the shards together.
@@ -267,39 +266,6 @@ export function trainingActivities(store: ObjectStore) {
       }
       await store.putJson(shardKey, scoresDocument(results, run, maps));
       return { shardKey, scored: results.length };
-    },
-
-    async scorePool(input: ScorePoolRequest): Promise<ScorePoolOutcome> {
-      const ctx = Context.current();
-      const manifest = await manifestOrFail(store, input.datasetId);
-      const ids = await jsonOrFail<string[]>(store, input.poolKey, 'pool id list');
-      const prefix = runKeys.phase(input.runId, input.phase);
-      const run = { samples: input.samples, mode: input.mode, reduce: input.reduce, functions: [input.acquisition] };
-      if (input.acquisition === 'random') {
-        const scores = randomScores(ids, input.seed);
-        const scoresKey = await writeScores(store, prefix, ids.map((id, i) => ({ id, scores: { random: scores[i] } })), run);
-        return { scoresKey, scored: ids.length };
-      }
-      if (!input.modelKey) throw invalidInput(`acquisition '${input.acquisition}' needs the uncertainty model`);
-      const net = await loadTrained(store, input.modelKey);
-      const maps = new UncertaintyMapWriter(store, prefix, input.acquisition);
-      try {
-        const results = await mcScorePool({
-          net,
-          pool: { ids, load: async (batch) => (await loadTensors(store, manifest, batch, { masks: 'none', onProgress: () => ctx.heartbeat({ stage: 'loading' }) })).images },
-          functions: [input.acquisition],
-          samples: input.samples,
-          batchSize: input.batchSize,
-          reduce: input.reduce,
-          mode: input.mode,
-          maps,
-          onProgress: (p) => ctx.heartbeat({ imagesDone: p.imagesDone, imagesTotal: p.imagesTotal }),
-        });
-        const scoresKey = await writeScores(store, prefix, results, run, maps);
-        return { scoresKey, scored: results.length };
-      } finally {
-        net.model.dispose();
-      }
     },
 
     /**

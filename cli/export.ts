@@ -87,7 +87,7 @@ async function describeModelKey(ctx: CliContext, modelKey: string): Promise<Reso
       modelKey, runId: searchId,
       ...(board?.datasetId ? { datasetId: board.datasetId } : {}),
       ...(labelledCount !== undefined ? { labelledCount } : {}),
-      ...(trial?.iou !== undefined ? { testIoU: trial.iou } : {}),
+      ...(trial?.testIoU !== undefined ? { testIoU: trial.testIoU } : {}),
     };
   }
   return { modelKey };

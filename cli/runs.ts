@@ -5,7 +5,7 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { type Command } from 'commander';
 import {
   type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, isRunKind, type LeaderboardRow,
-  rankingScore, RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys, type Strategy, strategyName,
+  rankingScore, RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys, type Strategy,
 } from '../contracts';
 import { readManifest } from '../data/manifest';
 import { latestRejections } from '../labelling/rejections';
@@ -103,7 +103,7 @@ async function benchmarkProbe(client: Client, id: string, input: BenchmarkInput 
       parts.push('search: starting');
     }
   }
-  const names = input?.strategies?.map((s) => s.name) ?? input?.acquisitions.map((a) => strategyName(a, 'top-k')) ?? [];
+  const names = input?.strategies.map((s) => s.name) ?? [];
   const runs = input?.seeds
     ? input.seeds.flatMap((seed) => names.map((name) => ({ name, seed, id: childIds.benchmarkSeedRun(id, seed, name) })))
     : names.map((name) => ({ name, seed: undefined, id: childIds.benchmarkRun(id, name) }));
@@ -300,7 +300,6 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
       seed: al.hyper.seed,
       search: options.search ? await searchInput(options.dataset, options, ctx.config) : undefined,
       activeLearning: al,
-      acquisitions: [...new Set(strategies.map((s) => s.acquisition))],
       strategies,
       seeds: Array.from({ length: options.seeds }, (_, i) => al.hyper.seed + i),
       baseline: options.baseline,
@@ -413,7 +412,7 @@ export function leaderboardTable(rows: readonly LeaderboardRow[]): string {
   const head = 'rank  val IoU test IoU arch            encoder                 lr        batch  epochs rung params        status';
   const fmt = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
   return [head, ...rows.map((r) => [
-    String(r.rank).padEnd(5), fmt(r.valIoU).padEnd(7), fmt(r.testIoU ?? r.iou).padEnd(8), r.arch.padEnd(15), r.encoder.padEnd(23),
+    String(r.rank).padEnd(5), fmt(r.valIoU).padEnd(7), fmt(r.testIoU).padEnd(8), r.arch.padEnd(15), r.encoder.padEnd(23),
     String(r.learningRate).padEnd(9), String(r.batchSize).padEnd(6), String(r.epochs ?? '—').padEnd(6), String(r.rung ?? 0).padEnd(4),
     (r.params?.toLocaleString('en-US') ?? '—').padEnd(13), r.status === 'ok' ? 'ok' : `failed: ${r.error?.slice(0, 60)}`,
   ].join(' '))].join('\n');

@@ -13,10 +13,8 @@ export interface BenchmarkInput {
   search?: SearchInput;
   /** Template for every active-learning run; `acquisition` is replaced per run and `oracle` forced on. */
   activeLearning: ActiveLearningInput;
-  /** Version 1: one run per acquisition function, top-K, one seed. */
-  acquisitions: AcquisitionFunction[];
-  /** The strategies to compare (replaces `acquisitions`); the reference is the one named 'random'. */
-  strategies?: Strategy[];
+  /** The strategies to compare; the reference is the one named 'random'. */
+  strategies: Strategy[];
   /**
    * Seeds of the paired comparison: per seed its own initial set, training and selection seeds, shared by every
    * strategy; independent child workflows, so several workers run them in parallel. Default [seed].
@@ -43,7 +41,7 @@ export interface BaselineOutcome {
 }
 
 export interface BenchmarkRunSummary {
-  /** The strategy's name (version 1: the acquisition function). */
+  /** The strategy's name (e.g. 'mfe', 'random:stratified'). */
   acquisition: string;
   runId: string;
   history: PhaseRecord[];

@@ -59,8 +59,6 @@ export const runKeys = {
   requestImage: (runId: string, phase: number, id: string) => `runs/${runId}/phase-${phase}/images/${id}.png`,
   uploadsPrefix: (runId: string) => `runs/${runId}/uploads/`,
   upload: (runId: string, phase: number, id: string) => `runs/${runId}/uploads/phase-${phase}/${id}.png`,
-  /** Version 1 kept one label per image per run; labels are per phase now (see `phaseLabel`). */
-  label: (runId: string, id: string) => `runs/${runId}/labels/${id}.png`,
   phaseLabelsPrefix: (runId: string, phase: number) => `runs/${runId}/labels/phase-${phase}/`,
   /** A checked mask, named by its content hash: storing the same mask twice is one object. */
   phaseLabel: (runId: string, phase: number, id: string, contentHash: string) => `runs/${runId}/labels/phase-${phase}/${id}-${contentHash.slice(0, 16)}.png`,

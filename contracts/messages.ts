@@ -9,8 +9,7 @@ import {
   type SubmissionOutcome,
 } from './index';
 
-export const labelsSubmittedSignal = defineSignal<[LabelsSubmission]>('labelsSubmitted');
-/** Same payload as the signal, with a synchronous accept/reject answer for labelling tools. */
+/** Masks for the waiting phase, answered synchronously (accepted, replaced, duplicates) — or refused by its validator. */
 export const submitLabelsUpdate = defineUpdate<SubmissionOutcome, [LabelsSubmission]>('submitLabels');
 export const stopSignal = defineSignal<[{ reason?: string }]>('stop');
 export const statusQuery = defineQuery<ActiveLearningStatus>('status');

@@ -4,9 +4,9 @@
  */
 import type { LeaderboardRow, TrialResult } from './search';
 
-/** The score that ranks a trial: its validation IoU (version 1 searches only had a test IoU). */
+/** The score that ranks a trial: its validation IoU. */
 export function rankingScore(trial: TrialResult): number {
-  return trial.valIoU ?? trial.iou ?? 0;
+  return trial.valIoU ?? 0;
 }
 
 export function rankTrials(trials: readonly TrialResult[]): LeaderboardRow[] {

@@ -71,9 +71,6 @@ export interface TrialResult extends TrialSpec {
   /** Test IoU and Dice, measured for the leaderboard's winners only (reported, never used to choose). */
   testIoU?: number;
   testDice?: number;
-  /** Version 1 searches ranked on the test set: their trials carry only these. */
-  iou?: number;
-  dice?: number;
   /** Epochs trained so far, and the successive-halving rung reached (0 for random search). */
   epochs?: number;
   rung?: number;

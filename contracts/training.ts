@@ -52,7 +52,14 @@ export interface EvaluationOutcome {
   images: number;
 }
 
-export interface ScorePoolRequest {
+/**
+ * Pool scoring in shards, one accelerator activity each, so N workers score in parallel. Dropout masks are seeded per
+ * block of SCORE_BLOCK pool images (from the run's seed, its phase and the block's place in the pool), and shards are
+ * whole blocks, so the merged scores are the same however the pool is sharded.
+ */
+export const SCORE_BLOCK = 64;
+
+export interface ScoreShardRequest {
   runId: string;
   phase: number;
   datasetId: string;
@@ -65,21 +72,7 @@ export interface ScorePoolRequest {
   mode: MCMode;
   batchSize: number;
   seed: number;
-}
 
-export interface ScorePoolOutcome {
-  scoresKey: string;
-  scored: number;
-}
-
-/**
- * Pool scoring in shards, one accelerator activity each, so N workers score in parallel. Dropout masks are seeded per
- * block of SCORE_BLOCK pool images (from the run's seed, its phase and the block's place in the pool), and shards are
- * whole blocks, so the merged scores are the same however the pool is sharded.
- */
-export const SCORE_BLOCK = 64;
-
-export interface ScoreShardRequest extends ScorePoolRequest {
   shard: number;
   /** Pool images per shard: a multiple of SCORE_BLOCK. */
   shardSize: number;

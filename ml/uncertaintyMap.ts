@@ -160,17 +160,3 @@ export function scoresDocument(
     }),
   };
 }
-
-/** Writes `<prefix>/scores.json` next to the maps a `UncertaintyMapWriter` wrote; returns its key. */
-export async function writeScores(
-  store: BlobStore,
-  prefix: string,
-  results: readonly { id: string; scores: Partial<Record<AcquisitionFunction, number>> }[],
-  run: ScoresRun,
-  maps?: UncertaintyMapWriter,
-): Promise<string> {
-  const document = scoresDocument(results, run, maps);
-  const key = scoringKeys.scores(prefix);
-  await store.putBytes(key, new TextEncoder().encode(JSON.stringify(document)), 'application/json');
-  return key;
-}

@@ -128,20 +128,20 @@ export function learningCurveSpec(data: BenchmarkReportData, metric: Metric, sta
 }
 
 export function leaderboardSpec(data: BenchmarkReportData): TopLevelSpec | undefined {
-  const ok = (data.leaderboard ?? []).filter((r) => r.status === 'ok' && r.iou !== undefined);
+  const ok = (data.leaderboard ?? []).filter((r) => r.status === 'ok' && r.valIoU !== undefined);
   if (ok.length === 0) return undefined;
   const values = [...ok].sort((a, b) => a.rank - b.rank)
-    .map((r) => ({ trial: `#${r.rank} ${r.arch} + ${r.encoder} (lr ${r.learningRate}, batch ${r.batchSize})`, iou: r.iou }));
+    .map((r) => ({ trial: `#${r.rank} ${r.arch} + ${r.encoder} (lr ${r.learningRate}, batch ${r.batchSize})`, iou: r.valIoU }));
   // sort: null keeps rank order (a field sort shared by the bar and label layers makes Vega-Lite warn).
   const y = { field: 'trial', type: 'nominal' as const, title: null, sort: null, axis: { labelLimit: 0 } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'EDNAS search: test IoU per trial',
+    title: 'EDNAS search: validation IoU per trial (what ranks them)',
     width: WIDTH - 200,
     height: { step: 22 },
     background: 'white',
     data: { values },
-    encoding: { y, x: { field: 'iou', type: 'quantitative', title: 'Test IoU', scale: { domain: [0, 1] } } },
+    encoding: { y, x: { field: 'iou', type: 'quantitative', title: 'Validation IoU', scale: { domain: [0, 1] } } },
     layer: [
       { mark: { type: 'bar', color: '#4c78a8' } },
       { mark: { type: 'text', align: 'left', dx: 3, fontSize: 11 }, encoding: { text: { field: 'iou', type: 'quantitative', format: '.4f' } } },

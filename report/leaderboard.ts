@@ -10,7 +10,7 @@ export function leaderboardMarkdown(searchId: string, datasetId: string, rows: r
       'for the winners only and never chooses.', '',
     '| rank | validation IoU | validation Dice | test IoU | test Dice | architecture | encoder | lr | batch | epochs | rung | params | time (s) | status |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.rank} | ${fmt(r.valIoU)} | ${fmt(r.valDice)} | ${fmt(r.testIoU ?? r.iou)} | ${fmt(r.testDice ?? r.dice)} | ${r.arch} | ${r.encoder} | ` +
+    ...rows.map((r) => `| ${r.rank} | ${fmt(r.valIoU)} | ${fmt(r.valDice)} | ${fmt(r.testIoU)} | ${fmt(r.testDice)} | ${r.arch} | ${r.encoder} | ` +
       `${r.learningRate} | ${r.batchSize} | ${r.epochs ?? '—'} | ${r.rung ?? 0} | ${r.params?.toLocaleString('en-US') ?? '—'} | ${(r.ms / 1000).toFixed(1)} | ` +
       `${r.status === 'ok' ? 'ok' : `failed: ${(r.error ?? '').replace(/\|/g, '/').slice(0, 120)}`} |`),
     '',

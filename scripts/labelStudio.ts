@@ -160,7 +160,7 @@ export async function stopProcessGroup(pid: number, graceMs = 15_000): Promise<v
 /**
  * The environment Label Studio runs with: only what a process needs from ours (no credentials of other
  * services leak in, and generic names it also reads — HOST, PORT, USERNAME, PASSWORD — cannot steer it),
- * no outbound calls, legacy tokens on, webhooks to loopback allowed, sign-up only by invitation.
+ * no outbound calls, classic API tokens on, webhooks to loopback allowed, sign-up only by invitation.
  */
 function labelStudioEnv(options: LabelStudioStartOptions): NodeJS.ProcessEnv {
   const inherited: NodeJS.ProcessEnv = {};

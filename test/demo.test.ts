@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, projectRoot } from '../config';
+import { recordHistory } from './historyFixtures';
 
 describe('the demo (README\'s first command) with its smallest settings', () => {
   it('imports synthetic videos, runs search + oracle active learning + baseline, and writes the report', async () => {
@@ -26,6 +28,14 @@ describe('the demo (README\'s first command) with its smallest settings', () => 
     expect(markdown).toContain('shaded bands: 95% Student t intervals');
     expect(markdown).toMatch(/\| mfe \| [0-9.]+ \[[-0-9.]+, [-0-9.]+\] \| [-+0-9.]+ \[[-+0-9.]+, [-+0-9.]+\] \(2 pairs\) \| .* \| (better than|not distinguishable from|worse than) random \|/);
     expect(fs.readFileSync(path.join(path.dirname(reportPath!), 'iou-vs-labelled.svg'), 'utf8').startsWith('<svg')).toBe(true);
-    expect(out).toMatch(/Temporal UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/demo-smoke-/);
+    const benchmarkId = /Temporal UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/(demo-smoke-[^/\s]+)/.exec(out)?.[1];
+    expect(benchmarkId).toBeDefined();
+    const connection = await Connection.connect({ address: loadConfig().temporal.address });
+    try {
+      const client = new Client({ connection, namespace: loadConfig().temporal.namespace });
+      recordHistory('benchmark', benchmarkId!, await client.workflow.getHandle(benchmarkId!).fetchHistory());
+    } finally {
+      await connection.close();
+    }
   }, 600_000);
 });

@@ -5,11 +5,9 @@
  *   publish a labelling request → wait for masks → close the phase → merge (each mask verified) → next phase.
  * Lists of ids live in MinIO; the state holds their keys and counts, whatever the pool size. The state is also
  * written to `runs/<id>/state.json` at every phase boundary, so `--resume-from` can continue a run that failed.
- *
- * Runs started before per-phase labels (version 1) finish their current phase in workflows/legacy.
  */
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, patched, setCurrentDetails, setHandler,
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, setCurrentDetails, setHandler,
   upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -17,15 +15,9 @@ import {
   type InvalidSubmission, isAcquisitionFunction, isEvaluationSplit, type LabelsSubmission, needsUncertaintyModel, type PhaseRecord,
   runKeys, SCORE_BLOCK, type StopReason, type SubmissionOutcome,
 } from '../contracts';
-import { activeLearningV1 } from './legacy/activeLearningV1';
 import { historyQuery, SA, statusQuery, stopSignal, submitLabelsUpdate } from '../contracts/messages';
 import { activityProxies, bestEffortActivityProxies } from './proxies';
 import { applySubmission, checkSubmission, remainingIds } from './submissions';
-
-/** The patch marker of version 2: per-phase, content-addressed labels and the update-only submission path. */
-export const PER_PHASE_LABELS = 'al-per-phase-labels';
-/** Patch id: pool scoring in shards (scorePoolShard + mergeScoreShards) instead of one scorePool activity. */
-export const SHARDED_SCORING = 'al-sharded-scoring';
 
 const MAX_INVALID_KEPT = 20;
 
@@ -50,7 +42,6 @@ function validate(input: ActiveLearningInput): void {
 }
 
 export async function activeLearning(input: ActiveLearningInput): Promise<ActiveLearningResult> {
-  if (!patched(PER_PHASE_LABELS)) return activeLearningV1(input);
   validate(input);
   const runId = workflowInfo().workflowId;
   const { light, accel } = activityProxies(input.taskQueues, input.timeouts);
@@ -201,16 +192,10 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
     acquisition: input.acquisition, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
     batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
   };
-  let scored: { scoresKey: string };
-  if (patched(SHARDED_SCORING)) {
-    const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
-    const shards = Math.ceil(state.poolCount / shardSize);
-    await Promise.all(Array.from({ length: shards }, (_, shard) => accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
-    scored = await light.mergeScoreShards({ runId, phase: state.phase, shards });
-  } else {
-    // Runs that scored this phase before sharding existed replay the single activity they recorded.
-    scored = await accel.scorePool(scoreRequest);
-  }
+  const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
+  const shards = Math.ceil(state.poolCount / shardSize);
+  await Promise.all(Array.from({ length: shards }, (_, shard) => accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
+  const scored = await light.mergeScoreShards({ runId, phase: state.phase, shards });
   const selection = await light.selectForLabelling({
     scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup,
     selection: input.selection, beta: input.selectionBeta, seed: input.hyper.seed, phase: state.phase,

@@ -4,31 +4,24 @@
  * shared by all strategies: a paired comparison) and that seed's full-data baseline, then a report with mean
  * learning curves and 95 % bands, labels-to-target, areas under the curves, paired differences against random, and a
  * verdict per strategy.
- * Benchmarks started before seeds and strategies (version 1) finish in workflows/legacy.
  */
 import {
-  executeChild, getExternalWorkflowHandle, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  executeChild, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
-  type BaselineOutcome, bestTrial, type BenchmarkInput, type BenchmarkResult, childIds, runKeys, type Strategy, strategyName,
+  type BaselineOutcome, bestTrial, type BenchmarkInput, type BenchmarkResult, childIds, runKeys,
 } from '../contracts';
 import { activeLearning } from './activeLearning';
-import { benchmarkV1 } from './legacy/benchmarkV1';
 import { SA, stopSignal } from '../contracts/messages';
 import { activityProxies } from './proxies';
 import { search } from './search';
 
-/** The patch marker of version 2: seeds and strategies. */
-export const SEEDED_BENCHMARK = 'benchmark-seeds-strategies';
-
 export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult> {
-  if (!patched(SEEDED_BENCHMARK)) return benchmarkV1(input);
   const { workflowId } = workflowInfo();
   const { light, accel } = activityProxies(input.taskQueues, input.activeLearning.timeouts);
   const startedAt = Date.now();
   const seeds = input.seeds ?? [input.seed];
-  const strategies: Strategy[] = input.strategies
-    ?? input.acquisitions.map((acquisition) => ({ name: strategyName(acquisition, 'top-k'), acquisition, selection: 'top-k' }));
+  const { strategies } = input;
   // Stop: forwarded to every running child (they finish their current step and return); the report is still written.
   const runningChildren = new Set<string>();
   let stopRequested = false;

@@ -7,23 +7,18 @@
  * - scheduler 'asha': asynchronous successive halving over epochs (workflows/asha.ts); a promoted configuration
  *   continues from its checkpoint in MinIO.
  * The run continues as new every `trialsPerRun` jobs; every trial is stored in MinIO, the state keeps the top 20.
- * Searches started before validation ranking (version 1) finish in workflows/legacy.
  */
 import {
-  ApplicationFailure, continueAsNew, log, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
+  ApplicationFailure, continueAsNew, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import {
   type AshaSettings, bestTrial, datasetKeys, LEADERBOARD_SIZE, rankingScore, rankTrials, type SearchInput, type SearchResult,
   type SearchState, spaceSize, type TrialResult, type TrialSpec,
 } from '../contracts';
 import { type AshaJob, DEFAULT_ETA, jobEpochs, markPromoted, nextJob, recordResult, rungEpochs } from './asha';
-import { searchV1 } from './legacy/searchV1';
 import { leaderboardQuery, SA, searchProgressQuery, stopSignal } from '../contracts/messages';
 import { activityProxies } from './proxies';
 import { permutedIndex } from './rng';
-
-/** The patch marker of version 2: validation ranking, sampling without replacement, successive halving. */
-export const VALIDATION_RANKED_SEARCH = 'search-validation-asha';
 
 /** Winners measured on the test split once the search ends. */
 export const WINNERS_TESTED = 3;
@@ -67,7 +62,6 @@ function validate(input: SearchInput): void {
 }
 
 export async function search(input: SearchInput): Promise<SearchResult> {
-  if (!patched(VALIDATION_RANKED_SEARCH)) return searchV1(input);
   validate(input);
   const searchId = workflowInfo().workflowId;
   const { light, accel } = activityProxies(input.taskQueues, input.timeouts);

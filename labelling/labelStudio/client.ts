@@ -16,7 +16,7 @@ export class LabelStudioError extends Error {
 export interface LabelStudioClientOptions {
   /** e.g. http://127.0.0.1:8080 */
   url: string;
-  /** The legacy API token (`Authorization: Token …`). */
+  /** An API token of Label Studio's classic kind (`Authorization: Token …`, enabled by its LEGACY_API_TOKEN setting). */
   token: string;
   /** Per request; default 30 s. */
   timeoutMs?: number;
@@ -83,7 +83,7 @@ export class LabelStudioClient {
     }
     const text = await response.text();
     if (!response.ok) {
-      const hint = response.status === 401 ? ' (wrong or missing API token; the legacy token must be enabled)' : '';
+      const hint = response.status === 401 ? ' (wrong or missing API token; Label Studio must accept classic API tokens)' : '';
       throw new LabelStudioError(`Label Studio at ${this.url}: ${endpoint} answered ${response.status}${hint}: ${summarise(text)}`, endpoint, response.status);
     }
     if (text === '') return undefined as T;

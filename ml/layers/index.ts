@@ -15,12 +15,11 @@ import { HardActivation } from './hardActivation';
 import { PositionAttention } from './positionAttention';
 import { RadixSoftmax, RadixSum } from './radix';
 import { ResizeBilinear } from './resizeBilinear';
-import { LegacyFlexConv2D, TorchConv2d } from './torchConv2d';
+import { TorchConv2d } from './torchConv2d';
 
 /** Every layer class registered here, by the `className` saved topologies use. */
 export const customLayers = [
   TorchConv2d,
-  LegacyFlexConv2D,
   GroupNorm,
   AdaptiveAvgPool2d,
   ResizeBilinear,
@@ -41,4 +40,4 @@ export { MCDropout, dropoutMask, setMCDropoutSeed, setMCMode, type MCDropoutArgs
 export { PositionAttention } from './positionAttention';
 export { RadixSoftmax, RadixSum } from './radix';
 export { ResizeBilinear } from './resizeBilinear';
-export { LegacyFlexConv2D, TorchConv2d, type Initializer, type PaddingMode, type TorchConv2dArgs } from './torchConv2d';
+export { TorchConv2d, type Initializer, type PaddingMode, type TorchConv2dArgs } from './torchConv2d';

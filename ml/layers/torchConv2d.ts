@@ -251,11 +251,3 @@ export class TorchConv2d extends tf.layers.Layer {
     };
   }
 }
-
-/**
- * Checkpoints saved before the encoder families' FlexConv2D merged into TorchConv2d name it 'EchoFlexConv2D'
- * (config: strides, dilationRate, padding 'torch' | 'same'); the constructor reads that config, so they load.
- */
-export class LegacyFlexConv2D extends TorchConv2d {
-  static override className = 'EchoFlexConv2D';
-}

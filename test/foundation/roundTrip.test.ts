@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkers } from '../../worker';
 import { roundTrip } from '../../workflows';
 import { testConfig, workflowBundle } from '../helpers';
+import { recordHistory } from '../historyFixtures';
 
 const config = testConfig('roundtrip');
 
@@ -37,6 +38,7 @@ describe('round trip through the real dev server, the real worker and MinIO', ()
     expect(stored.message).toBe('ping');
     expect(result.bytes).toBe(await store.size(result.key));
     const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    recordHistory('roundTrip', workflowId, history);
     const activityTypes = history.events?.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
     expect(activityTypes).toEqual(['writeRoundTripObject']);
   });

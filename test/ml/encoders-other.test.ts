@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
-import { HardActivation, LegacyFlexConv2D, TorchConv2d } from '../../ml/layers';
+import { HardActivation, TorchConv2d } from '../../ml/layers';
 import { withInitSettings } from '../../ml/zoo';
 import { encoderRegistry } from '../../ml/zoo/encoders';
 import { scaled, type EncoderSpec } from '../../ml/zoo/encoders/contract';
@@ -317,36 +317,6 @@ describe("TorchConv2d as the encoder families spelled it (formerly FlexConv2D: '
     const [referenceInputGrad, referenceKernelGrad] = tf.grads(referenceLoss)([x, kernel]);
     expect(tf.max(tf.abs(tf.sub(flexInputGrad, referenceInputGrad))).dataSync()[0]).toBeLessThan(1e-3);
     expect(tf.max(tf.abs(tf.sub(flexKernelGrad, referenceKernelGrad))).dataSync()[0]).toBeLessThan(1e-3);
-  });
-
-  it("checkpoints that saved it as 'EchoFlexConv2D' still load", async () => {
-    expect(new LegacyFlexConv2D({ filters: 4, kernelSize: 3 })).toBeInstanceOf(TorchConv2d);
-    const input = tf.input({ shape: [9, 8, 8] });
-    const strided = new TorchConv2d({ filters: 12, kernelSize: 3, strides: 2, groups: 4, padding: 'same' }).apply(input);
-    const dilated = new TorchConv2d({ filters: 6, kernelSize: 3, dilationRate: 2, groups: 2 }).apply(strided as tf.SymbolicTensor);
-    const model = tf.model({ inputs: input, outputs: dilated as tf.SymbolicTensor });
-    let saved: tf.io.ModelArtifacts | undefined;
-    await model.save(tf.io.withSaveHandler(async (artifacts) => {
-      saved = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }));
-    // Rewrite the topology as the encoder families' layer wrote it before the merge.
-    const topology = JSON.parse(JSON.stringify(saved!.modelTopology)) as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
-    const convs = topology.config.layers.filter((l) => l.class_name === 'TorchConv2d');
-    expect(convs).toHaveLength(2);
-    for (const layer of convs) {
-      const { stride, dilation, padding, ...rest } = layer.config;
-      layer.class_name = 'EchoFlexConv2D';
-      layer.config = { ...rest, strides: stride, dilation_rate: dilation, padding: padding === 'same' ? 'same' : 'torch' };
-    }
-    const loaded = await tf.loadLayersModel(tf.io.fromMemory({ ...saved!, modelTopology: topology }));
-    const x = tf.randomNormal([2, 9, 8, 8], 0, 1, 'float32', 14);
-    const [before, after] = [model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
-    expect(after.shape).toEqual([2, 5, 4, 6]);
-    expect(tf.max(tf.abs(tf.sub(before, after))).dataSync()[0]).toBe(0);
-    tf.dispose([x, before, after]);
-    model.dispose();
-    loaded.dispose();
   });
 
   it('backpropagates through dilation exactly like the equivalent zero-inserted kernel', () => {

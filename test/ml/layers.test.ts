@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../ml/backend';
 import {
-  AdaptiveAvgPool2d, ChannelSlice, GroupNorm, HardActivation, LegacyFlexConv2D, MCDropout, PositionAttention, RadixSoftmax,
+  AdaptiveAvgPool2d, ChannelSlice, GroupNorm, HardActivation, MCDropout, PositionAttention, RadixSoftmax,
   RadixSum, ResizeBilinear, TorchConv2d, customLayers,
 } from '../../ml/layers';
 
@@ -13,7 +13,6 @@ beforeAll(async () => {
 /** The names saved topologies (checkpoints, `model.save`) use for the custom layers: they must never change. */
 const SAVED_CLASS_NAMES: [string, unknown][] = [
   ['TorchConv2d', TorchConv2d],
-  ['EchoFlexConv2D', LegacyFlexConv2D],
   ['GroupNorm', GroupNorm],
   ['AdaptiveAvgPool2d', AdaptiveAvgPool2d],
   ['ResizeBilinear', ResizeBilinear],
@@ -37,7 +36,7 @@ describe('ml/layers registration', () => {
   it('a model made of every custom layer saves and reloads with tf.loadLayersModel, predicting the same', async () => {
     const input = tf.input({ shape: [8, 8, 4], name: 'in' });
     let x = new TorchConv2d({ name: 'conv', filters: 8, kernelSize: 3, stride: 2, groups: 2, useBias: true }).apply(input) as tf.SymbolicTensor;
-    x = new LegacyFlexConv2D({ name: 'legacy', filters: 8, kernelSize: 3, dilationRate: 2 }).apply(x) as tf.SymbolicTensor;
+    x = new TorchConv2d({ name: 'dilated', filters: 8, kernelSize: 3, dilationRate: 2 }).apply(x) as tf.SymbolicTensor;
     x = new GroupNorm({ name: 'gn', groups: 4 }).apply(x) as tf.SymbolicTensor;
     x = new HardActivation({ name: 'hswish', kind: 'hardSwish' }).apply(x) as tf.SymbolicTensor;
     const pooled = new AdaptiveAvgPool2d({ name: 'pool', outputSize: [1, 1] }).apply(x) as tf.SymbolicTensor;

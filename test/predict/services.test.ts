@@ -18,6 +18,7 @@ import { datasetKeys, decodeImage, readItems, readManifest, type DatasetItem } f
 import { fromUint16, loadStoredModel, toUint16 } from '../../ml/predict';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
+import { recordHistory } from '../historyFixtures';
 import { fakeIdentity, maskPng, transferSyntax, writeDicom } from '../data/dicomFixtures';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning } from '../helpers';
 import { cli as runCli, echoFrames, framePng, MODEL_SIZE, parseCsv, readMask, storeTinyModel } from './helpers';
@@ -189,6 +190,7 @@ describe('predict and export with the services', () => {
     expect((JSON.parse(redone) as PredictBatchRecord).rows).toEqual((JSON.parse(original) as PredictBatchRecord).rows);
     // In the restarted run's history: four batch activities, of which one computed and three found their batch written.
     const history = await client.workflow.getHandle(predictId).fetchHistory();
+    recordHistory('predict', predictId, history);
     const outcomes = history.events!.flatMap((e) => {
       const data = e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
       return data ? [JSON.parse(new TextDecoder().decode(data)) as { batch?: number; computed?: boolean }] : [];

@@ -33,8 +33,8 @@ function recordedRun(): BenchmarkReportData {
     ],
     baseline: { iou: 0.89, dice: 0.94, labelled: 400 },
     leaderboard: [
-      { rank: 1, index: 4, status: 'ok', arch: 'Linknet', encoder: 'timm-skresnet34', learningRate: 4e-5, batchSize: 4, iou: 0.87, dice: 0.92, params: 21_800_000, ms: 61_000 },
-      { rank: 2, index: 1, status: 'ok', arch: 'PAN', encoder: 'timm-regnety_120', learningRate: 1e-5, batchSize: 4, iou: 0.8695, dice: 0.918, params: 50_290_512, ms: 95_500 },
+      { rank: 1, index: 4, status: 'ok', arch: 'Linknet', encoder: 'timm-skresnet34', learningRate: 4e-5, batchSize: 4, valIoU: 0.87, valDice: 0.92, testIoU: 0.86, testDice: 0.91, params: 21_800_000, ms: 61_000 },
+      { rank: 2, index: 1, status: 'ok', arch: 'PAN', encoder: 'timm-regnety_120', learningRate: 1e-5, batchSize: 4, valIoU: 0.8695, valDice: 0.918, params: 50_290_512, ms: 95_500 },
       { rank: 3, index: 2, status: 'failed', arch: 'DeepLabV3', encoder: 'dpn98', learningRate: 1e-4, batchSize: 16, ms: 3_000, error: 'out of memory' },
     ],
     metadata: {
@@ -118,6 +118,7 @@ describe('report', () => {
     assertBalancedTags(svg);
     expect(svg).toContain('Linknet + timm-skresnet34');
     expect(svg).toContain('0.8695');
+    expect(svg).toContain('validation IoU per trial');
     expect(svg).not.toContain('dpn98');
     expect(svg.indexOf('#1 Linknet')).toBeLessThan(svg.indexOf('#2 PAN'));
   });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import * as workflows from '../../workflows';
 import { workflowBundle } from '../helpers';
 import { historiesDir, readHistory } from '../historyFixtures';
 
@@ -8,15 +9,14 @@ import { historiesDir, readHistory } from '../historyFixtures';
  * Histories recorded from real runs (RECORD_HISTORIES=1 npm test -- test/workflows) are replayed against the
  * current workflow code: a change that breaks determinism for runs already in flight fails here.
  */
-// Older releases' histories stay, so runs started by them keep replaying: '.v1' was recorded before per-phase labels
-// (it replays through workflows/legacy/activeLearningV1); '.v2' before validation-based search, ASHA and sharded
-// scoring (search through workflows/legacy/searchV1, active learning through its unpatched single scorePool branch).
-const expected = ['activeLearning-human', 'activeLearning-oracle', 'pipeline', 'search']
-  .flatMap((name) => [`${name}.bin`, `${name}.v1.bin`, `${name}.v2.bin`]).sort();
+/** One history per workflow the worker serves (two for active learning: oracle and doctors). */
+const expected = ['activeLearning-human', 'activeLearning-oracle', 'benchmark', 'pipeline', 'predict', 'roundTrip', 'search'].map((name) => `${name}.bin`).sort();
 
 describe('replay of recorded workflow histories', () => {
   it('has a recorded history for each workflow', () => {
     expect(fs.readdirSync(historiesDir).filter((f) => f.endsWith('.bin')).sort()).toEqual(expected);
+    const recorded = new Set(expected.map((file) => file.replace(/(-[a-z]+)?\.bin$/, '')));
+    expect(Object.keys(workflows).filter((name) => !recorded.has(name))).toEqual([]);
   });
 
   for (const file of expected) {

@@ -1,0 +1,199 @@
+/**
+ * The active-learning loop's logic in seconds: the real workflow under the time-skipping test server with in-memory
+ * stand-ins for its activities (./stubs.ts): phase order, stop rules, continue-as-new, waiting for doctors with
+ * reminders, submissions through the update, masks that changed after acceptance, stop requests.
+ */
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ActiveLearningInput, runKeys, type SubmittedLabel } from '../../../contracts';
+import { statusQuery, stopSignal, submitLabelsUpdate } from '../../../contracts/messages';
+import { activeLearning } from '../../../workflows';
+import { timeSkippingEnv, uniqueQueues, withWorkers } from './env';
+import { alWorld, type AlScript, poolId } from './stubs';
+
+const DAY_MS = 24 * 3600_000;
+
+function input(queues: ActiveLearningInput['taskQueues'], overrides: Partial<ActiveLearningInput> = {}): ActiveLearningInput {
+  return {
+    datasetId: 'ds-logic',
+    model: { arch: 'Unet', encoder: 'resnet18', encoderDepth: 3, widthScale: 0.0625 },
+    dropout: { strategy: 'head', rate: 0.3 },
+    hyper: { epochs: 2, batchSize: 4, learningRate: 1e-3, seed: 7, augment: false },
+    acquisition: 'mfe', reduce: 'mean', mcSamples: 4, mcMode: 'fast',
+    labelsPerPhase: 3, targetIoU: 0.9, maxLabelled: 1000, maxPhases: 3, oracle: true, reminderEveryMs: DAY_MS,
+    taskQueues: queues,
+    ...overrides,
+  };
+}
+
+const rising: AlScript = { initial: 4, pool: 20, valIoU: (p) => 0.5 + 0.1 * p, testIoU: (p) => 0.52 + 0.1 * p };
+
+/** A checked label of `id` in `phase`, as the submission path would hand it to the run. */
+function label(runId: string, phase: number, id: string, hash = `hash-${id}`): SubmittedLabel {
+  return { id, maskKey: runKeys.phaseLabel(runId, phase, id, hash.padEnd(16, '0')), contentHash: hash, foreground: 50, source: 'test' };
+}
+
+/** The validator's reason for refusing an update (fails if the update was accepted). */
+async function refusal(update: Promise<unknown>): Promise<string> {
+  try {
+    await update;
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) return (error.cause as Error).message;
+    throw error;
+  }
+  throw new Error('the update was accepted');
+}
+
+describe('active learning (workflow logic, stubbed activities)', () => {
+  let env: TestWorkflowEnvironment;
+
+  beforeAll(async () => {
+    env = await timeSkippingEnv();
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  it('runs each phase as train the pair → evaluate → score in shards → select → label → merge, continuing as new', async () => {
+    const queues = uniqueQueues('order');
+    const world = alWorld(rising);
+    const workflowId = `logic-order-${Date.now()}`;
+    const { result, firstRunId } = await withWorkers(env, queues, world, async () => {
+      const handle = await env.client.workflow.start(activeLearning, { taskQueue: queues.light, workflowId, args: [input(queues, { scoreShardSize: 64 })] });
+      return { result: await handle.result(), firstRunId: handle.firstExecutionRunId };
+    });
+    expect(result.stopReason).toBe('max-phases');
+    expect(result.history.map((h) => [h.phase, h.labelled])).toEqual([[0, 4], [1, 7], [2, 10]]);
+    expect(result.history.map((h) => h.valIoU)).toEqual([0.5, 0.6, 0.7]);
+    const phase0 = world.calls.slice(0, world.calls.indexOf('writeRunCheckpoint:1') + 1);
+    expect(phase0.slice(0, 1)).toEqual(['initActiveLearning']);
+    expect(new Set(phase0.slice(1, 3))).toEqual(new Set(['train:seg:0', 'train:unc:0']));
+    expect(new Set(phase0.slice(3, 5))).toEqual(new Set(['evaluate:val:0', 'evaluate:test:0']));
+    expect(phase0.slice(5)).toEqual(['scorePoolShard:0:0', 'mergeScoreShards:0', 'selectForLabelling:0', 'publishLabellingRequest:0', 'oracleLabels',
+      'mergePhaseLabels:0', 'writeRunCheckpoint:1']);
+    // The last phase trains and evaluates, then stops: no scoring, no request; its state and report are written.
+    expect(new Set(world.calls.slice(-4, -2))).toEqual(new Set(['evaluate:val:2', 'evaluate:test:2']));
+    expect(world.calls.slice(-2)).toEqual(['writeRunCheckpoint:2', 'writeActiveLearningReport:max-phases']);
+    expect(world.calls.filter((c) => c.startsWith('scorePoolShard'))).toEqual(['scorePoolShard:0:0', 'scorePoolShard:1:0']);
+    // One run per phase: the first one continued as new.
+    const firstEvents = (await env.client.workflow.getHandle(workflowId, firstRunId).fetchHistory()).events ?? [];
+    expect(firstEvents.some((e) => e.workflowExecutionContinuedAsNewEventAttributes)).toBe(true);
+  });
+
+  it('stops on the validation split when it reaches the target, never on test; --stop-on test reads test', async () => {
+    const script: AlScript = { initial: 4, pool: 20, valIoU: (p) => [0.5, 0.8, 0.95][p], testIoU: () => 0.99 };
+    for (const [stopOn, phases] of [[undefined, 3], ['test', 1]] as const) {
+      const queues = uniqueQueues('stop');
+      const world = alWorld(script);
+      const result = await withWorkers(env, queues, world, async () => env.client.workflow.execute(activeLearning, {
+        taskQueue: queues.light, workflowId: `logic-stop-${stopOn ?? 'val'}-${Date.now()}`, args: [input(queues, { maxPhases: 10, ...(stopOn ? { stopOn } : {}) })],
+      }));
+      expect(result.stopReason).toBe('target-reached');
+      expect(result.history).toHaveLength(phases);
+    }
+  });
+
+  it('stops when the labelling budget is spent or the pool is empty, and trains no uncertainty model for random', async () => {
+    const budget = uniqueQueues('budget');
+    const budgetWorld = alWorld(rising);
+    const spent = await withWorkers(env, budget, budgetWorld, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: budget.light, workflowId: `logic-budget-${Date.now()}`, args: [input(budget, { maxPhases: 10, maxLabelled: 9, acquisition: 'random' })],
+    }));
+    expect(spent.stopReason).toBe('budget-spent');
+    // 4 + 3, then 2 (what the budget leaves), then the budget is spent.
+    expect(spent.history.map((h) => h.labelled)).toEqual([4, 7, 9]);
+    expect(budgetWorld.calls.filter((c) => c.startsWith('train:unc'))).toEqual([]);
+
+    const empty = uniqueQueues('empty');
+    const emptied = await withWorkers(env, empty, alWorld({ ...rising, pool: 5 }), async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: empty.light, workflowId: `logic-empty-${Date.now()}`, args: [input(empty, { maxPhases: 10 })],
+    }));
+    expect(emptied.stopReason).toBe('pool-empty');
+    expect(emptied.history.map((h) => h.labelled)).toEqual([4, 7, 9]);
+  });
+
+  it('waits days for doctors with a reminder a day, takes their masks through the update, refuses what was not asked', async () => {
+    const queues = uniqueQueues('doctors');
+    const world = alWorld(rising);
+    const workflowId = `logic-doctors-${Date.now()}`;
+    await withWorkers(env, queues, world, async () => {
+      const handle = await env.client.workflow.start(activeLearning, {
+        taskQueue: queues.light, workflowId, args: [input(queues, { oracle: false, maxPhases: 2 })],
+      });
+      let status = await handle.query(statusQuery);
+      while (!status.pending) {
+        await env.sleep(1000);
+        status = await handle.query(statusQuery);
+      }
+      expect(status.pending.remaining).toEqual([poolId(0), poolId(1), poolId(2)]);
+      expect(world.calls).toContain('predictMasks:0');
+      await env.sleep(2 * DAY_MS + 3600_000);
+      status = await handle.query(statusQuery);
+      expect(status.pending?.reminders).toBe(2);
+      expect(world.calls.filter((c) => c.startsWith('recordReminder:0'))).toEqual(['recordReminder:0:1', 'recordReminder:0:2']);
+
+      // Not requested, or for another phase: refused by the validator, nothing recorded.
+      expect(await refusal(handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, 'not-asked')] }] })))
+        .toBe("'not-asked' was not requested in phase 0");
+      expect(await refusal(handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 1, items: [label(workflowId, 1, poolId(0))] }] })))
+        .toMatch(/^not waiting: the submission is for phase 1, but phase 0 is waiting/);
+      const first = await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, poolId(0)), label(workflowId, 0, poolId(1))] }] });
+      expect(first).toMatchObject({ accepted: [poolId(0), poolId(1)], remaining: [poolId(2)] });
+      // The same mask again changes nothing; a new mask replaces the earlier one.
+      expect(await refusal(handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, poolId(0))] }] })))
+        .toMatch(/^already received/);
+      const replaced = await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, poolId(1), 'hash-other')] }] });
+      expect(replaced.replaced).toEqual([poolId(1)]);
+      await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, poolId(2))] }] });
+      const result = await handle.result();
+      expect(result.stopReason).toBe('max-phases');
+      expect(result.history[0]).toMatchObject({ received: 3, replaced: 1 });
+    });
+  });
+
+  it('asks again for a mask that changed after it was accepted, and merges once it is sent again', async () => {
+    const queues = uniqueQueues('changed');
+    const world = alWorld({ ...rising, changedAfterAcceptance: [poolId(1)] });
+    const workflowId = `logic-changed-${Date.now()}`;
+    await withWorkers(env, queues, world, async () => {
+      const handle = await env.client.workflow.start(activeLearning, {
+        taskQueue: queues.light, workflowId, args: [input(queues, { oracle: false, maxPhases: 2 })],
+      });
+      while (!(await handle.query(statusQuery)).pending) await env.sleep(1000);
+      await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [0, 1, 2].map((i) => label(workflowId, 0, poolId(i))) }] });
+      let status = await handle.query(statusQuery);
+      while (!(status.pending && !status.pending.closed && status.pending.remaining.length === 1)) {
+        await env.sleep(1000);
+        status = await handle.query(statusQuery);
+      }
+      expect(status.pending!.remaining).toEqual([poolId(1)]);
+      expect(status.invalid.map((i) => i.id)).toEqual([poolId(1)]);
+      await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, poolId(1), 'hash-resent')] }] });
+      const result = await handle.result();
+      expect(result.history[0].received).toBe(3);
+      expect(world.calls.filter((c) => c === 'mergePhaseLabels:0')).toHaveLength(2);
+    });
+  });
+
+  it('a stop request while waiting merges the masks that came and ends; with none, ends at once', async () => {
+    for (const send of [1, 0]) {
+      const queues = uniqueQueues('stop-wait');
+      const world = alWorld(rising);
+      const workflowId = `logic-stopwait-${send}-${Date.now()}`;
+      const result = await withWorkers(env, queues, world, async () => {
+        const handle = await env.client.workflow.start(activeLearning, {
+          taskQueue: queues.light, workflowId, args: [input(queues, { oracle: false, maxPhases: 5 })],
+        });
+        while (!(await handle.query(statusQuery)).pending) await env.sleep(1000);
+        if (send) await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, poolId(0))] }] });
+        await handle.signal(stopSignal, { reason: 'test' });
+        return handle.result();
+      });
+      expect(result.stopReason).toBe('stopped');
+      expect(world.calls.filter((c) => c.startsWith('mergePhaseLabels'))).toHaveLength(send);
+      expect(world.calls.at(-1)).toBe('writeActiveLearningReport:stopped');
+    }
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * In-memory stand-ins for the activities of an active-learning run: just enough state (labelled count, pool, phase)
+ * for the workflow's logic to be exercised, with scripted IoUs, and a log of every call in order.
+ */
+import type { AccelActivities, LightActivities } from '../../../activities';
+
+type Fn<T> = T extends (...args: infer A) => infer R ? (...args: A) => R : never;
+type Subset<T, K extends keyof T> = { [P in K]: Fn<T[P]> };
+
+export type StubLight = Subset<LightActivities,
+  'initActiveLearning' | 'writeRunCheckpoint' | 'mergeScoreShards' | 'selectForLabelling' | 'publishLabellingRequest' | 'oracleLabels'
+  | 'recordReminder' | 'mergePhaseLabels' | 'writeActiveLearningReport' | 'pushToLabelStudio'>;
+export type StubAccel = Subset<AccelActivities, 'trainSegmentationModel' | 'evaluateSegmentationModel' | 'scorePoolShard' | 'predictMasks'>;
+
+export interface AlScript {
+  initial: number;
+  pool: number;
+  /** Validation and test IoU of phase n's segmentation model. */
+  valIoU: (phase: number) => number;
+  testIoU: (phase: number) => number;
+  /** Ids whose merge check fails the first time (the stored mask changed after it was accepted). */
+  changedAfterAcceptance?: string[];
+}
+
+export interface AlWorld {
+  light: StubLight;
+  accel: StubAccel;
+  /** Every activity call, `name` or `name:phase`, in the order they were made. */
+  calls: string[];
+}
+
+export const poolId = (n: number) => `img-${String(n).padStart(3, '0')}`;
+
+export function alWorld(script: AlScript): AlWorld {
+  const calls: string[] = [];
+  let labelled = script.initial;
+  let pool = Array.from({ length: script.pool }, (_, i) => poolId(i));
+  let changed = new Set(script.changedAfterAcceptance ?? []);
+  const phaseOf = (key: string) => Number(/phase-(\d+)/.exec(key)?.[1] ?? -1);
+  const light: StubLight = {
+    async initActiveLearning() {
+      calls.push('initActiveLearning');
+      return {
+        labelledKey: 'labelled/phase-0', labelledCount: labelled, poolKey: 'pool/phase-0', poolCount: pool.length,
+        testKey: 'test', testCount: 10, valKey: 'val', valCount: 5,
+      };
+    },
+    async writeRunCheckpoint(input) {
+      calls.push(`writeRunCheckpoint:${input.state.phase}`);
+    },
+    async mergeScoreShards(input) {
+      calls.push(`mergeScoreShards:${input.phase}`);
+      return { scoresKey: `scores/phase-${input.phase}`, scored: pool.length };
+    },
+    async selectForLabelling(input) {
+      calls.push(`selectForLabelling:${phaseOf(input.scoresKey)}`);
+      return { ids: pool.slice(0, input.k) };
+    },
+    async publishLabellingRequest(input) {
+      calls.push(`publishLabellingRequest:${input.phase}`);
+      return { requestKey: `runs/${input.runId}/phase-${input.phase}/request.json` };
+    },
+    async oracleLabels(input) {
+      calls.push('oracleLabels');
+      return { items: input.ids.map((id) => ({ id, maskKey: `masks/${id}`, contentHash: `hash-${id}`, foreground: 100 })) };
+    },
+    async recordReminder(input) {
+      calls.push(`recordReminder:${input.phase}:${input.reminders}`);
+    },
+    async mergePhaseLabels(input) {
+      calls.push(`mergePhaseLabels:${input.phase}`);
+      const invalid = input.items.filter((item) => changed.has(item.id)).map((item) => ({ id: item.id, reason: `the stored mask of '${item.id}' changed` }));
+      if (invalid.length > 0) {
+        changed = new Set();
+        return { invalid };
+      }
+      const merged = new Set(input.items.map((item) => item.id));
+      labelled += merged.size;
+      pool = pool.filter((id) => !merged.has(id));
+      return {
+        invalid: [], labelledKey: `labelled/phase-${input.phase + 1}`, labelledCount: labelled, poolKey: `pool/phase-${input.phase + 1}`, poolCount: pool.length,
+      };
+    },
+    async writeActiveLearningReport(input) {
+      calls.push(`writeActiveLearningReport:${input.stopReason}`);
+      return { reportKey: `runs/${input.runId}/report.json`, markdownKey: `runs/${input.runId}/report.md` };
+    },
+    async pushToLabelStudio() {
+      calls.push('pushToLabelStudio');
+      return { projectId: 1, tasks: 0 };
+    },
+  };
+  const accel: StubAccel = {
+    async trainSegmentationModel(req) {
+      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}`);
+      return { modelKey: req.outputPrefix, params: 1, epochsRun: req.hyper.epochs, finalLoss: 0.1, ms: 1, resumedFromEpoch: 0, attempt: 1 };
+    },
+    async evaluateSegmentationModel(input) {
+      const phase = phaseOf(input.modelKey);
+      const split = input.idsKey === 'val' ? 'val' : 'test';
+      calls.push(`evaluate:${split}:${phase}`);
+      const iou = split === 'val' ? script.valIoU(phase) : script.testIoU(phase);
+      return { iou, dice: (2 * iou) / (1 + iou), images: split === 'val' ? 5 : 10 };
+    },
+    async scorePoolShard(input) {
+      calls.push(`scorePoolShard:${input.phase}:${input.shard}`);
+      return { shardKey: `scores/phase-${input.phase}/shard-${input.shard}`, scored: Math.min(input.shardSize, pool.length - input.shard * input.shardSize) };
+    },
+    async predictMasks(input) {
+      calls.push(`predictMasks:${input.phase}`);
+      return { prefix: `runs/${input.runId}/phase-${input.phase}/predictions/`, predicted: input.ids.length };
+    },
+  };
+  return { light, accel, calls };
+}
