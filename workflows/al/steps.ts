@@ -1,0 +1,210 @@
+/**
+ * The named steps of one active-learning phase (workflows/activeLearning.ts tells the story):
+ * train the pair → evaluate → (stop?) → score and select → request labels → wait → merge.
+ * Each issues the same activities, in the same order, as the recorded histories expect.
+ */
+import { allHandlersFinished, condition, log } from '@temporalio/workflow';
+import {
+  type ActiveLearningResult, needsUncertaintyModel, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
+} from '../../contracts';
+import { bestEffortActivityProxies } from '../proxies';
+import { remainingIds } from '../submissions';
+import type { AlRun } from './run';
+
+/** Pool images per scoring shard unless the input says otherwise. */
+export const DEFAULT_SCORE_SHARD_SIZE = 4 * SCORE_BLOCK;
+
+export interface TrainedPair {
+  seg: TrainOutcome;
+  /** Absent for acquisition functions that need no uncertainty model ('random'). */
+  unc?: TrainOutcome;
+  trainMs: number;
+}
+
+/** 1. The segmentation model (no dropout) and the uncertainty model (with dropout), in parallel. */
+export async function trainPair(run: AlRun): Promise<TrainedPair> {
+  const { input, state, runId } = run;
+  run.publish('training');
+  // The best epoch on the validation split is what a phase keeps (when the dataset has one).
+  const common = {
+    runId, datasetId: input.datasetId, trainItemsKey: state.labelledKey, model: input.model, hyper: input.hyper,
+    ...(state.valKey && state.valCount ? { valIdsKey: state.valKey } : {}),
+  };
+  const started = Date.now();
+  const [seg, unc] = await Promise.all([
+    run.accel.trainSegmentationModel({ ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 } }),
+    needsUncertaintyModel(input.acquisition)
+      ? run.accel.trainSegmentationModel({
+        ...common, outputPrefix: runKeys.uncertaintyModel(runId, state.phase), dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 },
+      })
+      : Promise.resolve(undefined),
+  ]);
+  return { seg, unc, trainMs: Date.now() - started };
+}
+
+/** 2. The segmentation model on the validation split (what the stop rule reads) and the test split (reported only). */
+export async function evaluatePhase(run: AlRun, pair: TrainedPair): Promise<PhaseRecord> {
+  const { input, state } = run;
+  run.publish('evaluating');
+  const evaluate = (idsKey: string) => run.accel.evaluateSegmentationModel({
+    datasetId: input.datasetId, modelKey: pair.seg.modelKey, idsKey, batchSize: input.hyper.batchSize,
+  });
+  const [validation, test] = await Promise.all([
+    state.valKey && state.valCount ? evaluate(state.valKey) : Promise.resolve(undefined),
+    evaluate(state.testKey),
+  ]);
+  const record: PhaseRecord = {
+    phase: state.phase, labelled: state.labelledCount, iou: test.iou, dice: test.dice, valIoU: validation?.iou, valDice: validation?.dice,
+    acquisition: input.acquisition, trainMs: pair.trainMs, segResumedFromEpoch: pair.seg.resumedFromEpoch, segAttempts: pair.seg.attempt,
+  };
+  state.history = [...state.history, record];
+  run.publish('evaluated');
+  log.info('phase evaluated', { phase: state.phase, valIoU: validation?.iou, testIoU: test.iou, labelled: state.labelledCount });
+  return record;
+}
+
+/** 3. Why the run stops after this phase's evaluation, if it does. */
+export function stopRule(run: AlRun, record: PhaseRecord): StopReason | undefined {
+  const { input, state } = run;
+  const stopIoU = run.stopSplit() === 'validation' ? record.valIoU! : record.iou;
+  if (stopIoU >= input.targetIoU) return 'target-reached';
+  if (state.labelledCount >= input.maxLabelled) return 'budget-spent';
+  if (state.poolCount === 0) return 'pool-empty';
+  if (state.phase + 1 >= input.maxPhases) return 'max-phases';
+  if (state.stopRequested) return 'stopped';
+  return undefined;
+}
+
+/**
+ * 4. MC-sample and score the pool in shards (one activity each, so several accelerator workers score one pool;
+ * dropout is seeded from the run's seed and phase, so a run's selections repeat), then select K.
+ */
+export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: PhaseRecord): Promise<{ ids: string[]; scoresKey: string }> {
+  const { input, state, runId } = run;
+  run.publish('scoring');
+  const started = Date.now();
+  const k = Math.min(input.labelsPerPhase, state.poolCount, input.maxLabelled - state.labelledCount);
+  const scoreRequest = {
+    runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
+    acquisition: input.acquisition, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
+    batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
+  };
+  const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
+  const shards = Math.ceil(state.poolCount / shardSize);
+  await Promise.all(Array.from({ length: shards }, (_, shard) => run.accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
+  const scored = await run.light.mergeScoreShards({ runId, phase: state.phase, shards });
+  const selection = await run.light.selectForLabelling({
+    scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup,
+    selection: input.selection, beta: input.selectionBeta, seed: input.hyper.seed, phase: state.phase,
+  });
+  record.scoreMs = Date.now() - started;
+  return { ids: selection.ids, scoresKey: scored.scoresKey };
+}
+
+/**
+ * 5. The segmentation model's drafts of the selected images (doctors correct drafts), then the labelling request;
+ * returns the Label Studio push, which runs beside the wait (one way in among others: CLI, POST /labels) — if Label
+ * Studio cannot take the tasks, the run says so in its status and keeps waiting.
+ */
+export async function requestLabels(run: AlRun, pair: TrainedPair, selection: { ids: string[]; scoresKey: string }): Promise<{ pushing: Promise<void> }> {
+  const { input, state, runId } = run;
+  const drafts = input.oracle ? undefined
+    : await run.accel.predictMasks({ runId, phase: state.phase, datasetId: input.datasetId, modelKey: pair.seg.modelKey, ids: selection.ids, batchSize: input.hyper.batchSize });
+  const request = await run.light.publishLabellingRequest({
+    runId, phase: state.phase, datasetId: input.datasetId, ids: selection.ids, scoresKey: selection.scoresKey, predictionsPrefix: drafts?.prefix,
+    maskLabel: input.maskLabel,
+  });
+  state.pending = { phase: state.phase, requestKey: request.requestKey, ids: selection.ids, received: [], requestedAtMs: Date.now(), reminders: 0, overdue: false };
+  run.publish('waiting-labels');
+  const pushing = input.labelStudio && !input.oracle
+    ? bestEffortActivityProxies(input.taskQueues.light).pushToLabelStudio({ requestKey: request.requestKey, project: input.labelStudio.project })
+      .then(() => undefined, (error: unknown) => {
+        const reason = `Label Studio did not take the request: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`;
+        run.recordInvalid([{ phase: state.phase, reason }]);
+        log.warn('label studio push failed', { phase: state.phase, reason });
+      })
+    : Promise.resolve();
+  return { pushing };
+}
+
+/** 6a. Benchmark mode: the oracle answers the request at once with the dataset's own masks. */
+export async function answerFromOracle(run: AlRun): Promise<void> {
+  const { input, state } = run;
+  const ids = state.pending!.ids;
+  const answer = await run.light.oracleLabels({ datasetId: input.datasetId, ids, withHashes: true });
+  run.receive({ phase: state.phase, items: answer.items.map((item) => ({ ...item, contentHash: item.contentHash!, foreground: item.foreground!, source: 'oracle' })) });
+}
+
+/**
+ * 6b. Waits until every requested mask is in or a stop is requested — doctors may take days; a reminder is recorded
+ * each `reminderEveryMs` — then closes the request: later submissions are refused (naming the phase), and none is
+ * left half-handled.
+ */
+export async function waitAndClose(run: AlRun, pushing: Promise<void>): Promise<void> {
+  const { input, state, runId } = run;
+  const pending = state.pending!;
+  const complete = () => pending.received.length >= pending.ids.length;
+  while (!complete() && !state.stopRequested) {
+    const answered = await condition(() => complete() || state.stopRequested, input.reminderEveryMs);
+    if (!answered) {
+      pending.reminders += 1;
+      pending.overdue = true;
+      log.warn('labelling request overdue', { phase: state.phase, requestKey: pending.requestKey, reminders: pending.reminders });
+      await run.light.recordReminder({ runId, phase: state.phase, requestKey: pending.requestKey, reminders: pending.reminders, remaining: remainingIds(pending) });
+      run.publish('waiting-labels');
+    }
+  }
+  pending.closed = true;
+  await pushing;
+  await condition(allHandlersFinished);
+}
+
+/**
+ * 7. Merges the received masks into the next phase's labelled set and pool, each verified against what was accepted.
+ * True when merged (the state moves to the next phase); false when some mask changed since it was accepted: those go
+ * back to the doctors and the request reopens.
+ */
+export async function mergeLabels(run: AlRun, record: PhaseRecord, waitStarted: number): Promise<boolean> {
+  const { input, state, runId } = run;
+  const pending = state.pending!;
+  run.publish('merging');
+  const merged = await run.light.mergePhaseLabels({
+    runId, phase: state.phase, datasetId: input.datasetId, labelledKey: state.labelledKey, poolKey: state.poolKey, items: pending.received,
+  });
+  if (merged.invalid.length === 0) {
+    record.waitMs = Date.now() - waitStarted;
+    record.received = pending.received.length;
+    record.replaced = pending.replacedCount ?? 0;
+    Object.assign(state, {
+      phase: state.phase + 1,
+      labelledKey: merged.labelledKey!,
+      labelledCount: merged.labelledCount!,
+      poolKey: merged.poolKey!,
+      poolCount: merged.poolCount!,
+      pending: undefined,
+    });
+    await run.light.writeRunCheckpoint({ runId, datasetId: input.datasetId, state });
+    return true;
+  }
+  const bad = new Set(merged.invalid.map((i) => i.id));
+  pending.received = pending.received.filter((r) => !bad.has(r.id));
+  run.recordInvalid(merged.invalid.map((i) => ({ phase: state.phase, id: i.id, reason: i.reason })));
+  pending.closed = false;
+  log.warn('masks changed after they were accepted; asking for them again', { phase: state.phase, ids: [...bad] });
+  run.publish('waiting-labels');
+  return false;
+}
+
+/** The end of a run: state and report written once every handler has finished. */
+export async function finish(run: AlRun, reason: StopReason): Promise<ActiveLearningResult> {
+  const { input, state, runId } = run;
+  run.markDone(reason);
+  run.publish('done');
+  await condition(allHandlersFinished);
+  await run.light.writeRunCheckpoint({ runId, datasetId: input.datasetId, state });
+  const report = await run.light.writeActiveLearningReport({
+    runId, datasetId: input.datasetId, acquisition: input.acquisition, history: state.history, stopReason: reason,
+    targetIoU: input.targetIoU, stopOn: run.stopSplit(), labelledKey: state.labelledKey,
+  });
+  return { stopReason: reason, history: state.history, reportKey: report.reportKey, labelledKey: state.labelledKey };
+}
