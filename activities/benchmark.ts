@@ -14,7 +14,7 @@ export function benchmarkAccelActivities(store: ObjectStore) {
   return {
     /**
      * Trains on the whole training set (initial + pool, all labelled), keeping the best epoch on the validation split
-     * when the dataset has one, and scores the test set.
+     * when the dataset has one, and scores it on the test split (the full-data reference line of the report).
      */
     async trainBaseline(input: BaselineRequest): Promise<BaselineOutcome> {
       const manifest = await manifestOrFail(store, input.datasetId);

@@ -301,7 +301,6 @@ export function trainingActivities(store: ObjectStore) {
       return { prefix: runKeys.predictionsPrefix(input.runId, input.phase), predicted: input.ids.length };
     },
 
-    /** One EDNAS trial: train on the dataset's labelled training split, score IoU on its test split. */
     /**
      * One EDNAS trial: trains on every labelled image of the training split (the initial set, and pool images that
      * have masks — all of them in a benchmark dataset), scored on the validation split after every epoch; the kept

@@ -1,5 +1,5 @@
 /**
- * Acquisition functions for Monte Carlo dropout, exactly as in DESIGN.md ("The method, precisely").
+ * Acquisition functions for Monte Carlo dropout, as the paper defines them (Table II's CFE, MFE, MI, STD).
  * With T samples and p_t = p(y = c | x, W_t) per pixel:
  *   CFE = −(1/T) Σ_t Σ_c p_t log p_t          (expected entropy)
  *   MFE = −Σ_c p̄ log p̄,  p̄ = (1/T) Σ_t p_t    (predictive entropy)

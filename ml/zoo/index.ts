@@ -6,7 +6,7 @@
  * reconciles every configuration with smp's own figures). Without a depth, an architecture builds at smp's
  * default (`defaultEncoderDepth`: 3 for PSPNet, 5 otherwise).
  *
- * Dropout for Monte Carlo sampling (DESIGN "Dropout placement"):
+ * Dropout for Monte Carlo sampling, where it is placed:
  * - 'head': one MCDropout on the decoder output, i.e. after the last convolution before the segmentation head;
  * - 'decoder': one MCDropout after every decoder convolution unit (conv → norm → activation). Convolutions
  *   that only compute attention gates (SE / GAU sigmoid gates, PAB query and key) are not followed by dropout:
