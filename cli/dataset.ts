@@ -5,13 +5,14 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CAMUS_FRAMES, CAMUS_VIEWS, type CamusFrame, type CamusView, IMPORT_FORMATS, type ImportFormat } from '../contracts';
 import { importCamus, importDicom, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
+import { locateDicomTokens } from '../data/import/dicom';
 import { HETEROGENEITY_KINDS, type HeterogeneityKind, type HeterogeneityOptions } from '../data/synthetic';
-import { DEFAULT_VAL_SHARE, splitByGroup } from '../data/import/importCore';
+import { DEFAULT_VAL_SHARE, listUnfinishedDatasets, removeUnfinishedDataset, splitByGroup } from '../data/import/importCore';
 import { datasetKeys, listDatasets, readItems, readManifest, readSplit, splitNames, writeDataset } from '../data/manifest';
 import { MissingKeyError } from '../store/blobStore';
 import { type CliContext, CliError, UsageError } from './context';
 import { rejectUnlessAllowed } from './options';
-import { integer, listOf, numberIn, oneOf, positiveInt, regex } from './parse';
+import { duration, integer, listOf, nonNegativeInt, numberIn, oneOf, positiveInt, regex } from './parse';
 import { createProgress } from './progress';
 
 interface ImportOptions {
@@ -21,6 +22,8 @@ interface ImportOptions {
   initial: number;
   testShare: number;
   valShare: number;
+  testVideos?: number;
+  valVideos?: number;
   seed: number;
   name?: string;
   json?: boolean;
@@ -39,7 +42,7 @@ interface ImportOptions {
   masks?: string;
 }
 
-const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'valShare', 'seed', 'name', 'json'];
+const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'valShare', 'testVideos', 'valVideos', 'seed', 'name', 'json'];
 /** Options each format reads, beyond the common ones. */
 const FORMAT_OPTIONS: Record<ImportFormat, string[]> = {
   pairs: ['maskPattern', 'label', 'groupRegex', 'groupCsv'],
@@ -91,18 +94,28 @@ function camusFrames(value: string | undefined): CamusFrame[] | 'half_sequence' 
   return value === undefined ? ['ED', 'ES'] : listOf(oneOf(CAMUS_FRAMES))(value);
 }
 
-function printSummary(summary: ImportSummary, json?: boolean): void {
+/**
+ * The summary on the terminal. `localName` turns the tokens a DICOM import stores instead of file names back into the
+ * paths the user gave — here only, on the machine that holds the files (never into the store or a log).
+ */
+function printSummary(summary: ImportSummary, json: boolean | undefined, localName: (file: string) => string = (file) => file): void {
+  const skipped = summary.skipped.map((skip) => ({ ...skip, file: localName(skip.file) }));
   if (json) {
     console.log(JSON.stringify({
       datasetId: summary.datasetId, reused: summary.reused, imported: summary.imported, labelled: summary.labelled,
-      splits: summary.manifest.splits.counts, skipped: summary.skipped, summaryKey: summary.summaryKey,
+      splits: summary.manifest.splits.counts, skipped, summaryKey: summary.summaryKey,
     }, null, 2));
     return;
   }
   const c = summary.manifest.splits.counts;
+  const unlabelledHeldOut = (c.valUnlabelled ?? 0) + (c.testUnlabelled ?? 0);
   console.log(`${summary.reused ? 'already imported' : 'imported'} ${summary.datasetId}: ${summary.imported} images (${summary.labelled} labelled); ` +
-    `initial ${c.initial}, pool ${c.pool}, validation ${c.val ?? 0}, test ${c.test}`);
-  for (const skip of summary.skipped) console.log(`  skipped ${skip.file}: ${skip.reason}`);
+    `initial ${c.initial}, pool ${c.pool}, validation ${c.val ?? 0}, test ${c.test}` +
+    (unlabelledHeldOut > 0 ? `; unlabelled frames of the validation and test videos: ${c.valUnlabelled ?? 0} and ${c.testUnlabelled ?? 0}` : ''));
+  if (summary.labelled < summary.imported && c.test === 0) {
+    console.log('  not every frame has a mask: `client.ts al start` on this dataset first asks doctors to label test, validation and initial frames');
+  }
+  for (const skip of skipped) console.log(`  skipped ${skip.file}: ${skip.reason}`);
 }
 
 async function runImport(ctx: CliContext, options: ImportOptions, command: Command): Promise<void> {
@@ -128,6 +141,8 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   const progress = createProgress({ withTotal: true });
   const split = {
     seed: options.seed, initialCount: options.initial, testShare: options.testShare, valShare: options.valShare,
+    ...(options.testVideos !== undefined ? { testVideos: options.testVideos } : {}),
+    ...(options.valVideos !== undefined ? { valVideos: options.valVideos } : {}),
     onProgress: (done: number, total: number) => progress.update('files processed', done, total),
   };
   const store = ctx.store();
@@ -161,11 +176,14 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   } finally {
     progress.stop();
   }
-  printSummary(summary, options.json);
+  const tokens = options.format === 'dicom' && summary.skipped.length > 0
+    ? await locateDicomTokens({ dir, salt: salt!, ...(options.masks ? { masksDir: path.resolve(options.masks) } : {}) })
+    : undefined;
+  printSummary(summary, options.json, tokens ? (file) => (tokens.has(file) ? path.relative(process.cwd(), tokens.get(file)!) || tokens.get(file)! : file) : undefined);
 }
 
 export function registerDatasetCommands(program: Command, ctx: CliContext): void {
-  const dataset = program.command('dataset').description('imported datasets: list, show, import');
+  const dataset = program.command('dataset').description('imported datasets: list, show, import, resplit, gc');
 
   dataset.command('list').description('list imported datasets')
     .option('--json', 'print as JSON')
@@ -233,6 +251,24 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
       console.log(`${reused ? 'already made' : 'made'} ${newId} from ${id}: initial ${c.initial}, pool ${c.pool}, validation ${c.val ?? 0}, test ${c.test} (the same test set)`);
     });
 
+  dataset.command('gc').description('remove the objects of imports that did not finish (no manifest references them)')
+    .option('--min-age <duration>', 'leave alone what was written more recently (an import may still be running)', duration, 3600_000)
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    .option('--json', 'print as JSON')
+    .action(async (options: { minAge: number; dryRun?: boolean; json?: boolean }) => {
+      const store = ctx.store();
+      const cutoff = Date.now() - options.minAge;
+      const unfinished = await listUnfinishedDatasets(store);
+      const old = unfinished.filter((d) => d.lastWriteMs <= cutoff);
+      const removed: { datasetId: string; objects: number }[] = [];
+      for (const d of old) removed.push({ datasetId: d.datasetId, objects: options.dryRun ? d.objects : await removeUnfinishedDataset(store, d.datasetId) });
+      const recent = unfinished.filter((d) => d.lastWriteMs > cutoff).map((d) => d.datasetId);
+      if (options.json) return console.log(JSON.stringify({ dryRun: Boolean(options.dryRun), removed, leftRecent: recent }, null, 2));
+      if (old.length === 0) console.log('nothing to remove: every dataset prefix has a manifest' + (recent.length ? ` (or was written in the last ${options.minAge / 60_000} min)` : ''));
+      for (const r of removed) console.log(`${options.dryRun ? 'would remove' : 'removed'} ${r.objects} objects of ${r.datasetId}`);
+      for (const id of recent) console.log(`left ${id}: written in the last ${options.minAge / 60_000} min (an import may still be running; --min-age 0s removes it)`);
+    });
+
   dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, DICOM ultrasound, or generate a synthetic echo set')
     .addOption(new Option('--format <format>', 'what to import').choices(IMPORT_FORMATS).default('pairs'))
     .option('--dir <dir>', 'the folder to import (synthetic: where the generated files go)')
@@ -240,6 +276,8 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--initial <n>', 'labelled images in the initial training set, spread over videos', positiveInt, 40)
     .option('--test-share <share>', 'share of videos held out for testing', numberIn(0, 0.999999, 'a share in (0, 1)'), 0.2)
     .option('--val-share <share>', 'share of the training videos held out for validation (0: none)', numberIn(0, 0.9, 'a share in [0, 0.9]', true), DEFAULT_VAL_SHARE)
+    .option('--test-videos <n>', 'videos (studies) held out for testing, instead of --test-share', nonNegativeInt)
+    .option('--val-videos <n>', 'videos held out for validation, instead of --val-share', nonNegativeInt)
     .option('--seed <n>', 'seed of the split (and of the synthetic data)', integer, 0)
     .option('--name <text>', 'a name for the dataset')
     .option('--json', 'print the import summary as JSON')

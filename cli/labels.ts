@@ -68,7 +68,7 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
         console.log(JSON.stringify({ workflowId: id, phase: request.phase, size: request.size, requestKey: status.pending!.requestKey, items }, null, 2));
         return;
       }
-      const columns = ['id', 'group', 'score', 'imageUrl', 'uncertaintyMapUrl', 'predictionUrl', 'maskUploadKey', 'maskUploadUrl'] as const;
+      const columns = ['id', 'group', 'purpose', 'score', 'imageUrl', 'uncertaintyMapUrl', 'predictionUrl', 'maskUploadKey', 'maskUploadUrl'] as const;
       console.log(columns.join(','));
       for (const item of items) console.log(columns.map((c) => csvCell(item[c])).join(','));
     });
@@ -76,21 +76,28 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
   labels.command('submit')
     .description('check a folder of masks (<image id>.png, .tif or .jpg) for the pending request; if all are good, store them and send them to the run')
     .argument('<id>', 'active-learning or pipeline id')
-    .requiredOption('--dir <dir>', 'folder of <image id>.<ext> masks')
+    .option('--dir <dir>', 'folder of <image id>.<ext> masks')
+    .option('--unusable <ids>', 'comma-separated ids of requested frames that cannot be labelled (no LV visible, off-axis): they leave the pool and are replaced', listOf((s) => s))
     .option('--phase <n>', 'the phase these masks answer (default: the one waiting)', nonNegativeInt)
     .option('--label <n>', 'grey value of the structure in multi-label masks (default: the run\'s)', positiveInt)
     .option('--allow-empty [ids]', 'accept empty masks (the frame truly shows no LV): for all, or only these comma-separated ids', listOf((s) => s))
     .option('--json', 'print the outcome as JSON')
-    .action(async (runId: string, options: { dir: string; phase?: number; label?: number; allowEmpty?: true | string[]; json?: boolean }) => {
-      const dir = path.resolve(options.dir);
-      if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--dir ${dir} is not a folder`);
-      const files = fs.readdirSync(dir).filter((f) => MASK_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
-      if (files.length === 0) throw new UsageError(`--dir ${dir} has no masks (${MASK_EXTENSIONS.join(', ')})`);
-      const emptyAllowed = (id: string) => options.allowEmpty === true || (Array.isArray(options.allowEmpty) && options.allowEmpty.includes(id));
-      const uploads: MaskUpload[] = files.map((f) => {
-        const id = f.slice(0, -path.extname(f).length);
-        return { id, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))), ...(emptyAllowed(id) ? { allowEmpty: true } : {}) };
-      });
+    .action(async (runId: string, options: { dir?: string; unusable?: string[]; phase?: number; label?: number; allowEmpty?: true | string[]; json?: boolean }) => {
+      if (!options.dir && !options.unusable) throw new UsageError('give --dir with masks, --unusable with frame ids, or both');
+      const uploads: MaskUpload[] = [];
+      if (options.dir) {
+        const dir = path.resolve(options.dir);
+        if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--dir ${dir} is not a folder`);
+        const files = fs.readdirSync(dir).filter((f) => MASK_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
+        if (files.length === 0) throw new UsageError(`--dir ${dir} has no masks (${MASK_EXTENSIONS.join(', ')})`);
+        const emptyAllowed = (id: string) => options.allowEmpty === true || (Array.isArray(options.allowEmpty) && options.allowEmpty.includes(id));
+        for (const f of files) {
+          const id = f.slice(0, -path.extname(f).length);
+          if (options.unusable?.includes(id)) throw new UsageError(`'${id}' has a mask in --dir and is listed in --unusable: keep one`);
+          uploads.push({ id, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))), ...(emptyAllowed(id) ? { allowEmpty: true } : {}) });
+        }
+      }
+      for (const id of options.unusable ?? []) uploads.push({ id, unusable: true });
       const id = await activeLearningId(await ctx.temporal(), runId);
       if (!options.json) console.log(`checking ${uploads.length} masks for ${id}…`);
       const outcome = await asCliError(async () => submitMasks(await ctx.temporal(), ctx.store(), id, uploads, { phase: options.phase, source: 'cli', label: options.label }));

@@ -1,7 +1,7 @@
 /** The active-learning workflow's input, state (carried across continueAsNew), status query and result. */
 import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { LabelProvenance, SubmittedLabel } from './labelling';
-import type { AcquisitionFunction, EvaluationSplit, MCMode, PixelReduction, SelectionMode, StopReason } from './names';
+import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, SelectionMode, StopReason } from './names';
 
 export interface ActiveLearningInput {
   datasetId: string;
@@ -43,6 +43,18 @@ export interface ActiveLearningInput {
   initialSeed?: number;
   /** Continue from this earlier run's merged labels and phases (`al start --resume-from`). */
   resumeFrom?: string;
+  /**
+   * A dataset without enough masks: the run first asks doctors for them (README, "Starting from unlabelled
+   * studies") — `evalFramesPerVideo` frames of every validation and test video that has none (default 2), and the
+   * initial training set up to `initialCount` frames (default: the dataset's, or 40 when it has none), spread over
+   * the training videos.
+   */
+  initialCount?: number;
+  evalFramesPerVideo?: number;
+  /** Set when the run's labels for the evaluation and initial sets made `datasetId` from this dataset. */
+  bootstrappedFrom?: string;
+  /** End once the first request's masks have made the labelled dataset (a pipeline then searches on it). */
+  bootstrapOnly?: boolean;
   taskQueues: TaskQueues;
   timeouts?: ActivityTimeouts;
   state?: ActiveLearningState;
@@ -92,6 +104,14 @@ export interface LabelRequest {
   /** Masks replaced by a later submission of the same image (the last 20). */
   replacements?: LabelReplacement[];
   replacedCount?: number;
+  /** The set each requested frame's mask fills, when not a phase's query (the run's first request on an unlabelled dataset). */
+  purposes?: Record<string, LabelPurpose>;
+  /** Frames doctors marked unusable: they count as answered, leave the pool and are replaced from `reserve`. */
+  unusable?: string[];
+  /** Candidates that replace unusable frames, in order (for the first request: per purpose). */
+  reserve?: { id: string; purpose?: LabelPurpose }[];
+  /** unusable frame → the frame that replaced it in the request ('' when the reserve had none left). */
+  replacementOf?: Record<string, string>;
 }
 
 export interface ActiveLearningState {
@@ -125,6 +145,9 @@ export interface PendingStatus {
   closed?: boolean;
   replaced?: number;
   replacements?: LabelReplacement[];
+  /** Requested frames per purpose (absent for a phase's query). */
+  purposes?: Partial<Record<LabelPurpose, number>>;
+  unusable?: string[];
 }
 
 export interface ActiveLearningStatus {
@@ -141,13 +164,26 @@ export interface ActiveLearningStatus {
   done: boolean;
   stopReason?: StopReason;
   resumedFrom?: string;
+  /** The dataset the run started from, when its first request labelled the evaluation and initial sets. */
+  bootstrappedFrom?: string;
 }
 
 export interface ActiveLearningResult {
   stopReason: StopReason;
+  /** The dataset the run made from its first request's masks (stop reason 'labelled'). */
+  labelledDatasetId?: string;
   history: PhaseRecord[];
   reportKey: string;
   labelledKey: string;
+}
+
+/**
+ * What a run on a dataset without enough masks asks doctors for first: frames for the validation, test and initial
+ * sets, in that order, and reserve frames that replace ones marked unusable.
+ */
+export interface BootstrapRequestPlan {
+  frames: { id: string; purpose: LabelPurpose }[];
+  reserve: { id: string; purpose: LabelPurpose }[];
 }
 
 /** `runs/<id>/state.json`, written at every phase boundary: what `--resume-from` continues from. */

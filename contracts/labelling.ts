@@ -1,8 +1,11 @@
 /** What doctors and labelling tools see and send: the labelling request and mask submissions. */
+import type { LabelPurpose } from './names';
 
 export interface LabellingRequestItem {
   id: string;
   group: string;
+  /** The set this mask fills (absent: a phase's query, as before purposes existed). */
+  purpose?: LabelPurpose;
   score: number;
   imageKey: string;
   imageUrl: string;
@@ -45,11 +48,17 @@ export interface LabelProvenance {
  */
 export interface SubmittedLabel extends LabelProvenance {
   id: string;
+  /** '' for a frame marked unusable. */
   maskKey: string;
-  /** sha256 of the 0/1 mask and its size (`data/masks.ts` maskContentHash). */
+  /** sha256 of the 0/1 mask and its size (`data/masks.ts` maskContentHash); `UNUSABLE_FRAME` for a frame marked unusable. */
   contentHash: string;
   foreground: number;
+  /** The doctor cannot label this frame (no LV visible, off-axis): it leaves the pool and is replaced in the request. */
+  unusable?: true;
 }
+
+/** The content hash a frame marked unusable carries instead of a mask's. */
+export const UNUSABLE_FRAME = 'unusable';
 
 export interface LabelsSubmission {
   phase: number;

@@ -46,6 +46,14 @@ export const SELECTION_MODES = ['top-k', 'stochastic', 'stratified'] as const;
 export type SelectionMode = (typeof SELECTION_MODES)[number];
 export const isSelectionMode = member(SELECTION_MODES);
 
+/**
+ * What a requested frame's mask is for: the test or validation set (a run that starts without them asks for them
+ * first), the initial training set, or a phase's query (the frames active learning chose).
+ */
+export const LABEL_PURPOSES = ['validation', 'test', 'initial', 'query'] as const;
+export type LabelPurpose = (typeof LABEL_PURPOSES)[number];
+export const isLabelPurpose = member(LABEL_PURPOSES);
+
 /** How a search chooses what to train next. */
 export const SEARCH_SCHEDULERS = ['random', 'asha'] as const;
 export type SearchScheduler = (typeof SEARCH_SCHEDULERS)[number];
@@ -71,8 +79,12 @@ export const DROPOUT_STRATEGIES = ['none', ...MC_DROPOUT_STRATEGIES] as const;
 export type DropoutStrategy = (typeof DROPOUT_STRATEGIES)[number];
 export const isDropoutStrategy = member(DROPOUT_STRATEGIES);
 
-/** A dataset's splits. */
-export const SPLIT_NAMES = ['initial', 'pool', 'val', 'test'] as const;
+/**
+ * A dataset's splits: `initial`, `val` and `test` hold labelled frames, `pool` every other frame of the training
+ * videos; `valUnlabelled` and `testUnlabelled` the unlabelled frames of the validation and test videos, which a run
+ * may ask doctors to label for evaluation (never trained on).
+ */
+export const SPLIT_NAMES = ['initial', 'pool', 'val', 'test', 'valUnlabelled', 'testUnlabelled'] as const;
 export type SplitName = (typeof SPLIT_NAMES)[number];
 export const isSplitName = member(SPLIT_NAMES);
 
@@ -82,7 +94,8 @@ export type EvaluationSplit = (typeof EVALUATION_SPLITS)[number];
 export const isEvaluationSplit = member(EVALUATION_SPLITS);
 
 /** Why an active-learning run ended. */
-export const STOP_REASONS = ['target-reached', 'budget-spent', 'pool-empty', 'max-phases', 'stopped'] as const;
+/** Why a run ended; 'labelled': a pipeline's first run, which only gathered the masks of the evaluation and initial sets. */
+export const STOP_REASONS = ['target-reached', 'budget-spent', 'pool-empty', 'max-phases', 'stopped', 'labelled'] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
 
 /** Workflow type names, as Temporal and `runs list` show them. */

@@ -10,6 +10,8 @@ export interface PipelineInput {
 }
 
 export interface PipelineResult {
+  /** The first child's result on a dataset without enough masks (it gathered them, or was stopped). */
+  labelling?: ActiveLearningResult;
   search?: SearchResult;
   /** Absent when the pipeline was stopped during the search. */
   activeLearning?: ActiveLearningResult;

@@ -62,7 +62,10 @@ export interface DatasetManifest {
     testKey: string;
     /** The validation split (labelled, by video, never trained on): absent in datasets made before it existed. */
     valKey?: string;
-    counts: { initial: number; pool: number; test: number; val?: number };
+    /** Unlabelled frames of the validation and test videos (datasets imported without every mask): what a run asks doctors to label for evaluation. */
+    valUnlabelledKey?: string;
+    testUnlabelledKey?: string;
+    counts: { initial: number; pool: number; test: number; val?: number; valUnlabelled?: number; testUnlabelled?: number };
   };
   /** How the dataset was made, e.g. "camus:nifti" or "folder-of-pairs". */
   source: string;
@@ -75,6 +78,9 @@ export interface DatasetSplits {
   test: string[];
   /** Labelled frames of held-out videos that choose (absent in datasets made before validation splits existed). */
   val?: string[];
+  /** Unlabelled frames of the validation and test videos (absent when there are none). */
+  valUnlabelled?: string[];
+  testUnlabelled?: string[];
 }
 
 /** Item ids become object keys and file names: keep them to a safe alphabet. */
@@ -185,12 +191,13 @@ function checkSplits(items: readonly DatasetItem[], splits: DatasetSplits): void
       const other = seen.get(id);
       if (other) throw new Error(`Item '${id}' is in both the '${other}' and the '${name}' split.`);
       seen.set(id, name);
-      if (name !== 'pool' && !item.maskKey) {
+      const unlabelledSplit = name === 'pool' || name === 'valUnlabelled' || name === 'testUnlabelled';
+      if (!unlabelledSplit && !item.maskKey) {
         throw new Error(`Item '${id}' in the '${name}' split has no mask; initial, validation and test items must be labelled.`);
       }
     }
   }
-  for (const heldOut of ['test', 'val'] as const) {
+  for (const heldOut of ['test', 'val', 'testUnlabelled', 'valUnlabelled'] as const) {
     const groups = new Set((splits[heldOut] ?? []).map((id) => byId.get(id)!.group));
     for (const id of [...splits.initial, ...splits.pool]) {
       const group = byId.get(id)!.group;
@@ -215,7 +222,8 @@ export async function writeDataset(
   await store.putBytes(itemsKey, encodeJson(items), 'application/json');
   for (const name of splitNames) {
     const ids = splits[name];
-    if (ids) await store.putBytes(datasetKeys.split(spec.id, name), encodeJson(ids), 'application/json');
+    const optional = name === 'valUnlabelled' || name === 'testUnlabelled';
+    if (ids && (!optional || ids.length > 0)) await store.putBytes(datasetKeys.split(spec.id, name), encodeJson(ids), 'application/json');
   }
   const manifest: DatasetManifest = {
     id: spec.id,
@@ -230,7 +238,13 @@ export async function writeDataset(
       poolKey: datasetKeys.split(spec.id, 'pool'),
       testKey: datasetKeys.split(spec.id, 'test'),
       ...(splits.val ? { valKey: datasetKeys.split(spec.id, 'val') } : {}),
-      counts: { initial: splits.initial.length, pool: splits.pool.length, test: splits.test.length, ...(splits.val ? { val: splits.val.length } : {}) },
+      ...(splits.valUnlabelled?.length ? { valUnlabelledKey: datasetKeys.split(spec.id, 'valUnlabelled') } : {}),
+      ...(splits.testUnlabelled?.length ? { testUnlabelledKey: datasetKeys.split(spec.id, 'testUnlabelled') } : {}),
+      counts: {
+        initial: splits.initial.length, pool: splits.pool.length, test: splits.test.length, ...(splits.val ? { val: splits.val.length } : {}),
+        ...(splits.valUnlabelled?.length ? { valUnlabelled: splits.valUnlabelled.length } : {}),
+        ...(splits.testUnlabelled?.length ? { testUnlabelled: splits.testUnlabelled.length } : {}),
+      },
     },
     source: spec.source,
     seed: spec.seed,

@@ -1,6 +1,6 @@
 /**
  * The labels server: labelling tools' way into a run.
- *   POST /labels                 bearer token; { workflowId, phase?, allowEmpty?, label?, items: [{ id, maskKey | maskPng (base64), allowEmpty? }] }
+ *   POST /labels                 bearer token; { workflowId, phase?, allowEmpty?, label?, items: [{ id, maskKey | maskPng (base64) | unusable: true, allowEmpty? }] }
  *   POST /webhook                Label Studio's webhook (ANNOTATION_CREATED / _UPDATED): the shared-secret header
  *   GET  /health                 liveness (also Label Studio's ML-backend health check)
  *   POST /setup, POST /predict   Label Studio's ML-backend contract: predictions are the run's segmentation-model masks
@@ -101,16 +101,21 @@ function parseLabels(body: unknown): LabelsBody {
   if (b.allowEmpty !== undefined && typeof b.allowEmpty !== 'boolean') throw new HttpError(400, 'allowEmpty must be true or false');
   if (!Array.isArray(b.items) || b.items.length === 0) throw new HttpError(400, 'items must be a non-empty array');
   const uploads = b.items.map((raw: unknown, i: number): MaskUpload => {
-    const item = raw as { id?: unknown; maskKey?: unknown; maskPng?: unknown; allowEmpty?: unknown; annotator?: unknown };
+    const item = raw as { id?: unknown; maskKey?: unknown; maskPng?: unknown; allowEmpty?: unknown; annotator?: unknown; unusable?: unknown };
     if (typeof item?.id !== 'string') throw new HttpError(400, `items[${i}].id must be a string`);
     const common = {
       id: item.id,
       ...(typeof item.allowEmpty === 'boolean' ? { allowEmpty: item.allowEmpty } : {}),
       ...(typeof item.annotator === 'string' ? { annotator: item.annotator } : {}),
     };
+    if (item.unusable !== undefined && item.unusable !== true) throw new HttpError(400, `items[${i}].unusable must be true when given`);
+    if (item.unusable === true) {
+      if (item.maskKey !== undefined || item.maskPng !== undefined) throw new HttpError(400, `items[${i}] is marked unusable and cannot carry a mask as well`);
+      return { ...common, unusable: true };
+    }
     if (typeof item.maskKey === 'string') return { ...common, maskKey: item.maskKey };
     if (typeof item.maskPng === 'string') return { ...common, bytes: new Uint8Array(Buffer.from(item.maskPng, 'base64')) };
-    throw new HttpError(400, `items[${i}] needs maskKey or maskPng (base64)`);
+    throw new HttpError(400, `items[${i}] needs maskKey or maskPng (base64), or unusable: true`);
   });
   return { workflowId: b.workflowId, phase: b.phase as number | undefined, allowEmpty: b.allowEmpty as boolean | undefined, label: b.label as number | undefined, uploads };
 }

@@ -12,7 +12,7 @@
 import { type Client, ServiceError, WorkflowUpdateFailedError } from '@temporalio/client';
 import {
   type ActiveLearningStatus, type LabelProvenance, type LabellingRequest, type LabelsSubmission, runKeys, SUBMISSION_REJECTIONS,
-  type SubmissionOutcome, type SubmittedLabel,
+  type SubmissionOutcome, type SubmittedLabel, UNUSABLE_FRAME,
 } from '../contracts';
 import { encodeCanonicalMask, maskContentHash, normaliseMaskBytes } from '../data/masks';
 import { MissingKeyError } from '../store/blobStore';
@@ -36,6 +36,8 @@ export interface MaskUpload extends Partial<Omit<LabelProvenance, 'source'>> {
   maskKey?: string;
   /** The frame truly shows no structure: an empty mask is accepted. */
   allowEmpty?: boolean;
+  /** The doctor cannot label this frame (no LV visible, off-axis): no mask; it leaves the pool and is replaced. */
+  unusable?: boolean;
 }
 
 export interface SubmitOptions {
@@ -90,6 +92,15 @@ interface Checked {
 async function checkUpload(store: ObjectStore, runId: string, request: LabellingRequest, upload: MaskUpload, options: SubmitOptions): Promise<Checked> {
   const reject = (reason: string): Checked => ({ rejection: { id: upload.id, reason } });
   if (!request.items.some((item) => item.id === upload.id)) return reject(`'${upload.id}' was not requested in phase ${request.phase}`);
+  const provenance = {
+    source: options.source,
+    ...(upload.annotator !== undefined ? { annotator: upload.annotator } : {}),
+    ...(upload.leadTimeS !== undefined ? { leadTimeS: upload.leadTimeS } : {}),
+  };
+  if (upload.unusable) {
+    if (upload.bytes || upload.maskKey) return reject('is marked unusable and cannot carry a mask as well');
+    return { label: { id: upload.id, mask: new Uint8Array(0), contentHash: UNUSABLE_FRAME, foreground: 0, maskKey: '', unusable: true, ...provenance } };
+  }
   let bytes = upload.bytes;
   if (!bytes) {
     const uploads = runKeys.uploadsPhasePrefix(runId, request.phase);
@@ -111,9 +122,7 @@ async function checkUpload(store: ObjectStore, runId: string, request: Labelling
   return {
     label: {
       id: upload.id, mask: result.mask, contentHash, foreground: result.foreground, maskKey: runKeys.phaseLabel(runId, request.phase, upload.id, contentHash),
-      source: options.source,
-      ...(upload.annotator !== undefined ? { annotator: upload.annotator } : {}),
-      ...(upload.leadTimeS !== undefined ? { leadTimeS: upload.leadTimeS } : {}),
+      ...provenance,
     },
   };
 }
@@ -190,6 +199,7 @@ export async function submitMasks(client: Client, store: ObjectStore, workflowId
   // 3. Store the canonical masks (content-addressed: the same mask twice is one object).
   const created: string[] = [];
   for (const label of labels.values()) {
+    if (label.unusable) continue;
     const existed = await store.exists(label.maskKey);
     if (existed && (await storedHash(store, label.maskKey, request.size)) === label.contentHash) continue;
     await store.putImage(label.maskKey, await encodeCanonicalMask(label.mask, request.size));

@@ -207,6 +207,18 @@ export class ObjectStore implements BlobStore {
     });
   }
 
+  /** Keys under a prefix with their last-modified times (ms since the epoch), sorted by key. */
+  async listWithTimes(prefix: string): Promise<{ key: string; modifiedMs: number }[]> {
+    return this.call(`list '${prefix}'`, undefined, async () => {
+      const out: { key: string; modifiedMs: number }[] = [];
+      for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) {
+        const { name, lastModified } = item as { name?: string; lastModified?: Date };
+        if (name) out.push({ key: name, modifiedMs: lastModified ? lastModified.getTime() : 0 });
+      }
+      return out.sort((a, b) => a.key.localeCompare(b.key));
+    });
+  }
+
   async remove(key: string): Promise<void> {
     await this.call(`remove '${key}'`, undefined, () => this.client.removeObject(this.bucket, key));
   }

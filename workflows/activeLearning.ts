@@ -3,16 +3,22 @@
  *   train the pair (segmentation without dropout, uncertainty with dropout) → evaluate on the validation and test
  *   splits → stop? → MC-sample and score the pool → select K → the segmentation model's drafts of the K images →
  *   publish a labelling request → wait for masks → close the phase → merge (each mask verified) → next phase.
+ * On a dataset without enough masks the run first asks doctors for the validation, test and initial frames; their
+ * masks make a labelled dataset, on which the run continues (as new) from phase 1.
  * Lists of ids live in MinIO; the state holds their keys and counts, whatever the pool size. The state is also
  * written to `runs/<id>/state.json` at every phase boundary, so `--resume-from` can continue a run that failed.
  * The steps are in workflows/al/steps.ts, the run's state, status and handlers in workflows/al/run.ts.
  */
 import { ApplicationFailure, continueAsNew } from '@temporalio/workflow';
 import {
-  ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, isAcquisitionFunction, isEvaluationSplit, SCORE_BLOCK,
+  ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type BootstrapRequestPlan, isAcquisitionFunction, isEvaluationSplit, type LabelRequest,
+  SCORE_BLOCK,
 } from '../contracts';
-import { openRun } from './al/run';
-import { answerFromOracle, evaluatePhase, finish, mergeLabels, requestLabels, scoreAndSelect, stopRule, trainPair, waitAndClose } from './al/steps';
+import { type AlRun, openRun } from './al/run';
+import {
+  answerFromOracle, completeBootstrap, evaluatePhase, finish, mergeLabels, requestBootstrapLabels, requestLabels, scoreAndSelect, stopRule,
+  trainPair, waitAndClose,
+} from './al/steps';
 
 function validate(input: ActiveLearningInput): void {
   const fail = (message: string) => {
@@ -29,6 +35,31 @@ function validate(input: ActiveLearningInput): void {
   if (input.scoreShardSize !== undefined && !(input.scoreShardSize > 0 && input.scoreShardSize % SCORE_BLOCK === 0)) {
     fail(`scoreShardSize must be a positive multiple of ${SCORE_BLOCK}`);
   }
+  if (input.initialCount !== undefined && !(Number.isInteger(input.initialCount) && input.initialCount >= 1)) fail('initialCount must be a whole number ≥ 1');
+  if (input.evalFramesPerVideo !== undefined && !(Number.isInteger(input.evalFramesPerVideo) && input.evalFramesPerVideo >= 1)) {
+    fail('evalFramesPerVideo must be a whole number ≥ 1');
+  }
+}
+
+/** A request closed (stopped) before any mask or unusable mark came. */
+const nothingAnswered = (pending: LabelRequest) => pending.received.length === 0 && !pending.unusable?.length;
+
+/** The first request of a run on a dataset without enough masks; the run continues as new on the dataset they make. */
+async function bootstrap(run: AlRun, plan: BootstrapRequestPlan): Promise<ActiveLearningResult> {
+  const { input, state } = run;
+  if (input.oracle) {
+    throw ApplicationFailure.nonRetryable(`oracle mode answers from the dataset's own masks, and dataset '${input.datasetId}' lacks the ones this run needs`, 'InvalidInput');
+  }
+  const { pushing } = await requestBootstrapLabels(run, plan);
+  for (;;) {
+    await waitAndClose(run, pushing);
+    if (nothingAnswered(state.pending!)) return finish(run, 'stopped');
+    const datasetId = await completeBootstrap(run);
+    if (datasetId === undefined) continue;
+    if (input.bootstrapOnly) return { ...(await finish(run, 'labelled')), labelledDatasetId: datasetId };
+    if (state.stopRequested) return finish(run, 'stopped');
+    return continueAsNew<typeof activeLearning>({ ...input, datasetId, bootstrappedFrom: input.datasetId, state: undefined });
+  }
 }
 
 export async function activeLearning(input: ActiveLearningInput): Promise<ActiveLearningResult> {
@@ -36,9 +67,16 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   const run = openRun(input);
   const { state } = run;
   if (!input.state) {
-    Object.assign(state, await run.light.initActiveLearning({
+    const fresh = !input.resumeFrom && input.initialSeed === undefined;
+    const start = await run.light.initActiveLearning({
       runId: run.runId, datasetId: input.datasetId, resumeFrom: input.resumeFrom, initialSeed: input.initialSeed,
-    }));
+      ...(fresh && !input.bootstrappedFrom
+        ? { bootstrap: { initialCount: input.initialCount, evalFramesPerVideo: input.evalFramesPerVideo, seed: input.hyper.seed } } : {}),
+      ...(input.bootstrappedFrom ? { firstPhase: 1 } : {}),
+    });
+    const { bootstrap: plan, ...keys } = start;
+    if (plan) return bootstrap(run, plan);
+    Object.assign(state, keys);
   }
   if (state.stopRequested) return finish(run, 'stopped');
 
@@ -53,7 +91,7 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   if (input.oracle) await answerFromOracle(run);
   for (;;) {
     await waitAndClose(run, pushing);
-    if (state.pending!.received.length === 0) return finish(run, 'stopped');
+    if (nothingAnswered(state.pending!)) return finish(run, 'stopped');
     if (await mergeLabels(run, record, waitStarted)) break;
   }
   if (state.stopRequested) return finish(run, 'stopped');

@@ -4,10 +4,11 @@
  *   resends (the same masks, to a closed phase, garbage) cannot grow it: the history grows only with masks that
  *   change what the run holds.
  * - `applySubmission` is the handler: new masks are received, a different mask for an image already received
- *   replaces it (recorded), the same mask again changes nothing.
+ *   replaces it (recorded), the same mask again changes nothing. A frame marked unusable (no mask) counts as
+ *   answered: its mask, if one came, is dropped, and the workflow puts a reserve frame in its place.
  */
 import {
-  type LabelRequest, type LabelsSubmission, runKeys, SUBMISSION_REJECTIONS, type SubmissionOutcome, type SubmittedLabel,
+  type LabelRequest, type LabelsSubmission, runKeys, SUBMISSION_REJECTIONS, type SubmissionOutcome, type SubmittedLabel, UNUSABLE_FRAME,
 } from '../contracts';
 
 /** Replacements kept in the state (status shows them); the count covers all. */
@@ -40,12 +41,18 @@ export function checkSubmission(runId: string, currentPhase: number, pending: La
       fail('each item needs id, maskKey, contentHash, foreground and source; send masks with `labels submit` or POST /labels');
     }
     if (!pending.ids.includes(item.id)) fail(`'${item.id}' was not requested in phase ${pending.phase}`);
-    if (!item.maskKey.startsWith(prefix)) fail(`the mask of '${item.id}' is not a checked label of this phase (send it through the labels path)`);
+    if (item.unusable) {
+      if (item.contentHash !== UNUSABLE_FRAME || item.maskKey !== '') fail(`'${item.id}' is marked unusable and cannot carry a mask as well`);
+    } else if (!item.maskKey.startsWith(prefix)) {
+      fail(`the mask of '${item.id}' is not a checked label of this phase (send it through the labels path)`);
+    }
     const earlier = seen.get(item.id);
     if (earlier !== undefined && earlier !== item.contentHash) fail(`two different masks for '${item.id}' in one submission`);
     seen.set(item.id, item.contentHash);
   }
-  const changes = submission.items.some((item) => !pending.received.some((r) => r.id === item.id && r.contentHash === item.contentHash));
+  const unusable = new Set(pending.unusable ?? []);
+  const changes = submission.items.some((item) => (item.unusable ? !unusable.has(item.id)
+    : unusable.has(item.id) || !pending.received.some((r) => r.id === item.id && r.contentHash === item.contentHash)));
   if (!changes) fail(`${SUBMISSION_REJECTIONS.alreadyReceived}: every mask in this submission was already received`);
 }
 
@@ -55,6 +62,18 @@ export function applySubmission(pending: LabelRequest, submission: LabelsSubmiss
   const unique = new Map<string, SubmittedLabel>();
   for (const item of submission.items) unique.set(item.id, item);
   for (const item of unique.values()) {
+    if (item.unusable) {
+      if (pending.unusable?.includes(item.id)) {
+        outcome.duplicates.push(item.id);
+        continue;
+      }
+      pending.received = pending.received.filter((r) => r.id !== item.id);
+      pending.unusable = [...(pending.unusable ?? []), item.id];
+      outcome.accepted.push(item.id);
+      continue;
+    }
+    // A mask for a frame marked unusable before: the doctor changed their mind.
+    if (pending.unusable?.includes(item.id)) pending.unusable = pending.unusable.filter((id) => id !== item.id);
     const existing = pending.received.find((r) => r.id === item.id);
     if (existing?.contentHash === item.contentHash) {
       outcome.duplicates.push(item.id);
@@ -80,6 +99,11 @@ export function applySubmission(pending: LabelRequest, submission: LabelsSubmiss
 }
 
 export function remainingIds(pending: LabelRequest): string[] {
-  const received = new Set(pending.received.map((r) => r.id));
-  return pending.ids.filter((id) => !received.has(id));
+  const answered = new Set([...pending.received.map((r) => r.id), ...(pending.unusable ?? [])]);
+  return pending.ids.filter((id) => !answered.has(id));
+}
+
+/** Frames marked unusable that no reserve frame has replaced yet (the reserve is used in order). */
+export function unreplacedUnusable(pending: LabelRequest): string[] {
+  return (pending.unusable ?? []).filter((id) => !(pending.replacementOf ?? {})[id]);
 }

@@ -5,6 +5,9 @@
  * 2 LV myocardium, 3 left atrium; `label` picks one, through the label rule of `data/masks.ts`. Each patient is one
  * group. A single ED/ES frame whose ground truth lacks the label is skipped with the values it has; in a sequence,
  * such a frame is skipped alone (as empty) and the sequence's other frames are imported.
+ * The MetaImage release has no ground truth for its `_sequence` files: with `half_sequence`, the frames its
+ * `Info_<view>.cfg` names ED and ES take the masks of the `_ED_gt` / `_ES_gt` files, and the others are imported
+ * unlabelled (the pool a run asks doctors about).
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -105,6 +108,23 @@ async function findSplitFolder(dir: string, spec: string | boolean | undefined):
   throw new Error(`splitLists: no database_split/subgroup_testing.txt in ${dir} or beside it; pass the folder that holds the split lists.`);
 }
 
+/**
+ * The ED and ES ground truths of a MetaImage sequence: `Info_<view>.cfg` gives their frame numbers (from 1) in the
+ * sequence; frames whose `_ED_gt` / `_ES_gt` file is missing are left out.
+ */
+async function edEsGroundTruths(patientDir: string, patient: string, view: CamusView, dir: string): Promise<{ frame: number; file: string; relative: string }[]> {
+  const info = path.join(patientDir, `Info_${view}.cfg`);
+  if (!(await exists(info))) return [];
+  const text = await readFile(info, 'utf8');
+  const out: { frame: number; file: string; relative: string }[] = [];
+  for (const phase of ['ED', 'ES'] as const) {
+    const number = Number(new RegExp(`^${phase}:\\s*(\\d+)`, 'm').exec(text)?.[1]);
+    const file = await findVolume(path.join(patientDir, `${patient}_${view}_${phase}_gt`));
+    if (Number.isInteger(number) && number >= 1 && file) out.push({ frame: number - 1, file, relative: relativePosix(dir, file) });
+  }
+  return out;
+}
+
 export async function importCamus(store: BlobStore, options: CamusOptions): Promise<ImportSummary> {
   const dir = path.resolve(options.dir);
   const size = parseSize(options.size);
@@ -139,15 +159,18 @@ export async function importCamus(store: BlobStore, options: CamusOptions): Prom
         const base = path.join(patientDir, `${patient}_${view}_${kind}`);
         let imageFile = await findVolume(base);
         let gtFile = await findVolume(`${base}_gt`);
+        /** MetaImage sequences: the ED and ES ground truths, at their 0-based frames of the sequence. */
+        let edEs: { frame: number; file: string; relative: string }[] = [];
         if (!imageFile && kind === 'half_sequence') {
           imageFile = await findVolume(path.join(patientDir, `${patient}_${view}_sequence`));
           gtFile = imageFile ? await findVolume(path.join(patientDir, `${patient}_${view}_sequence_gt`)) : undefined;
+          if (imageFile && !gtFile) edEs = await edEsGroundTruths(patientDir, patient, view, dir);
         }
         if (!imageFile) {
           skipped.push({ file: relativePosix(dir, base), reason: 'missing: no .nii.gz, .nii or .mhd file for this view and frame' });
           continue;
         }
-        inputFiles.push(...companions(imageFile), ...(gtFile ? companions(gtFile) : []));
+        inputFiles.push(...companions(imageFile), ...(gtFile ? companions(gtFile) : []), ...edEs.flatMap((g) => companions(g.file)));
         const info = path.join(patientDir, `Info_${view}.cfg`);
         if (await exists(info)) inputFiles.push(info);
         const imageRelative = relativePosix(dir, imageFile);
@@ -167,21 +190,32 @@ export async function importCamus(store: BlobStore, options: CamusOptions): Prom
             const pixels = width * height;
             const intensities = normaliseIntensities(image.data, image.typeMax);
             const spacing: [number, number] | undefined = image.spacing.length >= 2 ? [image.spacing[1], image.spacing[0]] : undefined;
+            const edEsMasks = new Map<number, { volume: Volume; relative: string }>();
+            for (const g of edEs) {
+              if (g.frame >= count) throw new InputFileError(imageRelative, `Info_${view}.cfg puts a labelled frame at ${g.frame + 1}, but the sequence has ${count} frames`);
+              const volume = await readVolume(g.file, g.relative);
+              if (volume.dims[0] !== width || volume.dims[1] !== height) {
+                throw new InputFileError(g.relative, `ground truth is ${volume.dims.join('×')} but the sequence ${imageRelative} is ${width}×${height}`);
+              }
+              edEsMasks.set(g.frame, { volume, relative: g.relative });
+            }
             const items: LoadedItem[] = [];
             for (let t = 0; t < count; t++) {
               const id = isSequence ? `${patient}_${view}_${kind === 'half_sequence' ? 'hs' : 'seq'}${String(t).padStart(3, '0')}` : `${patient}_${view}_${kind}`;
               const frameTag = isSequence ? `[${t}]` : '';
               let mask: Uint8Array | undefined;
-              if (gt) {
+              const labelled = gt ? { data: gt.data.subarray(t * pixels, (t + 1) * pixels), where: `${gtRelative}${frameTag}` }
+                : edEsMasks.has(t) ? { data: edEsMasks.get(t)!.volume.data.subarray(0, pixels), where: edEsMasks.get(t)!.relative } : undefined;
+              if (labelled) {
                 // One bad frame must not cost a sequence its other frames: empty ones go on, and the import core skips them.
-                const normalised = normaliseMask({ width, height, channels: 1, data: gt.data.subarray(t * pixels, (t + 1) * pixels) }, { label, allowEmpty: isSequence });
-                if (!normalised.ok) throw new InputFileError(`${gtRelative}${frameTag}`, normalised.reason);
+                const normalised = normaliseMask({ width, height, channels: 1, data: labelled.data }, { label, allowEmpty: isSequence });
+                if (!normalised.ok) throw new InputFileError(labelled.where, normalised.reason);
                 mask = normalised.mask;
               }
               items.push({
                 id,
                 image: { width, height, data: intensities.subarray(t * pixels, (t + 1) * pixels) },
-                ...(mask ? { mask, maskFile: `${gtRelative}${frameTag}` } : {}),
+                ...(mask ? { mask, maskFile: labelled!.where } : {}),
                 ...(spacing ? { spacing } : {}),
                 source: `${imageRelative}${frameTag}`,
               });

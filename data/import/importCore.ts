@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from '../../store/blobStore';
+import type { ObjectStore } from '../../store/objectStore';
 import {
   datasetKeys, itemContentHash, itemIdPattern, readManifest, writeDataset, writeItemData,
   type DatasetItem, type DatasetManifest, type DatasetSplits,
@@ -43,6 +44,9 @@ export interface SplitOptions {
   testShare?: number;
   /** Explicit test groups (e.g. CAMUS' official testing list; split groups where items have them); overrides testShare. */
   testGroups?: readonly string[];
+  /** Videos (split groups) held out for testing / validation, instead of the shares. */
+  testVideos?: number;
+  valVideos?: number;
   /**
    * Share of the labelled training split groups held out for validation (default 0.1; 0: no validation split, the
    * datasets of earlier versions). Validation chooses (search ranking, early stopping, best checkpoint, the stop rule);
@@ -114,11 +118,13 @@ export async function fingerprintInputs(root: string, files: readonly string[], 
 export const DEFAULT_VAL_SHARE = 0.1;
 
 /**
- * Splits by group, never by frame. Test: `testShare` of the labelled split groups (or `testGroups`), their labelled
- * frames. Validation: `valShare` of the remaining labelled split groups (at least one when there are three or more),
- * their labelled frames. Initial: `initialCount` labelled frames of the other groups, taken round-robin over shuffled
- * groups. Pool: every other frame of the training groups. Unlabelled frames of test and validation groups are in no
- * split (a near-duplicate frame of a held-out video must not be trained on).
+ * Splits by group, never by frame. Held-out groups are drawn among all split groups, those with masks first (their
+ * frames can be scored at once), then the others: test takes `testShare` of the groups (or `testGroups`, or
+ * `testVideos` groups), validation `valShare` (or `valVideos`) of the rest (at least one when there are three or
+ * more). Their labelled frames form `test` and `val`; their unlabelled frames `testUnlabelled` and `valUnlabelled`,
+ * which a run may ask doctors to label (never trained on: a near-duplicate frame of a held-out video must not be).
+ * Initial: `initialCount` labelled frames of the other groups, taken round-robin over shuffled groups (fewer, or
+ * none, when fewer are labelled). Pool: every other frame of the training groups.
  * An item's split group (default: its group) is what train and test never share: several groups (videos) can
  * form one split group (a study), which then goes to one side whole.
  */
@@ -131,29 +137,45 @@ export function splitByGroup(
   const testShare = options.testShare ?? 0.2;
   if (!Number.isInteger(initialCount) || initialCount < 0) throw new Error(`initialCount must be a whole number ≥ 0, got ${initialCount}.`);
   if (!(testShare >= 0 && testShare < 1)) throw new Error(`testShare must be in [0, 1), got ${testShare}.`);
+  for (const [name, value] of [['testVideos', options.testVideos], ['valVideos', options.valVideos]] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 0)) throw new Error(`${name} must be a whole number ≥ 0, got ${value}.`);
+  }
   const splitKey = (item: { group: string; splitGroup?: string }) => item.splitGroup ?? item.group;
   const labelledGroups = [...new Set(items.filter((i) => i.labelled).map(splitKey))].sort();
+  const labelledSet = new Set(labelledGroups);
+  const unlabelledGroups = [...new Set(items.map(splitKey))].filter((g) => !labelledSet.has(g)).sort();
+  const allGroups = labelledGroups.length + unlabelledGroups.length;
+  // Labelled groups first (the same order as for a fully labelled dataset), then the unlabelled ones.
+  const candidates = (stream: string, groups: { labelled: string[]; unlabelled: string[] }) =>
+    [...new Random(seed, stream).shuffled(groups.labelled), ...new Random(seed, `${stream}-unlabelled`).shuffled(groups.unlabelled)];
   let testGroups: Set<string>;
   if (options.testGroups) {
     testGroups = new Set(options.testGroups);
   } else {
-    const shuffled = new Random(seed, 'split-test-groups').shuffled(labelledGroups);
-    const wanted = Math.round(testShare * labelledGroups.length);
-    const count = labelledGroups.length < 2 || testShare === 0 ? 0 : Math.min(labelledGroups.length - 1, Math.max(1, wanted));
-    testGroups = new Set(shuffled.slice(0, count));
+    const wanted = options.testVideos ?? Math.round(testShare * allGroups);
+    const count = allGroups < 2 || wanted === 0 ? 0 : Math.min(allGroups - 1, Math.max(1, wanted));
+    testGroups = new Set(candidates('split-test-groups', { labelled: labelledGroups, unlabelled: unlabelledGroups }).slice(0, count));
   }
-  const test = items.filter((i) => testGroups.has(splitKey(i)) && i.labelled).map((i) => i.id);
   const valShare = options.valShare ?? DEFAULT_VAL_SHARE;
   if (!(valShare >= 0 && valShare < 1)) throw new Error(`valShare must be in [0, 1), got ${valShare}.`);
-  const remaining = labelledGroups.filter((g) => !testGroups.has(g));
-  const valCount = valShare === 0 || remaining.length < 3 ? 0 : Math.min(remaining.length - 2, Math.max(1, Math.round(valShare * remaining.length)));
-  const valGroups = new Set(new Random(seed, 'split-val-groups').shuffled(remaining).slice(0, valCount));
-  const val = items.filter((i) => valGroups.has(splitKey(i)) && i.labelled).map((i) => i.id);
+  const rest = { labelled: labelledGroups.filter((g) => !testGroups.has(g)), unlabelled: unlabelledGroups.filter((g) => !testGroups.has(g)) };
+  const remaining = rest.labelled.length + rest.unlabelled.length;
+  const wantedVal = options.valVideos ?? (valShare === 0 ? 0 : Math.max(1, Math.round(valShare * remaining)));
+  const valCount = wantedVal === 0 || remaining < 3 ? 0 : Math.min(remaining - 2, wantedVal);
+  const valGroups = new Set(candidates('split-val-groups', rest).slice(0, valCount));
+  const held = (groups: Set<string>, labelled: boolean) => items.filter((i) => groups.has(splitKey(i)) && i.labelled === labelled).map((i) => i.id);
   const training = items.filter((i) => !testGroups.has(splitKey(i)) && !valGroups.has(splitKey(i)));
   const initial = drawInitialSet(training.filter((i) => i.labelled), initialCount, seed);
   const initialSet = new Set(initial);
   const pool = training.filter((i) => !initialSet.has(i.id)).map((i) => i.id);
-  return valShare === 0 ? { initial, pool, test } : { initial, pool, test, val };
+  const testUnlabelled = held(testGroups, false);
+  const valUnlabelled = held(valGroups, false);
+  return {
+    initial, pool, test: held(testGroups, true),
+    ...(valShare === 0 && options.valVideos === undefined ? {} : { val: held(valGroups, true) }),
+    ...(valUnlabelled.length > 0 ? { valUnlabelled } : {}),
+    ...(testUnlabelled.length > 0 ? { testUnlabelled } : {}),
+  };
 }
 
 /**
@@ -266,16 +288,37 @@ async function prepareCandidate(candidate: ImportCandidate, size: [number, numbe
 }
 
 export async function runImport(store: BlobStore, options: RunImportOptions): Promise<ImportSummary> {
-  // A validation split is part of what the dataset is (datasets made without one keep their ids with valShare 0).
+  // The held-out videos are part of what the dataset is (datasets made without validation keep their ids with
+  // valShare 0; counts of videos, where given, replace the shares).
   const valShare = options.valShare ?? DEFAULT_VAL_SHARE;
-  const fingerprint = valShare === 0 ? options.fingerprint
-    : createHash('sha256').update(options.fingerprint).update(JSON.stringify({ valShare })).digest('hex');
+  const heldOut = options.testVideos !== undefined || options.valVideos !== undefined
+    ? { valShare, testVideos: options.testVideos ?? null, valVideos: options.valVideos ?? null }
+    : valShare === 0 ? undefined : { valShare };
+  const fingerprint = heldOut ? createHash('sha256').update(options.fingerprint).update(JSON.stringify(heldOut)).digest('hex') : options.fingerprint;
   const datasetId = `ds-${fingerprint.slice(0, 20)}`;
   if (await store.exists(datasetKeys.manifest(datasetId))) {
     const manifest = await readManifest(store, datasetId);
     const previous = await readSummary(store, datasetId);
     return { datasetId, manifest, imported: manifest.itemCount, labelled: previous.labelled, skipped: previous.skipped, summaryKey: datasetKeys.importSummary(datasetId), reused: true };
   }
+  try {
+    return await writeImport(store, datasetId, options);
+  } catch (error) {
+    // All or nothing: what this import wrote goes (a later import of the same files would rewrite it anyway).
+    await removeUnfinishedDataset(store, datasetId);
+    throw error;
+  }
+}
+
+/** Removes every object under a dataset's prefix, unless its manifest says the dataset is complete. */
+export async function removeUnfinishedDataset(store: BlobStore, datasetId: string): Promise<number> {
+  if (await store.exists(datasetKeys.manifest(datasetId))) return 0;
+  const keys = await store.list(datasetKeys.prefix(datasetId));
+  for (const key of keys) await store.remove(key);
+  return keys.length;
+}
+
+async function writeImport(store: BlobStore, datasetId: string, options: RunImportOptions): Promise<ImportSummary> {
   const { size } = options;
   const skipped: ImportSkip[] = [...(options.skipped ?? [])];
   const items: DatasetItem[] = [];
@@ -321,10 +364,9 @@ export async function runImport(store: BlobStore, options: RunImportOptions): Pr
     const reasons = skipped.slice(0, 5).map((s) => `${s.file}: ${s.reason}`).join('; ');
     throw new ImportFailedError(`Nothing could be imported for '${options.name}' (${skipped.length} file(s) skipped${reasons ? `: ${reasons}` : ''}).`, skipped);
   }
+  // Frames without masks are imported as they are: a run asks doctors for the labels it needs (README, "Starting
+  // from unlabelled studies").
   const labelled = items.filter((i) => i.maskKey).length;
-  if (labelled === 0) {
-    throw new ImportFailedError(`No labelled image was found for '${options.name}': the test and initial sets need masks. Check the mask pattern or file names.`, skipped);
-  }
   const splits = splitByGroup(items.map((i) => ({ id: i.id, group: i.group, splitGroup: i.splitGroup, labelled: i.maskKey !== undefined })), options);
   await store.putBytes(
     datasetKeys.importSummary(datasetId),
@@ -333,4 +375,29 @@ export async function runImport(store: BlobStore, options: RunImportOptions): Pr
   );
   const manifest = await writeDataset(store, { id: datasetId, name: options.name, size, source: options.source, seed: options.seed ?? 0 }, items, splits);
   return { datasetId, manifest, imported: items.length, labelled, skipped, summaryKey: datasetKeys.importSummary(datasetId), reused: false };
+}
+
+export interface UnfinishedDataset {
+  datasetId: string;
+  objects: number;
+  /** When its newest object was written (ms since the epoch). */
+  lastWriteMs: number;
+}
+
+/**
+ * Dataset prefixes without a manifest — imports that failed before this version cleaned up, or were interrupted
+ * (the process killed): nothing references their objects. `dataset gc` removes them.
+ */
+export async function listUnfinishedDatasets(store: Pick<ObjectStore, 'listWithTimes'>): Promise<UnfinishedDataset[]> {
+  const byDataset = new Map<string, { objects: number; lastWriteMs: number; complete: boolean }>();
+  for (const { key, modifiedMs } of await store.listWithTimes('datasets/')) {
+    const [, datasetId, rest] = /^datasets\/([^/]+)\/(.*)$/.exec(key) ?? [];
+    if (!datasetId) continue;
+    const entry = byDataset.get(datasetId) ?? { objects: 0, lastWriteMs: 0, complete: false };
+    entry.objects += 1;
+    entry.lastWriteMs = Math.max(entry.lastWriteMs, modifiedMs);
+    if (rest === 'manifest.json') entry.complete = true;
+    byDataset.set(datasetId, entry);
+  }
+  return [...byDataset].filter(([, e]) => !e.complete).map(([datasetId, e]) => ({ datasetId, objects: e.objects, lastWriteMs: e.lastWriteMs }));
 }

@@ -32,6 +32,7 @@ export async function importSyntheticEcho(store: BlobStore, options: SyntheticIm
   }
   const split = {
     seed: options.seed ?? 0, initialCount: options.initialCount, testShare: options.testShare, valShare: options.valShare, testGroups: options.testGroups,
+    testVideos: options.testVideos, valVideos: options.valVideos,
     onProgress: options.onProgress,
   };
   const name = `synthetic echo (${options.videos} videos × ${options.framesPerVideo} frames, seed ${options.seed ?? 0})`;

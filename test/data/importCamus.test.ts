@@ -113,6 +113,33 @@ describe('importCamus', () => {
     }
   });
 
+  it('imports MetaImage half sequences with the ED and ES masks on their frames and the other frames unlabelled', async () => {
+    const dir = path.join(root, 'mhd-half');
+    await writeCamusLike(dir, frames, { format: 'mhd' });
+    const store = new MemoryBlobStore();
+    const summary = await importCamus(store, { dir, size, frames: 'half_sequence', initialCount: 2, testShare: 0.2, valShare: 0 });
+    expect(summary.skipped).toEqual([]);
+    const expectedFrames = [0, 1, 2, 3, 4].reduce((n, video) => n + edEs(video).sequence.length, 0);
+    expect(summary.imported).toBe(expectedFrames);
+    // ED is the sequence's first frame and ES its last (one frame when they coincide): those are labelled.
+    expect(summary.labelled).toBe([0, 1, 2, 3, 4].reduce((n, video) => n + Math.min(2, edEs(video).sequence.length), 0));
+    const loaded = await readItems(store, summary.manifest);
+    for (const video of [0, 1, 2, 3, 4]) {
+      const { sequence } = edEs(video);
+      const ids = loaded.filter((i) => i.group === `patient${String(video + 1).padStart(4, '0')}`).map((i) => [i.id, i.maskKey !== undefined]);
+      expect(ids).toEqual(sequence.map((_, t) => [`patient${String(video + 1).padStart(4, '0')}_2CH_hs${String(t).padStart(3, '0')}`, t === 0 || t === sequence.length - 1]));
+    }
+    // The test patient's unlabelled frames are held out beside its labelled ones, never in the pool.
+    const test = await readSplit(store, summary.datasetId, 'test');
+    const testUnlabelled = await readSplit(store, summary.datasetId, 'testUnlabelled');
+    const pool = new Set(await readSplit(store, summary.datasetId, 'pool'));
+    const testGroup = loaded.find((i) => i.id === test[0])!.group;
+    expect(test.length + testUnlabelled.length).toBe(loaded.filter((i) => i.group === testGroup).length);
+    expect(test.every((id) => loaded.find((i) => i.id === id)!.maskKey !== undefined)).toBe(true);
+    expect(testUnlabelled.every((id) => !pool.has(id) && loaded.find((i) => i.id === id)!.group === testGroup)).toBe(true);
+    expect([...pool].some((id) => loaded.find((i) => i.id === id)!.maskKey === undefined)).toBe(true);
+  });
+
   it('reads compressed .zraw data and 16-bit, signed and float element types', async () => {
     for (const elementType of ['MET_USHORT', 'MET_SHORT', 'MET_FLOAT'] as const) {
       const dir = path.join(root, `mhd-${elementType}`);

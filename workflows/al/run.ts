@@ -5,12 +5,19 @@
  */
 import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type {
-  ActiveLearningInput, ActiveLearningState, ActiveLearningStatus, EvaluationSplit, InvalidSubmission, LabelsSubmission, StopReason,
+  ActiveLearningInput, ActiveLearningState, ActiveLearningStatus, EvaluationSplit, InvalidSubmission, LabelPurpose, LabelsSubmission, StopReason,
   SubmissionOutcome,
 } from '../../contracts';
 import { historyQuery, SA, statusQuery, stopSignal, submitLabelsUpdate } from '../../contracts/messages';
 import { activityProxies } from '../proxies';
 import { applySubmission, checkSubmission, remainingIds } from '../submissions';
+
+/** Requested frames per purpose. */
+function purposeCounts(purposes: Record<string, LabelPurpose>): Partial<Record<LabelPurpose, number>> {
+  const counts: Partial<Record<LabelPurpose, number>> = {};
+  for (const purpose of Object.values(purposes)) counts[purpose] = (counts[purpose] ?? 0) + 1;
+  return counts;
+}
 
 /** Invalid submissions kept in the state (the last ones). */
 const MAX_INVALID_KEPT = 20;
@@ -65,11 +72,14 @@ export function openRun(input: ActiveLearningInput): AlRun {
       closed: state.pending.closed,
       replaced: state.pending.replacedCount ?? 0,
       replacements: state.pending.replacements ?? [],
+      ...(state.pending.purposes ? { purposes: purposeCounts(state.pending.purposes) } : {}),
+      ...(state.pending.unusable?.length ? { unusable: state.pending.unusable } : {}),
     },
     invalid: state.invalid,
     done: stopReason !== undefined,
     stopReason,
     resumedFrom: state.resumedFrom,
+    ...(input.bootstrappedFrom ? { bootstrappedFrom: input.bootstrappedFrom } : {}),
   });
 
   const publish = (next: string) => {

@@ -5,10 +5,10 @@
  */
 import { allHandlersFinished, condition, log } from '@temporalio/workflow';
 import {
-  type ActiveLearningResult, needsUncertaintyModel, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
+  type ActiveLearningResult, type BootstrapRequestPlan, needsUncertaintyModel, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
 } from '../../contracts';
 import { bestEffortActivityProxies } from '../proxies';
-import { remainingIds } from '../submissions';
+import { remainingIds, unreplacedUnusable } from '../submissions';
 import type { AlRun } from './run';
 
 /** Pool images per scoring shard unless the input says otherwise. */
@@ -63,14 +63,14 @@ export async function evaluatePhase(run: AlRun, pair: TrainedPair): Promise<Phas
   return record;
 }
 
-/** 3. Why the run stops after this phase's evaluation, if it does. */
+/** 3. Why the run stops after this phase's evaluation, if it does (`maxPhases` counts trained phases). */
 export function stopRule(run: AlRun, record: PhaseRecord): StopReason | undefined {
   const { input, state } = run;
   const stopIoU = run.stopSplit() === 'validation' ? record.valIoU! : record.iou;
   if (stopIoU >= input.targetIoU) return 'target-reached';
   if (state.labelledCount >= input.maxLabelled) return 'budget-spent';
   if (state.poolCount === 0) return 'pool-empty';
-  if (state.phase + 1 >= input.maxPhases) return 'max-phases';
+  if (state.history.length >= input.maxPhases) return 'max-phases';
   if (state.stopRequested) return 'stopped';
   return undefined;
 }
@@ -79,7 +79,7 @@ export function stopRule(run: AlRun, record: PhaseRecord): StopReason | undefine
  * 4. MC-sample and score the pool in shards (one activity each, so several accelerator workers score one pool;
  * dropout is seeded from the run's seed and phase, so a run's selections repeat), then select K.
  */
-export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: PhaseRecord): Promise<{ ids: string[]; scoresKey: string }> {
+export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: PhaseRecord): Promise<{ ids: string[]; scoresKey: string; reserve: string[] }> {
   const { input, state, runId } = run;
   run.publish('scoring');
   const started = Date.now();
@@ -98,7 +98,7 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
     selection: input.selection, beta: input.selectionBeta, seed: input.hyper.seed, phase: state.phase,
   });
   record.scoreMs = Date.now() - started;
-  return { ids: selection.ids, scoresKey: scored.scoresKey };
+  return { ids: selection.ids, scoresKey: scored.scoresKey, reserve: selection.reserve ?? [] };
 }
 
 /**
@@ -106,7 +106,7 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
  * returns the Label Studio push, which runs beside the wait (one way in among others: CLI, POST /labels) — if Label
  * Studio cannot take the tasks, the run says so in its status and keeps waiting.
  */
-export async function requestLabels(run: AlRun, pair: TrainedPair, selection: { ids: string[]; scoresKey: string }): Promise<{ pushing: Promise<void> }> {
+export async function requestLabels(run: AlRun, pair: TrainedPair, selection: { ids: string[]; scoresKey: string; reserve: string[] }): Promise<{ pushing: Promise<void> }> {
   const { input, state, runId } = run;
   const drafts = input.oracle ? undefined
     : await run.accel.predictMasks({ runId, phase: state.phase, datasetId: input.datasetId, modelKey: pair.seg.modelKey, ids: selection.ids, batchSize: input.hyper.batchSize });
@@ -115,16 +115,67 @@ export async function requestLabels(run: AlRun, pair: TrainedPair, selection: { 
     maskLabel: input.maskLabel,
   });
   state.pending = { phase: state.phase, requestKey: request.requestKey, ids: selection.ids, received: [], requestedAtMs: Date.now(), reminders: 0, overdue: false };
+  if (selection.reserve.length > 0) state.pending.reserve = selection.reserve.map((id) => ({ id }));
   run.publish('waiting-labels');
-  const pushing = input.labelStudio && !input.oracle
-    ? bestEffortActivityProxies(input.taskQueues.light).pushToLabelStudio({ requestKey: request.requestKey, project: input.labelStudio.project })
-      .then(() => undefined, (error: unknown) => {
-        const reason = `Label Studio did not take the request: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`;
-        run.recordInvalid([{ phase: state.phase, reason }]);
-        log.warn('label studio push failed', { phase: state.phase, reason });
-      })
-    : Promise.resolve();
-  return { pushing };
+  return { pushing: pushToLabelStudio(run) };
+}
+
+/** The request's push to the run's Label Studio project, beside the wait (resolved at once without one). */
+function pushToLabelStudio(run: AlRun): Promise<void> {
+  const { input, state } = run;
+  if (!input.labelStudio || input.oracle) return Promise.resolve();
+  return bestEffortActivityProxies(input.taskQueues.light).pushToLabelStudio({ requestKey: state.pending!.requestKey, project: input.labelStudio.project })
+    .then(() => undefined, (error: unknown) => {
+      const reason = `Label Studio did not take the request: ${(error as { cause?: Error }).cause?.message ?? (error as Error).message}`;
+      run.recordInvalid([{ phase: state.phase, reason }]);
+      log.warn('label studio push failed', { phase: state.phase, reason });
+    });
+}
+
+/**
+ * A run on a dataset without enough masks: its first request asks for the validation, test and initial frames
+ * (initActiveLearning's plan); the frames it does not use stay in reserve for ones doctors mark unusable.
+ */
+export async function requestBootstrapLabels(run: AlRun, plan: BootstrapRequestPlan): Promise<{ pushing: Promise<void> }> {
+  const { input, state, runId } = run;
+  const purposes = Object.fromEntries(plan.frames.map((f) => [f.id, f.purpose]));
+  const ids = plan.frames.map((f) => f.id);
+  const request = await run.light.publishLabellingRequest({ runId, phase: state.phase, datasetId: input.datasetId, ids, purposes, maskLabel: input.maskLabel });
+  state.pending = {
+    phase: state.phase, requestKey: request.requestKey, ids, received: [], requestedAtMs: Date.now(), reminders: 0, overdue: false,
+    purposes, reserve: plan.reserve,
+  };
+  run.publish('waiting-labels');
+  return { pushing: pushToLabelStudio(run) };
+}
+
+/**
+ * Puts reserve frames in the place of frames doctors marked unusable (the same purpose for the first request),
+ * adds them to the published request and pushes it again to Label Studio. A frame with no reserve left is not
+ * replaced: the request shrinks.
+ */
+async function replaceUnusable(run: AlRun): Promise<void> {
+  const pending = run.state.pending!;
+  const replacementOf = { ...(pending.replacementOf ?? {}) };
+  const added: string[] = [];
+  for (const id of unreplacedUnusable(pending)) {
+    const purpose = pending.purposes?.[id];
+    const index = (pending.reserve ?? []).findIndex((r) => r.purpose === purpose && !pending.ids.includes(r.id));
+    if (index < 0) {
+      replacementOf[id] = '';
+      continue;
+    }
+    const [next] = pending.reserve!.splice(index, 1);
+    replacementOf[id] = next.id;
+    added.push(next.id);
+    pending.ids = [...pending.ids, next.id];
+    if (purpose) pending.purposes = { ...pending.purposes, [next.id]: purpose };
+  }
+  pending.replacementOf = replacementOf;
+  if (added.length === 0) return;
+  await run.light.extendLabellingRequest({ requestKey: pending.requestKey, ids: added, ...(pending.purposes ? { purposes: pending.purposes } : {}) });
+  run.publish('waiting-labels');
+  await pushToLabelStudio(run);
 }
 
 /** 6a. Benchmark mode: the oracle answers the request at once with the dataset's own masks. */
@@ -143,9 +194,13 @@ export async function answerFromOracle(run: AlRun): Promise<void> {
 export async function waitAndClose(run: AlRun, pushing: Promise<void>): Promise<void> {
   const { input, state, runId } = run;
   const pending = state.pending!;
-  const complete = () => pending.received.length >= pending.ids.length;
+  const complete = () => remainingIds(pending).length === 0 && unreplacedUnusable(pending).length === 0;
   while (!complete() && !state.stopRequested) {
-    const answered = await condition(() => complete() || state.stopRequested, input.reminderEveryMs);
+    const answered = await condition(() => complete() || state.stopRequested || unreplacedUnusable(pending).length > 0, input.reminderEveryMs);
+    if (unreplacedUnusable(pending).length > 0) {
+      await replaceUnusable(run);
+      continue;
+    }
     if (!answered) {
       pending.reminders += 1;
       pending.overdue = true;
@@ -170,6 +225,7 @@ export async function mergeLabels(run: AlRun, record: PhaseRecord, waitStarted: 
   run.publish('merging');
   const merged = await run.light.mergePhaseLabels({
     runId, phase: state.phase, datasetId: input.datasetId, labelledKey: state.labelledKey, poolKey: state.poolKey, items: pending.received,
+    ...(pending.unusable?.length ? { unusable: pending.unusable } : {}),
   });
   if (merged.invalid.length === 0) {
     record.waitMs = Date.now() - waitStarted;
@@ -186,13 +242,38 @@ export async function mergeLabels(run: AlRun, record: PhaseRecord, waitStarted: 
     await run.light.writeRunCheckpoint({ runId, datasetId: input.datasetId, state });
     return true;
   }
-  const bad = new Set(merged.invalid.map((i) => i.id));
+  reopen(run, merged.invalid);
+  return false;
+}
+
+/** Masks that changed after they were accepted go back to the doctors: the request reopens for them. */
+function reopen(run: AlRun, invalid: { id: string; reason: string }[]): void {
+  const { state } = run;
+  const pending = state.pending!;
+  const bad = new Set(invalid.map((i) => i.id));
   pending.received = pending.received.filter((r) => !bad.has(r.id));
-  run.recordInvalid(merged.invalid.map((i) => ({ phase: state.phase, id: i.id, reason: i.reason })));
+  run.recordInvalid(invalid.map((i) => ({ phase: state.phase, id: i.id, reason: i.reason })));
   pending.closed = false;
   log.warn('masks changed after they were accepted; asking for them again', { phase: state.phase, ids: [...bad] });
   run.publish('waiting-labels');
-  return false;
+}
+
+/**
+ * The first request's masks make a new dataset (the evaluation and initial sets labelled); its id, or undefined when
+ * some mask changed after it was accepted (the request reopens for those).
+ */
+export async function completeBootstrap(run: AlRun): Promise<string | undefined> {
+  const { input, state, runId } = run;
+  const pending = state.pending!;
+  run.publish('merging');
+  const made = await run.light.completeBootstrap({
+    runId, datasetId: input.datasetId, requestKey: pending.requestKey, items: pending.received, unusable: pending.unusable ?? [],
+  });
+  if (made.invalid.length > 0) {
+    reopen(run, made.invalid);
+    return undefined;
+  }
+  return made.datasetId!;
 }
 
 /** The end of a run: state and report written once every handler has finished. */

@@ -6,9 +6,9 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ActiveLearningInput, runKeys, type SubmittedLabel } from '../../../contracts';
+import { type ActiveLearningInput, runKeys, type SubmittedLabel, UNUSABLE_FRAME } from '../../../contracts';
 import { statusQuery, stopSignal, submitLabelsUpdate } from '../../../contracts/messages';
-import { activeLearning } from '../../../workflows';
+import { activeLearning, pipeline } from '../../../workflows';
 import { timeSkippingEnv, uniqueQueues, withWorkers } from './env';
 import { alWorld, type AlScript, poolId } from './stubs';
 
@@ -68,7 +68,7 @@ describe('active learning (workflow logic, stubbed activities)', () => {
     expect(result.history.map((h) => [h.phase, h.labelled])).toEqual([[0, 4], [1, 7], [2, 10]]);
     expect(result.history.map((h) => h.valIoU)).toEqual([0.5, 0.6, 0.7]);
     const phase0 = world.calls.slice(0, world.calls.indexOf('writeRunCheckpoint:1') + 1);
-    expect(phase0.slice(0, 1)).toEqual(['initActiveLearning']);
+    expect(phase0.slice(0, 1)).toEqual(['initActiveLearning:ds-logic']);
     expect(new Set(phase0.slice(1, 3))).toEqual(new Set(['train:seg:0', 'train:unc:0']));
     expect(new Set(phase0.slice(3, 5))).toEqual(new Set(['evaluate:val:0', 'evaluate:test:0']));
     expect(phase0.slice(5)).toEqual(['scorePoolShard:0:0', 'mergeScoreShards:0', 'selectForLabelling:0', 'publishLabellingRequest:0', 'oracleLabels',
@@ -195,5 +195,86 @@ describe('active learning (workflow logic, stubbed activities)', () => {
       expect(world.calls.filter((c) => c.startsWith('mergePhaseLabels'))).toHaveLength(send);
       expect(world.calls.at(-1)).toBe('writeActiveLearningReport:stopped');
     }
+  });
+
+  describe('a dataset without enough masks', () => {
+    const cold: AlScript = {
+      ...rising,
+      bootstrap: {
+        unlabelled: 'ds-unlabelled', labelled: 'ds-labelled',
+        frames: [{ id: 'v1', purpose: 'validation' }, { id: 't1', purpose: 'test' }, { id: 't2', purpose: 'test' }, { id: 'i1', purpose: 'initial' }, { id: 'i2', purpose: 'initial' }],
+        reserve: [{ id: 'i3', purpose: 'initial' }, { id: 't3', purpose: 'test' }],
+      },
+    };
+
+    it('asks first for the validation, test and initial frames, replaces an unusable one from its reserve, then trains on the dataset they make', async () => {
+      const queues = uniqueQueues('cold');
+      const world = alWorld(cold);
+      const workflowId = `logic-cold-${Date.now()}`;
+      const result = await withWorkers(env, queues, world, async () => {
+        const handle = await env.client.workflow.start(activeLearning, {
+          taskQueue: queues.light, workflowId, args: [input(queues, { datasetId: 'ds-unlabelled', oracle: false, maxPhases: 1 })],
+        });
+        let status = await handle.query(statusQuery);
+        while (!status.pending) {
+          await env.sleep(1000);
+          status = await handle.query(statusQuery);
+        }
+        expect(status.pending).toMatchObject({ phase: 0, requested: 5, purposes: { validation: 1, test: 2, initial: 2 } });
+        expect(status.lastIoU).toBeUndefined();
+        const masks = ['v1', 't1', 'i1', 'i2'].map((id) => label(workflowId, 0, id));
+        const unusable: SubmittedLabel = { id: 't2', maskKey: '', contentHash: UNUSABLE_FRAME, foreground: 0, unusable: true, source: 'test' };
+        const outcome = await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [...masks, unusable] }] });
+        expect(outcome.accepted.sort()).toEqual(['i1', 'i2', 't1', 't2', 'v1']);
+        // The unusable test frame is replaced by the reserve's test frame (not the initial one before it).
+        status = await handle.query(statusQuery);
+        while (status.pending?.remaining.join() !== 't3') {
+          await env.sleep(1000);
+          status = await handle.query(statusQuery);
+        }
+        expect(status.pending!.unusable).toEqual(['t2']);
+        expect(status.pending!.purposes).toEqual({ validation: 1, test: 3, initial: 2 });
+        // A mask for an unusable frame it marked cannot ride along with the mark.
+        expect(await refusal(handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [{ ...unusable, maskKey: 'x' }] }] })))
+          .toMatch(/cannot carry a mask/);
+        await handle.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: [label(workflowId, 0, 't3')] }] });
+        return handle.result();
+      });
+      expect(world.calls).toContain('extendLabellingRequest:t3');
+      expect(world.calls).toContain('completeBootstrap:i1,i2,t1,t3,v1|unusable:t2');
+      // The run went on, as new, on the labelled dataset, from phase 1; nothing trained before the masks came.
+      expect(world.calls.indexOf('initActiveLearning:ds-labelled:from-phase-1')).toBeGreaterThan(world.calls.findIndex((c) => c.startsWith('completeBootstrap')));
+      expect(world.calls.findIndex((c) => c.startsWith('train:'))).toBeGreaterThan(world.calls.findIndex((c) => c.startsWith('completeBootstrap')));
+      expect(result.stopReason).toBe('max-phases');
+      expect(result.history.map((h) => h.phase)).toEqual([1]);
+    });
+
+    it('refuses oracle mode on it, and a pipeline gathers the masks in its first child before the rest runs on the labelled dataset', async () => {
+      const oracleQueues = uniqueQueues('cold-oracle');
+      await expect(withWorkers(env, oracleQueues, alWorld(cold), async () => env.client.workflow.execute(activeLearning, {
+        taskQueue: oracleQueues.light, workflowId: `logic-cold-oracle-${Date.now()}`, args: [input(oracleQueues, { datasetId: 'ds-unlabelled' })],
+      }))).rejects.toThrow();
+
+      const queues = uniqueQueues('cold-pipeline');
+      const world = alWorld(cold);
+      const pipelineId = `logic-cold-pipeline-${Date.now()}`;
+      const result = await withWorkers(env, queues, world, async () => {
+        const handle = await env.client.workflow.start(pipeline, {
+          taskQueue: queues.light, workflowId: pipelineId, args: [{ activeLearning: input(queues, { datasetId: 'ds-unlabelled', oracle: false, maxPhases: 1 }) }],
+        });
+        const child = env.client.workflow.getHandle(`${pipelineId}-al`);
+        let status = await child.query(statusQuery).catch(() => undefined);
+        while (!status?.pending) {
+          await env.sleep(1000);
+          status = await child.query(statusQuery).catch(() => undefined);
+        }
+        await child.executeUpdate(submitLabelsUpdate, { args: [{ phase: 0, items: ['v1', 't1', 't2', 'i1', 'i2'].map((id) => label(`${pipelineId}-al`, 0, id)) }] });
+        return handle.result();
+      });
+      expect(result.labelling).toMatchObject({ stopReason: 'labelled', labelledDatasetId: 'ds-labelled' });
+      expect(result.activeLearning?.history.map((h) => h.phase)).toEqual([1]);
+      expect(world.calls[0]).toBe('datasetNeedsLabels:ds-unlabelled');
+      expect(world.calls.filter((c) => c.startsWith('initActiveLearning'))).toEqual(['initActiveLearning:ds-unlabelled', 'initActiveLearning:ds-labelled:from-phase-1']);
+    });
   });
 });

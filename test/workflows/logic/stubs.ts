@@ -9,7 +9,8 @@ type Subset<T, K extends keyof T> = { [P in K]: Fn<T[P]> };
 
 export type StubLight = Subset<LightActivities,
   'initActiveLearning' | 'writeRunCheckpoint' | 'mergeScoreShards' | 'selectForLabelling' | 'publishLabellingRequest' | 'oracleLabels'
-  | 'recordReminder' | 'mergePhaseLabels' | 'writeActiveLearningReport' | 'pushToLabelStudio'>;
+  | 'recordReminder' | 'mergePhaseLabels' | 'writeActiveLearningReport' | 'pushToLabelStudio' | 'extendLabellingRequest' | 'completeBootstrap'
+  | 'datasetNeedsLabels'>;
 export type StubAccel = Subset<AccelActivities, 'trainSegmentationModel' | 'evaluateSegmentationModel' | 'scorePoolShard' | 'predictMasks'>;
 
 export interface AlScript {
@@ -20,6 +21,11 @@ export interface AlScript {
   testIoU: (phase: number) => number;
   /** Ids whose merge check fails the first time (the stored mask changed after it was accepted). */
   changedAfterAcceptance?: string[];
+  /**
+   * The dataset `unlabelled` has no masks: a run on it first asks for these frames (validation, test, initial) with
+   * these reserve frames; their masks make the dataset `labelled`, which has `initial` labelled frames.
+   */
+  bootstrap?: { unlabelled: string; labelled: string; frames: { id: string; purpose: 'validation' | 'test' | 'initial' }[]; reserve: { id: string; purpose: 'validation' | 'test' | 'initial' }[] };
 }
 
 export interface AlWorld {
@@ -38,9 +44,13 @@ export function alWorld(script: AlScript): AlWorld {
   let changed = new Set(script.changedAfterAcceptance ?? []);
   const phaseOf = (key: string) => Number(/phase-(\d+)/.exec(key)?.[1] ?? -1);
   const light: StubLight = {
-    async initActiveLearning() {
-      calls.push('initActiveLearning');
+    async initActiveLearning(input) {
+      calls.push(`initActiveLearning:${input.datasetId}${input.firstPhase ? `:from-phase-${input.firstPhase}` : ''}`);
+      if (script.bootstrap && input.datasetId === script.bootstrap.unlabelled) {
+        return { bootstrap: { frames: script.bootstrap.frames, reserve: script.bootstrap.reserve } };
+      }
       return {
+        ...(input.firstPhase ? { phase: input.firstPhase, labelledKey: `labelled/phase-${input.firstPhase}` } : {}),
         labelledKey: 'labelled/phase-0', labelledCount: labelled, poolKey: 'pool/phase-0', poolCount: pool.length,
         testKey: 'test', testCount: 10, valKey: 'val', valCount: 5,
       };
@@ -88,6 +98,18 @@ export function alWorld(script: AlScript): AlWorld {
     async pushToLabelStudio() {
       calls.push('pushToLabelStudio');
       return { projectId: 1, tasks: 0 };
+    },
+    async extendLabellingRequest(input) {
+      calls.push(`extendLabellingRequest:${input.ids.join(',')}`);
+      return { added: input.ids.length };
+    },
+    async completeBootstrap(input) {
+      calls.push(`completeBootstrap:${input.items.map((i) => i.id).sort().join(',')}|unusable:${input.unusable.join(',')}`);
+      return { invalid: [], datasetId: script.bootstrap!.labelled };
+    },
+    async datasetNeedsLabels(input) {
+      calls.push(`datasetNeedsLabels:${input.datasetId}`);
+      return script.bootstrap?.unlabelled === input.datasetId;
     },
   };
   const accel: StubAccel = {
