@@ -63,12 +63,17 @@ export function phaseMergeActivities(store: ObjectStore) {
       const markdownKey = runKeys.reportMarkdown(input.runId);
       await store.putJson(reportKey, { ...input, writtenAt: new Date().toISOString() });
       const fmt = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
-      const rows = input.history.map((h) => `| ${h.phase} | ${h.labelled} | ${fmt(h.valIoU)} | ${h.iou.toFixed(4)} | ${h.dice.toFixed(4)} | ${(h.trainMs / 1000).toFixed(1)} | ${h.received ?? '—'} | ${h.replaced ?? '—'} |`);
+      const rows = input.history.map((h) => `| ${h.phase} | ${h.labelled} | ${fmt(h.valIoU)} | ${h.iou.toFixed(4)}${h.testIoUHalfWidth !== undefined ? ` ± ${h.testIoUHalfWidth.toFixed(4)}` : ''} | ${h.dice.toFixed(4)} | ${(h.trainMs / 1000).toFixed(1)} | ${h.received ?? '—'} | ${h.replaced ?? '—'} |`);
+      const last = input.history.at(-1);
+      const testSet = last?.testVideos !== undefined
+        ? `The test set has ${last.testVideos} video${last.testVideos === 1 ? '' : 's'}: its mean IoU comes with a 95 % interval of ± ${last.testIoUHalfWidth?.toFixed(4) ?? '— (one video gives no interval)'} ` +
+          '(videos as the unit, from the per-video mean IoUs of the last phase), so differences smaller than that are not measured by it.'
+        : '';
       const markdown = [
         `# Active learning ${input.runId}`, '',
         `Dataset \`${input.datasetId}\`, acquisition \`${input.acquisition}\`, target IoU ${input.targetIoU} on the ${input.stopOn ?? 'test'} split; stopped: **${input.stopReason}**.`,
-        'The validation split decides when to stop; the test split only reports.', '',
-        '| phase | labelled | validation IoU | test IoU | test Dice | train s | masks received | replaced |',
+        'The validation split decides when to stop; the test split only reports.', ...(testSet ? ['', testSet] : []), '',
+        '| phase | labelled | validation IoU | test IoU (± 95 %) | test Dice | train s | masks received | replaced |',
         '| --- | --- | --- | --- | --- | --- | --- | --- |', ...rows, '',
       ].join('\n');
       await store.putBytes(markdownKey, new TextEncoder().encode(markdown), 'text/markdown');

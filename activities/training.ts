@@ -18,6 +18,7 @@ import type { ModelConfig } from '../ml/types';
 import { scoresDocument, UncertaintyMapWriter } from '../ml/uncertaintyMap';
 import { buildModel, defaultEncoderDepth, type SegmentationNet } from '../ml/zoo';
 import type { ObjectStore } from '../store/objectStore';
+import { meanInterval } from '../report/stats';
 import { invalidInput, itemsById, jsonOrFail, loadLabelled, manifestOrFail } from './datasets';
 
 export type { TrainHeartbeat };
@@ -72,6 +73,7 @@ export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, 
   const net = await loadTrained(store, modelKey);
   const iou: number[] = [];
   const dice: number[] = [];
+  const groups = await itemsById(store, manifest);
   try {
     for (let start = 0; start < ids.length; start += EVAL_CHUNK) {
       const chunk = ids.slice(start, start + EVAL_CHUNK);
@@ -91,7 +93,14 @@ export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, 
     net.model.dispose();
   }
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-  return { iou: mean(iou), dice: mean(dice), images: ids.length };
+  // The interval of the mean IoU has videos as its unit: per-video means, then a t interval over them.
+  const byVideo = new Map<string, number[]>();
+  ids.forEach((id, i) => {
+    const video = groups.get(id)?.group ?? id;
+    byVideo.set(video, [...(byVideo.get(video) ?? []), iou[i]]);
+  });
+  const interval = meanInterval([...byVideo.values()].map(mean));
+  return { iou: mean(iou), dice: mean(dice), images: ids.length, videos: byVideo.size, ...(interval?.halfWidth !== undefined ? { iouHalfWidth: interval.halfWidth } : {}) };
 }
 
 /**

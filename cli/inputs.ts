@@ -40,6 +40,8 @@ export interface ActiveLearningOptions {
   labelStudio?: string;
   selection?: SelectionMode;
   beta?: number;
+  initial?: number;
+  evalFramesPerVideo?: number;
 }
 
 export interface SearchOptions {
@@ -96,6 +98,8 @@ export async function activeLearningInput(
     stopOn: o.stopOn,
     ...(o.maskLabel !== undefined ? { maskLabel: o.maskLabel } : {}),
     ...(o.labelStudio ? { labelStudio: { project: o.labelStudio } } : {}),
+    ...(o.initial !== undefined ? { initialCount: o.initial } : {}),
+    ...(o.evalFramesPerVideo !== undefined ? { evalFramesPerVideo: o.evalFramesPerVideo } : {}),
     timeouts: { ...DEFAULT_TIMEOUTS, outageWindowMs: o.outageWindow },
     taskQueues: config.taskQueues,
   };

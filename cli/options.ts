@@ -75,7 +75,9 @@ export function addActiveLearningOptions(command: Command, options: { oracle: bo
       .option('--oracle', 'answer each request from the dataset\'s own masks (benchmark mode)')
       .addOption(new Option('--reminder <duration>', 'mark a request overdue after this long, again each period').argParser(duration).default(86_400_000, '1d'))
       .option('--mask-label <n>', 'grey value of the structure when doctors send multi-label masks', positiveInt)
-      .option('--label-studio <project>', 'push each request to this Label Studio project (created if missing; needs LABEL_STUDIO_URL and _TOKEN on the worker)');
+      .option('--label-studio <project>', 'push each request to this Label Studio project (created if missing; needs LABEL_STUDIO_URL and _TOKEN on the worker)')
+      .option('--initial <n>', 'a dataset without enough masks: initial training frames to ask for (default: the dataset\'s initial set, or 40 when it has none)', positiveInt)
+      .option('--eval-frames-per-video <n>', 'a dataset without enough masks: frames to ask for per validation or test video that has none', positiveInt, 2);
   }
   return command;
 }

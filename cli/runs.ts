@@ -59,8 +59,14 @@ async function checkDataset(ctx: CliContext, datasetId: string): Promise<void> {
 }
 
 export function statusLine(s: ActiveLearningStatus): string {
-  const pending = s.pending ? `, waiting for ${s.pending.remaining.length}/${s.pending.requested} masks (phase ${s.pending.phase}${s.pending.overdue ? `, overdue ×${s.pending.reminders}` : ''})` : '';
-  return `phase ${s.phase} ${s.stage}: labelled ${s.labelledCount}, pool ${s.poolCount}, last IoU ${s.lastIoU?.toFixed(4) ?? '—'}${pending}${s.stopReason ? `, stopped: ${s.stopReason}` : ''}`;
+  const purposes = s.pending?.purposes ? `; for ${Object.entries(s.pending.purposes).map(([purpose, n]) => `${purpose} ${n}`).join(', ')}` : '';
+  const unusable = s.pending?.unusable?.length ? `, ${s.pending.unusable.length} marked unusable` : '';
+  const pending = s.pending ? `, waiting for ${s.pending.remaining.length}/${s.pending.requested} masks (phase ${s.pending.phase}${s.pending.overdue ? `, overdue ×${s.pending.reminders}` : ''}${purposes}${unusable})` : '';
+  if (s.pending?.purposes && s.lastIoU === undefined) {
+    return `phase ${s.phase} ${s.stage}: the dataset lacks masks: the first request asks doctors for the evaluation and initial frames${pending}${s.stopReason ? `, stopped: ${s.stopReason}` : ''}`;
+  }
+  const origin = s.bootstrappedFrom ? ` (on the dataset made from ${s.bootstrappedFrom} with the doctors' first masks)` : '';
+  return `phase ${s.phase} ${s.stage}: labelled ${s.labelledCount}, pool ${s.poolCount}, last IoU ${s.lastIoU?.toFixed(4) ?? '—'}${pending}${s.stopReason ? `, stopped: ${s.stopReason}` : ''}${origin}`;
 }
 
 interface ProgressProbe {

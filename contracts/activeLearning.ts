@@ -69,6 +69,9 @@ export interface PhaseRecord {
   /** Validation-split IoU and Dice, when the dataset has a validation split (what the stop rule reads). */
   valIoU?: number;
   valDice?: number;
+  /** The test set's videos and the half-width of the 95 % interval its mean IoU comes with (what such a test set can tell apart). */
+  testVideos?: number;
+  testIoUHalfWidth?: number;
   acquisition: AcquisitionFunction;
   trainMs: number;
   scoreMs?: number;

@@ -50,6 +50,9 @@ export interface EvaluationOutcome {
   iou: number;
   dice: number;
   images: number;
+  /** Videos the images come from, and the half-width of the 95 % interval of the mean IoU with videos as the unit (frames of one video are not independent). */
+  videos?: number;
+  iouHalfWidth?: number;
 }
 
 /**

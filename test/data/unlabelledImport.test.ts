@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetKeys, readItems, readSplit } from '../../data/manifest';
 import { importFolderOfPairs } from '../../data/import/folderOfPairs';
 import { splitByGroup } from '../../data/import/importCore';
+import { planBootstrap } from '../../data/bootstrap';
+import { deriveLabelledDataset, readSplits } from '../../data/derive';
 import { generateSyntheticEcho, writeFolderOfPairs } from '../../data/synthetic';
 import { MemoryBlobStore } from '../../store/blobStore';
 
@@ -99,5 +101,65 @@ describe('importing frames without masks', () => {
     const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 2 });
     expect(await store.exists(datasetKeys.manifest(summary.datasetId))).toBe(true);
     expect((await store.list(datasetKeys.prefix(summary.datasetId))).filter((k) => k.includes('/images/'))).toHaveLength(8);
+  });
+});
+
+describe('the first request of a run on such a dataset', () => {
+  const items = frames(10, 6, 0).map((f) => ({ id: f.id, group: f.group, labelled: f.labelled }));
+  const splits = splitByGroup(items, { seed: 4, initialCount: 40, testShare: 0.2, valShare: 0.1 });
+  const group = (id: string) => id.split('_')[0];
+
+  it('asks for frames of every held-out video without masks, spread over it, and initial frames spread over videos', () => {
+    const plan = planBootstrap(items, splits, { evalFramesPerVideo: 2, initialCount: 7, seed: 1 })!;
+    const of = (purpose: string) => plan.frames.filter((f) => f.purpose === purpose).map((f) => f.id);
+    expect(plan.frames.map((f) => f.purpose)).toEqual([...Array(2).fill('validation'), ...Array(4).fill('test'), ...Array(7).fill('initial')]);
+    // Two frames per video, one from each half of the video.
+    for (const ids of [of('validation'), of('test')]) {
+      for (const video of new Set(ids.map(group))) {
+        const picked = ids.filter((id) => group(id) === video);
+        expect(picked.map((id) => Number(id.split('_f')[1]) < 3).sort(), video).toEqual([false, true]);
+      }
+    }
+    expect(new Set(of('test').map(group))).toEqual(new Set(splits.testUnlabelled!.map(group)));
+    // Seven initial frames over the seven training videos: one each.
+    expect(new Set(of('initial').map(group)).size).toBe(7);
+    expect(of('initial').every((id) => splits.pool.includes(id))).toBe(true);
+    expect(plan.reserve.filter((r) => r.purpose === 'initial')).toHaveLength(7);
+    expect(plan.reserve.filter((r) => r.purpose === 'test').every((r) => splits.testUnlabelled!.includes(r.id) && !of('test').includes(r.id))).toBe(true);
+    expect(planBootstrap(items, splits, { evalFramesPerVideo: 2, initialCount: 7, seed: 1 })).toEqual(plan);
+    expect(planBootstrap(items, splits, { evalFramesPerVideo: 2, initialCount: 7, seed: 2 })).not.toEqual(plan);
+  });
+
+  it('asks for nothing when the dataset has what a run needs', () => {
+    const labelled = frames(10, 3, 10);
+    expect(planBootstrap(labelled, splitByGroup(labelled, { seed: 3, initialCount: 5 }), { evalFramesPerVideo: 2, initialCount: 5, seed: 0 })).toBeUndefined();
+  });
+
+  it('makes the labelled dataset from the masks: frames move into their splits, unusable ones out of every split', async () => {
+    const dir = path.join(root, 'derive');
+    const written = await writeFolderOfPairs(dir, generateSyntheticEcho({ videos: 6, framesPerVideo: 4, size: 32, seed: 7 }));
+    await Promise.all(written.filter((f) => f.endsWith('_mask.png')).map((f) => rm(f)));
+    const store = new MemoryBlobStore();
+    const summary = await importFolderOfPairs(store, { dir, size: 32, initialCount: 4, testShare: 0.2, valShare: 0.2 });
+    const before = await readSplits(store, summary.manifest);
+    const allItems = (await readItems(store, summary.manifest)).map((i) => ({ id: i.id, group: i.group, labelled: false }));
+    const plan = planBootstrap(allItems, before, { evalFramesPerVideo: 1, initialCount: 3, seed: 0 })!;
+    const [unusable, ...kept] = plan.frames;
+    const mask = new Uint8Array(32 * 32).fill(0).map((_, i) => (i % 32 > 8 && i % 32 < 20 ? 1 : 0));
+    const labels = kept.map((f) => ({ id: f.id, mask, purpose: f.purpose as 'validation' | 'test' | 'initial' }));
+    const derived = await deriveLabelledDataset(store, summary.datasetId, { labels, unusable: [unusable.id], note: 'test' });
+    const after = await readSplits(store, derived);
+    expect(after.val).toEqual(labels.filter((l) => l.purpose === 'validation').map((l) => l.id));
+    expect(after.test).toEqual(labels.filter((l) => l.purpose === 'test').map((l) => l.id));
+    expect(after.initial).toEqual(labels.filter((l) => l.purpose === 'initial').map((l) => l.id));
+    for (const name of ['pool', 'valUnlabelled', 'testUnlabelled'] as const) {
+      expect(after[name].some((id) => id === unusable.id || labels.some((l) => l.id === id)), name).toBe(false);
+    }
+    expect(after.pool.length).toBe(before.pool.length - after.initial.length - (before.pool.includes(unusable.id) ? 1 : 0));
+    const derivedItems = await readItems(store, derived);
+    expect(derivedItems.filter((i) => i.maskKey).map((i) => i.id).sort()).toEqual(labels.map((l) => l.id).sort());
+    // The parent's images, not copies; the same masks again give the same dataset.
+    expect(derivedItems.every((i) => i.imageKey.startsWith(`datasets/${summary.datasetId}/`))).toBe(true);
+    expect((await deriveLabelledDataset(store, summary.datasetId, { labels, unusable: [unusable.id], note: 'again' })).id).toBe(derived.id);
   });
 });

@@ -56,6 +56,8 @@ export async function evaluatePhase(run: AlRun, pair: TrainedPair): Promise<Phas
   const record: PhaseRecord = {
     phase: state.phase, labelled: state.labelledCount, iou: test.iou, dice: test.dice, valIoU: validation?.iou, valDice: validation?.dice,
     acquisition: input.acquisition, trainMs: pair.trainMs, segResumedFromEpoch: pair.seg.resumedFromEpoch, segAttempts: pair.seg.attempt,
+    ...(test.videos !== undefined ? { testVideos: test.videos } : {}),
+    ...(test.iouHalfWidth !== undefined ? { testIoUHalfWidth: test.iouHalfWidth } : {}),
   };
   state.history = [...state.history, record];
   run.publish('evaluated');
