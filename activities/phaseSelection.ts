@@ -1,9 +1,18 @@
 /** Light activities between scoring and the request: the shards put together, and the phase's batch chosen. */
-import { type AcquisitionFunction, runKeys, scoringKeys, type SelectionMode } from '../contracts';
+import { type AcquisitionFunction, runKeys, scoringKeys, type SelectionMode, selectionNeeds } from '../contracts';
+import { decodeFloat32, encodeFloat32 } from '../store/blobStore';
 import { selectBatch, selectionSeed } from '../ml/selection';
 import type { ScoresDocument } from '../ml/uncertaintyMap';
 import type { ObjectStore } from '../store/objectStore';
-import { itemsById, jsonOrFail, manifestOrFail } from './datasets';
+import { invalidInput, itemsById, jsonOrFail, manifestOrFail } from './datasets';
+
+/** Row i of the scores' pooled features. */
+async function featureRows(store: ObjectStore, scores: ScoresDocument): Promise<(i: number) => Float32Array> {
+  if (!scores.featuresKey || !scores.featureDim) throw invalidInput('this selection mode needs pooled features, and the scoring wrote none');
+  const all = decodeFloat32(await store.getBytes(scores.featuresKey), scores.featuresKey);
+  const dim = scores.featureDim;
+  return (i) => all.subarray(i * dim, (i + 1) * dim);
+}
 
 export function phaseSelectionActivities(store: ObjectStore) {
   return {
@@ -14,7 +23,21 @@ export function phaseSelectionActivities(store: ObjectStore) {
         documents.push(await jsonOrFail<ScoresDocument>(store, runKeys.scoreShard(input.runId, input.phase, shard), 'score shard'));
       }
       const [first] = documents;
-      const merged: ScoresDocument = { ...first, items: documents.flatMap((d) => d.items) };
+      const { featuresKey: _shardFeatures, featureDim, ...common } = first;
+      const merged: ScoresDocument = { ...common, items: documents.flatMap((d) => d.items) };
+      if (featureDim !== undefined) {
+        // The shards' feature rows, in the same order as the items.
+        const rows = await Promise.all(documents.map(async (d) => decodeFloat32(await store.getBytes(d.featuresKey!), d.featuresKey)));
+        const all = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+        let offset = 0;
+        for (const r of rows) {
+          all.set(r, offset);
+          offset += r.length;
+        }
+        merged.featuresKey = runKeys.scoreFeatures(input.runId, input.phase);
+        merged.featureDim = featureDim;
+        await store.putBytes(merged.featuresKey, encodeFloat32(all), 'application/octet-stream');
+      }
       const key = scoringKeys.scores(runKeys.phase(input.runId, input.phase));
       await store.putJson(key, merged);
       return { scoresKey: key, scored: merged.items.length };
@@ -26,12 +49,21 @@ export function phaseSelectionActivities(store: ObjectStore) {
      */
     async selectForLabelling(input: {
       scoresKey: string; datasetId: string; k: number; maxPerGroup?: number; selection?: SelectionMode; beta?: number; seed?: number; phase?: number;
+      /** The function whose scores rank (default the scores' first). */
+      acquisition?: AcquisitionFunction;
     }): Promise<{ ids: string[]; reserve?: string[] }> {
       const scores = await jsonOrFail<ScoresDocument>(store, input.scoresKey, 'scores');
-      const fn: AcquisitionFunction = scores.functions[0];
+      const fn: AcquisitionFunction = input.acquisition ?? scores.functions[0];
       const items = await itemsById(store, await manifestOrFail(store, input.datasetId));
-      const candidates = scores.items.map((item) => ({ id: item.id, score: item.scores[fn] ?? 0, group: items.get(item.id)?.group }));
-      const options = { mode: input.selection ?? 'top-k', maxPerGroup: input.maxPerGroup, beta: input.beta, seed: selectionSeed(input.seed ?? 0, input.phase ?? 0) } as const;
+      const needs = selectionNeeds(input.selection);
+      const features = needs.features ? await featureRows(store, scores) : undefined;
+      const candidates = scores.items.map((item, i) => ({
+        id: item.id, score: item.scores[fn] ?? 0, group: items.get(item.id)?.group,
+        ...(features ? { features: features(i) } : {}), ...(item.area !== undefined ? { area: item.area } : {}),
+      }));
+      const options = {
+        mode: input.selection ?? 'top-k', maxPerGroup: input.maxPerGroup, beta: input.beta, seed: selectionSeed(input.seed ?? 0, input.phase ?? 0), phase: input.phase ?? 0,
+      } as const;
       const chosen = selectBatch(candidates, { ...options, k: input.k });
       const taken = new Set(chosen.map((c) => c.id));
       const reserve = selectBatch(candidates.filter((c) => !taken.has(c.id)), { ...options, k: input.k, seed: options.seed ^ 0x5eed });

@@ -17,6 +17,7 @@ import { encodeCanonicalMask } from '../data/masks';
 import type { ModelConfig } from '../ml/types';
 import { scoresDocument, UncertaintyMapWriter } from '../ml/uncertaintyMap';
 import { buildModel, defaultEncoderDepth, type SegmentationNet } from '../ml/zoo';
+import { encodeFloat32 } from '../store/blobStore';
 import type { ObjectStore } from '../store/objectStore';
 import { meanInterval } from '../report/stats';
 import { invalidInput, itemsById, jsonOrFail, loadLabelled, manifestOrFail } from './datasets';
@@ -241,17 +242,20 @@ export function trainingActivities(store: ObjectStore) {
       const start = input.shard * input.shardSize;
       const ids = pool.slice(start, start + input.shardSize);
       const prefix = runKeys.phase(input.runId, input.phase);
-      const run = { samples: input.samples, mode: input.mode, reduce: input.reduce, functions: [input.acquisition] };
+      const functions = input.functions ?? [input.acquisition];
+      const run = { samples: input.samples, mode: input.mode, reduce: input.reduce, functions };
       const shardKey = runKeys.scoreShard(input.runId, input.phase, input.shard);
       if (input.acquisition === 'random') {
+        if (input.features || input.areas) throw invalidInput('random scores have no model to give features or predicted areas: use an uncertainty function with this selection mode');
         const scores = randomScores(ids, input.seed);
         await store.putJson(shardKey, scoresDocument(ids.map((id, i) => ({ id, scores: { random: scores[i] } })), run));
         return { shardKey, scored: ids.length };
       }
       if (!input.modelKey) throw invalidInput(`acquisition '${input.acquisition}' needs the uncertainty model`);
       const net = await loadTrained(store, input.modelKey);
-      const maps = new UncertaintyMapWriter(store, prefix, input.acquisition);
-      const results: { id: string; scores: Partial<Record<AcquisitionFunction, number>> }[] = [];
+      const maps = new UncertaintyMapWriter(store, prefix, functions.find((fn) => fn !== 'random') ?? 'mfe');
+      const results: { id: string; scores: Partial<Record<AcquisitionFunction, number>>; area?: number }[] = [];
+      const features = new Map<string, Float32Array>();
       try {
         // Block by block, each with its own dropout seed: the same images get the same masks whatever the sharding.
         for (let offset = 0; offset < ids.length; offset += SCORE_BLOCK) {
@@ -260,12 +264,14 @@ export function trainingActivities(store: ObjectStore) {
           results.push(...await mcScorePool({
             net,
             pool: { ids: blockIds, load: async (batch) => (await loadTensors(store, manifest, batch, { masks: 'none', onProgress: () => ctx.heartbeat({ stage: 'loading' }) })).images },
-            functions: [input.acquisition],
+            functions,
             samples: input.samples,
             batchSize: input.batchSize,
             reduce: input.reduce,
-            mode: input.mode,
+            mode: input.features ? 'fast' : input.mode,
             maps,
+            ...(input.areas ? { areas: true } : {}),
+            ...(input.features ? { onFeatures: (id: string, f: Float32Array) => void features.set(id, f) } : {}),
             dropoutSeed: blockDropoutSeed(input.seed, block),
             onProgress: (p) => ctx.heartbeat({ imagesDone: offset + p.imagesDone, imagesTotal: ids.length }),
           }));
@@ -273,7 +279,15 @@ export function trainingActivities(store: ObjectStore) {
       } finally {
         net.model.dispose();
       }
-      await store.putJson(shardKey, scoresDocument(results, run, maps));
+      let featureRows: { key: string; dim: number } | undefined;
+      if (input.features) {
+        const dim = features.get(results[0]?.id)?.length ?? 0;
+        const rows = new Float32Array(results.length * dim);
+        results.forEach((r, i) => rows.set(features.get(r.id)!, i * dim));
+        featureRows = { key: runKeys.scoreShardFeatures(input.runId, input.phase, input.shard), dim };
+        await store.putBytes(featureRows.key, encodeFloat32(rows), 'application/octet-stream');
+      }
+      await store.putJson(shardKey, scoresDocument(results, run, maps, featureRows));
       return { shardKey, scored: results.length };
     },
 

@@ -2,7 +2,7 @@
 import type { ProjectConfig } from '../config';
 import {
   type AcquisitionFunction, type ActiveLearningInput, type ArchName, DEFAULT_TIMEOUTS, type EvaluationSplit, type MCDropoutStrategy, type MCMode,
-  type PixelReduction, type SearchInput, type SelectionMode, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
+  type PixelReduction, type SearchInput, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
 } from '../contracts';
 import { UsageError } from './context';
 
@@ -78,6 +78,8 @@ export async function activeLearningInput(
   datasetId: string, o: SharedTrainingOptions & ModelOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }, config: ProjectConfig,
 ): Promise<ActiveLearningInput> {
   await checkEncoders([o.encoder], '--encoder');
+  const pairing = selectionProblem(o.acquisition, o.selection);
+  if (pairing) throw new UsageError(`--selection ${o.selection}: ${pairing}`);
   return {
     datasetId,
     model: { arch: o.arch, encoder: o.encoder, ...(o.depth !== undefined ? { encoderDepth: o.depth } : {}), widthScale: o.width },

@@ -69,6 +69,10 @@ export const runKeys = {
   /** The masks a phase merged, with who sent each (source, annotator, lead time) and its content hash. */
   mergedLabels: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/labels.json`,
   scoreShard: (runId: string, phase: number, shard: number) => `runs/${runId}/phase-${phase}/scores/shard-${pad4(shard)}.json`,
+  /** A shard's pooled features (float32, little-endian, one row per scored image in the shard's order). */
+  scoreShardFeatures: (runId: string, phase: number, shard: number) => `runs/${runId}/phase-${phase}/scores/shard-${pad4(shard)}.features.bin`,
+  /** The phase's pooled features, rows in scores.json's order. */
+  scoreFeatures: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/features.bin`,
   reminders: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/reminders.json`,
   reportPrefix: (runId: string) => `runs/${runId}/report/`,
   reportJson: (runId: string) => `runs/${runId}/report/active-learning.json`,

@@ -39,12 +39,19 @@ export function needsUncertaintyModel(fn: AcquisitionFunction): fn is Uncertaint
 
 /**
  * How a phase's batch is chosen from the scored pool: the top K scores; K drawn with probability ∝ score^β
- * (stochastic batch acquisition); or spread evenly over videos, best-scored first within each (stratified; with
- * `random` scores this is stratified random sampling).
+ * (stochastic batch acquisition); spread evenly over videos, best-scored first within each (stratified; with
+ * `random` scores this is stratified random sampling); farthest-first on pooled features (k-center); k-means++ on
+ * features scaled by the score (badge, BADGE-style); or ClaSP-PE-like: a share of K stratified by the predicted
+ * structure size, the rest power-sampled with noise that decays over phases (clasp). ml/selection.ts has the details.
  */
-export const SELECTION_MODES = ['top-k', 'stochastic', 'stratified'] as const;
+export const SELECTION_MODES = ['top-k', 'stochastic', 'stratified', 'k-center', 'badge', 'clasp'] as const;
 export type SelectionMode = (typeof SELECTION_MODES)[number];
 export const isSelectionMode = member(SELECTION_MODES);
+
+/** What the scoring must also give each pool image for a selection mode: pooled features, the predicted area. */
+export function selectionNeeds(mode: SelectionMode | undefined): { features: boolean; areas: boolean } {
+  return { features: mode === 'k-center' || mode === 'badge', areas: mode === 'clasp' };
+}
 
 /**
  * What a requested frame's mask is for: the test or validation set (a run that starts without them asks for them

@@ -75,6 +75,11 @@ export interface ScoreShardRequest {
   mode: MCMode;
   batchSize: number;
   seed: number;
+  /** Also pooled prefix features (k-center, badge) and predicted areas (clasp) for the selection mode. */
+  features?: boolean;
+  areas?: boolean;
+  /** Score these functions (default: the acquisition function alone), e.g. every uncertainty function for 'auto'. */
+  functions?: AcquisitionFunction[];
 
   shard: number;
   /** Pool images per shard: a multiple of SCORE_BLOCK. */

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { datasetKeys } from '../contracts/keys';
 import { SPLIT_NAMES, type SplitName } from '../contracts/names';
-import { type BlobStore, MissingKeyError } from '../store/blobStore';
+import { type BlobStore, decodeFloat32, encodeFloat32, MissingKeyError } from '../store/blobStore';
 
 export { datasetKeys, type SplitName };
 export const splitNames = SPLIT_NAMES;
@@ -101,10 +101,7 @@ async function readJson<T>(store: BlobStore, key: string): Promise<T> {
 
 /** Image object bytes: float32 little-endian, row-major [H, W, 1]. */
 export function encodeImage(image: Float32Array): Uint8Array {
-  const bytes = new Uint8Array(image.length * 4);
-  const view = new DataView(bytes.buffer);
-  for (let i = 0; i < image.length; i++) view.setFloat32(i * 4, image[i], true);
-  return bytes;
+  return encodeFloat32(image);
 }
 
 export function decodeImage(bytes: Uint8Array, size: [number, number], key = 'image'): Float32Array {
@@ -112,10 +109,7 @@ export function decodeImage(bytes: Uint8Array, size: [number, number], key = 'im
   if (bytes.length !== expected) {
     throw new Error(`Object '${key}' has ${bytes.length} bytes; a ${size[0]}×${size[1]} float32 image needs ${expected}. Re-import the dataset.`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(size[0] * size[1]);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-  return out;
+  return decodeFloat32(bytes, key);
 }
 
 /** Mask object bytes: 8-bit grey PNG, 0/255, from a 0/1 mask. */

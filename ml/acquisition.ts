@@ -278,6 +278,22 @@ export class MCMomentAccumulator {
     };
   }
 
+  /**
+   * Per-image predicted foreground share, shape [batch]: the fraction of pixels whose mean foreground probability
+   * over the T passes is above 0.5 (the last class; for one sigmoid channel, p). What stratifies a batch by
+   * predicted structure size (selection mode 'clasp'). The caller owns the result.
+   */
+  foregroundShare(): tf.Tensor1D {
+    if (this.count === 0) throw new Error('No MC samples were added; cannot compute the predicted foreground.');
+    const T = this.count;
+    return tf.tidy(() => {
+      const mean = this.shiftedSum ? this.shift!.add(this.shiftedSum.div(T)) : this.shift!;
+      const classes = (mean.shape as [number, number, number])[2];
+      const foreground = mean.slice([0, 0, classes - 1], [-1, -1, 1]).squeeze([2]);
+      return foreground.greater(0.5).toFloat().mean(1) as tf.Tensor1D;
+    });
+  }
+
   /** Per-image scores of `fn`, shape [batch]. The caller owns the result. */
   imageScores(fn: UncertaintyFunction, reduce: PixelReduction = 'mean'): tf.Tensor1D {
     const reduction = reductionOf(reduce);

@@ -91,12 +91,16 @@ export interface MCScoreOptions<F extends AcquisitionFunction> {
   maps?: UncertaintyMapSink;
   /** Global-average-pooled prefix features per image (for k-center diversity); needs an MC split. */
   onFeatures?: (id: string, features: Float32Array) => void | Promise<void>;
+  /** Also report each image's predicted foreground share (`area`: pixels whose mean probability is above 0.5). */
+  areas?: boolean;
   onProgress?: (progress: MCProgress) => void | Promise<void>;
 }
 
 export interface MCImageScores<F extends AcquisitionFunction = AcquisitionFunction> {
   id: string;
   scores: Record<F, number>;
+  /** Predicted foreground share in [0, 1], with `areas`. */
+  area?: number;
 }
 
 function countMCDropout(model: tf.LayersModel): number {
@@ -261,10 +265,17 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
             uncertaintyFns.forEach((fn, i) => scoreTable.set(fn, values.subarray(i * ids.length, (i + 1) * ids.length)));
           }
           if (functions.includes('random' as F)) scoreTable.set('random' as F, randomScores(ids, options.randomSeed!));
+          let areas: Float32Array | undefined;
+          if (options.areas) {
+            if (passes === 0) throw new Error('Predicted areas need MC passes: ask for an uncertainty function too.');
+            const share = accumulator.foregroundShare();
+            areas = (await share.data()) as Float32Array;
+            share.dispose();
+          }
           ids.forEach((id, i) => {
             const scores = {} as Record<F, number>;
             for (const fn of functions) scores[fn] = scoreTable.get(fn)![i];
-            results.push({ id, scores });
+            results.push(areas ? { id, scores, area: areas[i] } : { id, scores });
           });
 
           if (maps) {

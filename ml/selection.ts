@@ -6,7 +6,14 @@
  *   acquisition), from a seed: the same seed and pool give the same batch. Top-K of an echo pool is often K
  *   neighbouring frames of one video; sampling trades a little score for a less redundant batch;
  * - `stratified`: round-robin over videos (groups), best-scored first within each, so the batch is spread evenly;
- *   with `random` scores this is stratified random sampling.
+ *   with `random` scores this is stratified random sampling;
+ * - `k-center`: farthest-first traversal on pooled features, starting from the best score (core-set diversity);
+ * - `badge`: k-means++ seeding on the features scaled by the score — BADGE's gradient embedding has the norm of the
+ *   prediction's uncertainty, so uncertain and mutually distant images are drawn first (seeded);
+ * - `clasp` (ClaSP-PE-like, for one structure): ⌈`stratifiedShare` · K⌉ images stratified by the predicted
+ *   foreground area — the pool cut into that many equal-count area bins, the best-scored image of each, so small,
+ *   foreshortened and large ventricles all come — and the rest by power sampling (∝ score^β) with β growing each
+ *   phase, β = `claspBeta` · (1 + phase): much noise (diversity) early, close to top-K later.
  * Each mode only decides an order of preference over the pool; the constraints below then act the same way on
  * every mode:
  * - `maxPerGroup`: at most m images per group (video or patient): a capped candidate is skipped for the next one
@@ -22,8 +29,10 @@ export interface SelectionCandidate {
   score: number;
   /** Video or patient id, for `maxPerGroup` and `stratified`. */
   group?: string;
-  /** For `kCenter`, e.g. global-average-pooled encoder features. */
+  /** For `kCenter`, `k-center` and `badge`, e.g. global-average-pooled encoder features. */
   features?: ArrayLike<number>;
+  /** Predicted foreground share, for `clasp`. */
+  area?: number;
 }
 
 export interface KCenterOptions {
@@ -47,7 +56,14 @@ export interface BatchOptions extends SelectionOptions {
   seed?: number;
   /** Exponent β of `stochastic` (default 1): 0 draws uniformly, large β approaches top-K. Other modes ignore it. */
   beta?: number;
+  /** `clasp`: the run's phase (its power-sampling β grows with it), the share of K stratified by area, β at phase 0. */
+  phase?: number;
+  stratifiedShare?: number;
+  claspBeta?: number;
 }
+
+/** `clasp`'s defaults: two thirds of each query stratified (as ClaSP PE), power β = 1 · (1 + phase). */
+export const CLASP_DEFAULTS = { stratifiedShare: 2 / 3, claspBeta: 1 } as const;
 
 /**
  * The `stochastic` seed of one phase of one run: mixes both, so phases of a run draw differently and run seed s,
@@ -124,19 +140,125 @@ const stratifiedOrder: Ordering = (ranked) => {
   return out;
 };
 
-/** One entry per selection mode: adding a mode is one entry here and one name in `contracts/names.ts`. */
-export const SELECTION_ORDERINGS: Record<SelectionMode, Ordering> = {
-  'top-k': (ranked) => [...ranked],
-  stochastic: stochasticOrder,
-  stratified: stratifiedOrder,
-};
-
 function squaredDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`Feature vectors differ in length (${a.length} vs ${b.length}).`);
   let sum = 0;
   for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
   return sum;
 }
+
+function requireFeatures(ranked: readonly SelectionCandidate[], mode: string): void {
+  const missing = ranked.find((c) => !c.features);
+  if (missing) throw new Error(`${mode} selection needs features for every candidate; '${missing.id}' has none.`);
+}
+
+/** Picks worked out by a diversity ordering: 2K of them (the batch and as many in reserve), then the rest by score. */
+const diversityPicks = (options: BatchOptions) => 2 * options.k;
+
+/**
+ * Farthest-first: the best-scored candidate, then each next the one farthest from everything picked. Greedy 2-approx
+ * of k-center (Sener & Savarese's core-set); O(picks × pool) distances.
+ */
+const kCenterOrder: Ordering = (ranked, options) => {
+  requireFeatures(ranked, 'k-center');
+  const picks = Math.min(ranked.length, diversityPicks(options));
+  const nearest = ranked.map(() => Infinity);
+  const taken = new Set<number>();
+  const out: SelectionCandidate[] = [];
+  let next = 0;
+  while (out.length < picks) {
+    taken.add(next);
+    out.push(ranked[next]);
+    let far = -1;
+    for (let i = 0; i < ranked.length; i++) {
+      if (taken.has(i)) continue;
+      nearest[i] = Math.min(nearest[i], squaredDistance(ranked[i].features!, ranked[next].features!));
+      if (far < 0 || nearest[i] > nearest[far]) far = i;
+    }
+    if (far < 0) break;
+    next = far;
+  }
+  return [...out, ...ranked.filter((_, i) => !taken.has(i))];
+};
+
+/**
+ * BADGE-style: k-means++ seeding on g = score · f — the first pick the largest ‖g‖, each next drawn with probability
+ * ∝ its squared distance to the nearest pick (seeded). Scores must be ≥ 0.
+ */
+const badgeOrder: Ordering = (ranked, options) => {
+  requireFeatures(ranked, 'badge');
+  if (options.seed === undefined || !Number.isInteger(options.seed)) throw new Error(`badge selection needs an integer seed, got ${options.seed}.`);
+  const negative = ranked.find((c) => c.score < 0);
+  if (negative) throw new Error(`badge selection scales features by the score and needs scores ≥ 0; '${negative.id}' has ${negative.score}.`);
+  const embedding = ranked.map((c) => Array.from(c.features!, (v) => v * c.score));
+  const rng = new SeededRng(options.seed);
+  const picks = Math.min(ranked.length, diversityPicks(options));
+  const taken = new Set<number>();
+  const norms = embedding.map((g) => g.reduce((a, v) => a + v * v, 0));
+  let next = norms.reduce((best, n, i) => (n > norms[best] ? i : best), 0);
+  const nearest = ranked.map(() => Infinity);
+  const out: SelectionCandidate[] = [];
+  while (out.length < picks) {
+    taken.add(next);
+    out.push(ranked[next]);
+    let total = 0;
+    for (let i = 0; i < ranked.length; i++) {
+      if (taken.has(i)) continue;
+      nearest[i] = Math.min(nearest[i], squaredDistance(embedding[i], embedding[next]));
+      total += nearest[i];
+    }
+    if (out.length >= picks) break;
+    if (!(total > 0)) {
+      // Every remaining embedding coincides with a pick: the rest by score.
+      break;
+    }
+    let target = rng.next() * total;
+    next = -1;
+    for (let i = 0; i < ranked.length && next < 0; i++) {
+      if (taken.has(i)) continue;
+      target -= nearest[i];
+      if (target <= 0) next = i;
+    }
+    if (next < 0) next = ranked.findIndex((_, i) => !taken.has(i));
+  }
+  return [...out, ...ranked.filter((_, i) => !taken.has(i))];
+};
+
+/**
+ * ClaSP-PE-like (see the module comment): the best-scored candidate of each of ⌈share · K⌉ equal-count bins of the
+ * predicted area, then the rest in power-sampling order with β = claspBeta · (1 + phase).
+ */
+const claspOrder: Ordering = (ranked, options) => {
+  const missing = ranked.find((c) => c.area === undefined || !Number.isFinite(c.area));
+  if (missing) throw new Error(`clasp selection needs the predicted area of every candidate; '${missing.id}' has none.`);
+  const share = options.stratifiedShare ?? CLASP_DEFAULTS.stratifiedShare;
+  const beta0 = options.claspBeta ?? CLASP_DEFAULTS.claspBeta;
+  if (!(share >= 0 && share <= 1)) throw new Error(`stratifiedShare must be in [0, 1], got ${share}.`);
+  if (!(Number.isFinite(beta0) && beta0 >= 0)) throw new Error(`claspBeta must be a finite number ≥ 0, got ${beta0}.`);
+  const phase = options.phase ?? 0;
+  const bins = Math.min(ranked.length, Math.ceil(share * options.k));
+  const byArea = [...ranked].sort((a, b) => a.area! - b.area! || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const stratified: SelectionCandidate[] = [];
+  for (let b = 0; b < bins; b++) {
+    const members = byArea.slice(Math.floor((b * byArea.length) / bins), Math.floor(((b + 1) * byArea.length) / bins));
+    // Members keep area order; the best score wins (ties by id, as in the ranking).
+    const best = members.reduce<SelectionCandidate | undefined>((top, c) => (!top || compareByScoreThenId(c, top) < 0 ? c : top), undefined);
+    if (best) stratified.push(best);
+  }
+  const chosen = new Set(stratified.map((c) => c.id));
+  const rest = stochasticOrder(ranked.filter((c) => !chosen.has(c.id)), { ...options, beta: beta0 * (1 + phase) });
+  return [...stratified, ...rest];
+};
+
+/** One entry per selection mode: adding a mode is one entry here and one name in `contracts/names.ts`. */
+export const SELECTION_ORDERINGS: Record<SelectionMode, Ordering> = {
+  'top-k': (ranked) => [...ranked],
+  stochastic: stochasticOrder,
+  stratified: stratifiedOrder,
+  'k-center': kCenterOrder,
+  badge: badgeOrder,
+  clasp: claspOrder,
+};
 
 /**
  * Returns up to k candidates (fewer when the unlabelled pool or the group cap runs out), in pick order: the mode's

@@ -132,7 +132,10 @@ export interface ScoresDocument {
   reduce: PixelReduction;
   functions: AcquisitionFunction[];
   mapFunction?: UncertaintyFunction;
-  items: { id: string; scores: Partial<Record<AcquisitionFunction, number>>; map?: MapEntry }[];
+  items: { id: string; scores: Partial<Record<AcquisitionFunction, number>>; map?: MapEntry; area?: number }[];
+  /** Pooled features of the items, in their order (float32 little-endian rows of `featureDim` values). */
+  featuresKey?: string;
+  featureDim?: number;
 }
 
 export interface ScoresRun {
@@ -144,9 +147,10 @@ export interface ScoresRun {
 
 /** The scores document of these results (and the maps a `UncertaintyMapWriter` wrote for them). */
 export function scoresDocument(
-  results: readonly { id: string; scores: Partial<Record<AcquisitionFunction, number>> }[],
+  results: readonly { id: string; scores: Partial<Record<AcquisitionFunction, number>>; area?: number }[],
   run: ScoresRun,
   maps?: UncertaintyMapWriter,
+  features?: { key: string; dim: number },
 ): ScoresDocument {
   return {
     samples: run.samples,
@@ -154,9 +158,10 @@ export function scoresDocument(
     reduce: run.reduce,
     functions: [...run.functions],
     ...(maps ? { mapFunction: maps.fn } : {}),
-    items: results.map(({ id, scores }) => {
+    items: results.map(({ id, scores, area }) => {
       const map = maps?.entries.get(id);
-      return map ? { id, scores, map } : { id, scores };
+      return { id, scores, ...(map ? { map } : {}), ...(area !== undefined ? { area } : {}) };
     }),
+    ...(features ? { featuresKey: features.key, featureDim: features.dim } : {}),
   };
 }

@@ -44,3 +44,20 @@ export class MemoryBlobStore implements BlobStore {
     this.objects.delete(key);
   }
 }
+
+/** Float32 values as object bytes: little-endian, in order (images, feature rows). */
+export function encodeFloat32(values: Float32Array): Uint8Array {
+  const bytes = new Uint8Array(values.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i], true);
+  return bytes;
+}
+
+/** The inverse of `encodeFloat32`. */
+export function decodeFloat32(bytes: Uint8Array, key = 'object'): Float32Array {
+  if (bytes.length % 4 !== 0) throw new Error(`Object '${key}' has ${bytes.length} bytes, not whole float32 values.`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  return out;
+}

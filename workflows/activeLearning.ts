@@ -12,7 +12,7 @@
 import { ApplicationFailure, continueAsNew } from '@temporalio/workflow';
 import {
   ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type BootstrapRequestPlan, isAcquisitionFunction, isEvaluationSplit, type LabelRequest,
-  SCORE_BLOCK,
+  SCORE_BLOCK, selectionProblem,
 } from '../contracts';
 import { type AlRun, openRun } from './al/run';
 import {
@@ -35,6 +35,8 @@ function validate(input: ActiveLearningInput): void {
   if (input.scoreShardSize !== undefined && !(input.scoreShardSize > 0 && input.scoreShardSize % SCORE_BLOCK === 0)) {
     fail(`scoreShardSize must be a positive multiple of ${SCORE_BLOCK}`);
   }
+  const pairing = selectionProblem(input.acquisition, input.selection);
+  if (pairing) fail(pairing);
   if (input.initialCount !== undefined && !(Number.isInteger(input.initialCount) && input.initialCount >= 1)) fail('initialCount must be a whole number ≥ 1');
   if (input.evalFramesPerVideo !== undefined && !(Number.isInteger(input.evalFramesPerVideo) && input.evalFramesPerVideo >= 1)) {
     fail('evalFramesPerVideo must be a whole number ≥ 1');

@@ -31,6 +31,7 @@ async function runPool(net: MCNet, mode: MCMode, dropoutSeed: number | undefined
     dropoutSeed,
     maps: { fn: 'mi', onMap: (id, map) => void maps.set(id, map) },
     onFeatures: (id, f) => void features.set(id, f),
+    areas: true,
   });
   return { results, maps, features };
 }
@@ -181,6 +182,15 @@ describe.each(nets)('fast MC vs naive MC (%s)', (_, makeNet) => {
       const direct = acquisitionScore(probs, { samples: T, pixels: 16 * 16, classes }, fn);
       expect(results[0].scores[fn]).toBeCloseTo(direct, 5);
     }
+    // The predicted area: pixels whose mean foreground probability (the last class) over the T passes is above 0.5.
+    let foreground = 0;
+    for (let px = 0; px < 16 * 16; px++) {
+      let sum = 0;
+      for (let t = 0; t < T; t++) sum += probs[(t * 16 * 16 + px) * classes + classes - 1];
+      if (sum / T > 0.5) foreground += 1;
+    }
+    expect(results[0].area).toBeCloseTo(foreground / (16 * 16), 6);
+    expect(results.every((r) => r.area! >= 0 && r.area! <= 1)).toBe(true);
     tf.dispose([images, samples]);
   });
 

@@ -219,7 +219,9 @@ describe('selectBatch', () => {
 
   it('keeps the per-video cap in every mode', () => {
     const frames: SelectionCandidate[] = [];
-    for (let v = 0; v < 3; v++) for (let f = 0; f < 5; f++) frames.push({ id: `v${v}f${f}`, score: (v + 1) * 0.1 + f * 0.01, group: `v${v}` });
+    for (let v = 0; v < 3; v++) {
+      for (let f = 0; f < 5; f++) frames.push({ id: `v${v}f${f}`, score: (v + 1) * 0.1 + f * 0.01, group: `v${v}`, features: [v, f], area: 0.1 + 0.05 * f });
+    }
     for (const mode of SELECTION_MODES) {
       for (let seed = 0; seed < 20; seed++) {
         const picked = selectBatch(frames, { mode, k: 5, seed, maxPerGroup: 2 });
@@ -253,5 +255,60 @@ describe('selectBatch', () => {
     }
     // Under the cap of one per video only two of three can be picked; among video B's, b2 is 0.01 farther from a1.
     expect(ids(selectBatch(frames, { mode: 'stratified', k: 3, maxPerGroup: 1, kCenter: { candidateFactor: 2 } }))).toEqual(['a1', 'b2']);
+  });
+
+  describe('diversity and ClaSP-PE-like modes', () => {
+    // Four videos of five frames; features on a plane (video × frame), areas rising with the frame.
+    const frames: SelectionCandidate[] = [];
+    for (let v = 0; v < 4; v++) {
+      for (let f = 0; f < 5; f++) frames.push({ id: `v${v}f${f}`, score: 0.2 + 0.1 * v + 0.01 * f, group: `v${v}`, features: [10 * v, f], area: 0.02 + 0.1 * f + 0.001 * v });
+    }
+
+    it('k-center starts from the best score and then takes the frame farthest from all picks', () => {
+      const picked = ids(selectBatch(frames, { mode: 'k-center', k: 4 }));
+      expect(picked[0]).toBe('v3f4');
+      // Farthest from v3f4 (30, 4) is v0f0 (0, 0); then the videos in between, one each.
+      expect(picked[1]).toBe('v0f0');
+      expect(new Set(picked.map((id) => id.slice(0, 2)))).toEqual(new Set(['v0', 'v1', 'v2', 'v3']));
+      expect(() => selectBatch([{ id: 'x', score: 1 }], { mode: 'k-center', k: 1 })).toThrow(/needs features/);
+    });
+
+    it('badge draws uncertain, mutually distant frames; the same seed gives the same batch, another seed another', () => {
+      const batch = (seed: number) => ids(selectBatch(frames, { mode: 'badge', k: 5, seed }));
+      expect(batch(1)).toEqual(batch(1));
+      expect(new Set(Array.from({ length: 10 }, (_, seed) => batch(seed).join())).size).toBeGreaterThan(1);
+      for (let seed = 0; seed < 10; seed++) {
+        // The largest score × feature norm comes first; a batch of 5 never takes two of one frame's near-twins first.
+        expect(batch(seed)[0]).toBe('v3f4');
+        expect(batch(seed)).toHaveLength(5);
+      }
+      expect(() => selectBatch(frames, { mode: 'badge', k: 2 })).toThrow(/integer seed/);
+    });
+
+    it('clasp takes the best-scored frame of each area bin for two thirds of K, the rest by power sampling', () => {
+      for (let seed = 0; seed < 10; seed++) {
+        const picked = selectBatch(frames, { mode: 'clasp', k: 6, seed, phase: 0 });
+        expect(picked).toHaveLength(6);
+        // ⌈6 · 2/3⌉ = 4 bins of 5 frames by area; the best-scored of each (video 3's scores are highest).
+        expect(ids(picked.slice(0, 4))).toEqual(['v3f0', 'v3f1', 'v3f2', 'v3f4']);
+        const bins = picked.slice(0, 4).map((c) => Math.floor((frames.slice().sort((a, b) => a.area! - b.area!).indexOf(c) * 4) / 20));
+        expect(bins).toEqual([0, 1, 2, 3]);
+        expect(ids(selectBatch(frames, { mode: 'clasp', k: 6, seed, phase: 0 }))).toEqual(ids(picked));
+      }
+      expect(() => selectBatch([{ id: 'x', score: 1 }], { mode: 'clasp', k: 1, seed: 0 })).toThrow(/predicted area/);
+    });
+
+    it('clasp noise decays over phases: late phases fill the batch close to top-K', () => {
+      const topRest = (phase: number) => {
+        let hits = 0;
+        for (let seed = 0; seed < 40; seed++) {
+          const picked = selectBatch(frames, { mode: 'clasp', k: 6, seed, phase });
+          const rest = picked.slice(4).map((c) => c.score);
+          hits += rest.filter((score) => score >= 0.5).length;
+        }
+        return hits;
+      };
+      expect(topRest(40)).toBeGreaterThan(topRest(0));
+    });
   });
 });

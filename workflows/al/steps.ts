@@ -5,7 +5,7 @@
  */
 import { allHandlersFinished, condition, log } from '@temporalio/workflow';
 import {
-  type ActiveLearningResult, type BootstrapRequestPlan, needsUncertaintyModel, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
+  type ActiveLearningResult, type BootstrapRequestPlan, needsUncertaintyModel, selectionNeeds, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
 } from '../../contracts';
 import { bestEffortActivityProxies } from '../proxies';
 import { remainingIds, unreplacedUnusable } from '../submissions';
@@ -86,10 +86,12 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
   run.publish('scoring');
   const started = Date.now();
   const k = Math.min(input.labelsPerPhase, state.poolCount, input.maxLabelled - state.labelledCount);
+  const needs = selectionNeeds(input.selection);
   const scoreRequest = {
     runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
     acquisition: input.acquisition, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
     batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
+    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}),
   };
   const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
   const shards = Math.ceil(state.poolCount / shardSize);
