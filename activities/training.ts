@@ -47,6 +47,16 @@ async function loadTrained(store: ObjectStore, modelKey: string): Promise<Segmen
   return net;
 }
 
+/** Loads a trained model's final weights into a freshly built net of the same architecture (a warm start). */
+async function warmStart(store: ObjectStore, net: SegmentationNet, modelKey: string): Promise<void> {
+  const from = await jsonOrFail<ModelConfig>(store, modelKeys.config(modelKey), 'warm-start model configuration');
+  try {
+    await loadCheckpoint(net.model, undefined, store, modelKeys.finalWeights(modelKey), { weightsOnly: true });
+  } catch (error) {
+    throw invalidInput(`cannot start from '${modelKey}' (${from.arch} + ${from.encoder}): ${(error as Error).message}`);
+  }
+}
+
 /** The newest complete epoch checkpoint (meta.json written last) under a prefix. */
 async function latestCheckpoint(store: ObjectStore, prefix: string): Promise<{ key: string; epoch: number } | undefined> {
   const complete = (await store.list(checkpointKeys.epochPrefix(prefix)))
@@ -143,6 +153,8 @@ interface TrainCore {
   dropout: TrainRequest['dropout'];
   hyper: TrainRequest['hyper'];
   inputShape: [number, number, number];
+  /** A trained model whose weights a fresh attempt starts from. */
+  initFrom?: string;
 }
 
 /** Trains with checkpoints each epoch; resumes from the heartbeat's checkpoint after a crash or a retry. */
@@ -169,10 +181,13 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
   }
   let lastCheckpointKey = resumeFrom;
   try {
+    if (!resumeFrom && core.initFrom) await warmStart(store, net, core.initFrom);
     const result = await trainModel(net.model, data, val, {
       epochs: core.hyper.epochs,
       batchSize: core.hyper.batchSize,
       learningRate: core.hyper.learningRate,
+      ...(core.hyper.earlyStoppingPatience !== undefined ? { earlyStoppingPatience: core.hyper.earlyStoppingPatience } : {}),
+      ...(core.hyper.lrSchedule ? { lrSchedule: core.hyper.lrSchedule } : {}),
       seed: core.hyper.seed,
       augment: core.hyper.augment ? undefined : false,
       checkpoint: { store, prefix: checkpointPrefix },

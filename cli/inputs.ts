@@ -1,7 +1,7 @@
 /** Workflow inputs built from parsed CLI options, checked against the model registries before any service is contacted. */
 import type { ProjectConfig } from '../config';
 import {
-  type AcquisitionFunction, type ActiveLearningInput, type ArchName, DEFAULT_TIMEOUTS, type EvaluationSplit, type MCDropoutStrategy, type MCMode,
+  type AcquisitionFunction, type ActiveLearningInput, type ArchName, DEFAULT_TIMEOUTS, type EvaluationSplit, type LrSchedule, type MCDropoutStrategy, type MCMode,
   type PixelReduction, type SearchInput, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
 } from '../contracts';
 import { UsageError } from './context';
@@ -22,6 +22,9 @@ export interface ModelOptions {
 
 export interface ActiveLearningOptions {
   epochs: number;
+  lrSchedule: LrSchedule;
+  earlyStopping?: number;
+  warmStart?: boolean;
   dropout: MCDropoutStrategy;
   dropoutRate: number;
   reduce: PixelReduction;
@@ -84,9 +87,13 @@ export async function activeLearningInput(
     datasetId,
     model: { arch: o.arch, encoder: o.encoder, ...(o.depth !== undefined ? { encoderDepth: o.depth } : {}), widthScale: o.width },
     dropout: { strategy: o.dropout, rate: o.dropoutRate },
-    hyper: { epochs: o.epochs, batchSize: o.batch, learningRate: o.lr, seed: o.seed, augment: o.augment },
+    hyper: {
+      epochs: o.epochs, batchSize: o.batch, learningRate: o.lr, seed: o.seed, augment: o.augment,
+      ...(o.lrSchedule !== 'constant' ? { lrSchedule: o.lrSchedule } : {}), ...(o.earlyStopping !== undefined ? { earlyStoppingPatience: o.earlyStopping } : {}),
+    },
     acquisition: o.acquisition,
     ...(o.selection && o.selection !== 'top-k' ? { selection: o.selection, selectionBeta: o.beta } : {}),
+    ...(o.warmStart ? { warmStart: true } : {}),
     reduce: o.reduce,
     mcSamples: o.mcSamples,
     mcMode: o.mcMode,

@@ -4,7 +4,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
-  ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, MC_DROPOUT_STRATEGIES, MC_MODES,
+  ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, LR_SCHEDULES, MC_DROPOUT_STRATEGIES, MC_MODES,
   parseStrategy, PIXEL_REDUCTIONS, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
 import { UsageError } from './context';
@@ -57,6 +57,9 @@ export function addModelOptions(command: Command): Command {
 export function addActiveLearningOptions(command: Command, options: { oracle: boolean } = { oracle: true }): Command {
   command
     .option('--epochs <n>', 'training epochs per phase (the paper: 30)', positiveInt, 30)
+    .addOption(new Option('--lr-schedule <name>', 'learning rate over a phase\'s epochs: constant, cosine to 0, or nnU-Net\'s poly').choices(LR_SCHEDULES).default('constant'))
+    .option('--early-stopping <epochs>', 'end a phase\'s training after this many epochs without a validation improvement (the best epoch is kept)', positiveInt)
+    .option('--warm-start', 'each phase\'s models start from the previous phase\'s instead of from scratch')
     .addOption(new Option('--dropout <where>', 'dropout placement of the uncertainty model').choices(MC_DROPOUT_STRATEGIES).default('head'))
     .option('--dropout-rate <p>', 'dropout rate in (0, 1)', numberIn(0, 0.999999, 'a rate in (0, 1)'), 0.2)
     .addOption(new Option('--reduce <how>', 'per-image reduction of pixel uncertainty').choices(PIXEL_REDUCTIONS).default('mean'))

@@ -43,6 +43,8 @@ export interface ActiveLearningInput {
   initialSeed?: number;
   /** Continue from this earlier run's merged labels and phases (`al start --resume-from`). */
   resumeFrom?: string;
+  /** Each phase's models start from the previous phase's (segmentation from segmentation, uncertainty from uncertainty). */
+  warmStart?: boolean;
   /**
    * A dataset without enough masks: the run first asks doctors for them (README, "Starting from unlabelled
    * studies") — `evalFramesPerVideo` frames of every validation and test video that has none (default 2), and the
@@ -135,6 +137,8 @@ export interface ActiveLearningState {
   stopRequested: boolean;
   /** The run this one continued from (`--resume-from`). */
   resumedFrom?: string;
+  /** The last trained phase's models, which a warm-started phase starts from. */
+  previousModels?: { seg: string; unc?: string };
 }
 
 export interface PendingStatus {

@@ -1,5 +1,5 @@
 /** Payload types every workflow shares: task queues, model and training choices, timeouts, labelled items. */
-import type { ArchName, DropoutStrategy, MCDropoutStrategy } from './names';
+import type { ArchName, DropoutStrategy, LrSchedule, MCDropoutStrategy } from './names';
 
 export interface TaskQueues {
   /** Workflows and light I/O activities. */
@@ -24,7 +24,10 @@ export interface TrainHyper {
   learningRate: number;
   seed: number;
   augment: boolean;
+  /** Stop after this many epochs without a validation IoU improvement (the best epoch's weights are kept). */
   earlyStoppingPatience?: number;
+  /** Default 'constant'. */
+  lrSchedule?: LrSchedule;
 }
 
 export interface DropoutChoice<S extends DropoutStrategy = DropoutStrategy> {

@@ -61,6 +61,14 @@ export const LABEL_PURPOSES = ['validation', 'test', 'initial', 'query'] as cons
 export type LabelPurpose = (typeof LABEL_PURPOSES)[number];
 export const isLabelPurpose = member(LABEL_PURPOSES);
 
+/**
+ * The learning rate over a training run's epochs: constant; cosine from the base rate to 0; or nnU-Net's poly,
+ * base · (1 − epoch / epochs)^0.9.
+ */
+export const LR_SCHEDULES = ['constant', 'cosine', 'poly'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+export const isLrSchedule = member(LR_SCHEDULES);
+
 /** How a search chooses what to train next. */
 export const SEARCH_SCHEDULERS = ['random', 'asha'] as const;
 export type SearchScheduler = (typeof SEARCH_SCHEDULERS)[number];

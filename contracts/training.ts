@@ -14,6 +14,8 @@ export interface TrainRequest {
   model: ModelChoice;
   dropout: DropoutChoice;
   hyper: TrainHyper;
+  /** Start from this trained model's weights (the same architecture; a warm-started phase: the previous phase's model). */
+  initFrom?: string;
 }
 
 export interface TrainOutcome {

@@ -12,6 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { checkpointKeys } from '../../contracts/keys';
+import type { LrSchedule } from '../../contracts/names';
+import { scheduledLearningRate, setLearningRate } from './schedule';
 import type { BlobStore } from '../../store/blobStore';
 import { setMCDropoutSeed } from '../layers/mcDropout';
 import { augmentBatch, PAPER_AUGMENTATIONS, type AugmentConfig } from './augment';
@@ -51,6 +53,8 @@ export interface TrainOptions {
   augment?: AugmentConfig | false;
   /** Stop after this many epochs without a validation IoU improvement (needs a validation set). */
   earlyStoppingPatience?: number;
+  /** The learning rate over the epochs (default constant); recomputed from the epoch, so a resumed run continues it. */
+  lrSchedule?: LrSchedule;
   /** Saved at the end of every epoch under `<prefix>/epoch-NNNN` (older ones removed), best weights under `<prefix>/best`. */
   checkpoint?: { store: BlobStore; prefix: string };
   /** A checkpoint prefix (in `checkpoint.store`) to resume from, e.g. a previous `lastCheckpointKey`. */
@@ -291,6 +295,7 @@ export async function trainModel(
 
     for (let epoch = state.history.length + 1; epoch <= opts.epochs && !patienceExhausted(); epoch++) {
       const started = Date.now();
+      setLearningRate(optimizer, scheduledLearningRate(opts.learningRate, opts.lrSchedule ?? 'constant', epoch - 1, opts.epochs));
       setMCDropoutSeed(state.rng.nextUint32());
       const order = state.rng.permutation(n);
       let lossSum = 0;

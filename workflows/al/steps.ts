@@ -31,14 +31,19 @@ export async function trainPair(run: AlRun): Promise<TrainedPair> {
     ...(state.valKey && state.valCount ? { valIdsKey: state.valKey } : {}),
   };
   const started = Date.now();
+  const from = input.warmStart ? state.previousModels : undefined;
   const [seg, unc] = await Promise.all([
-    run.accel.trainSegmentationModel({ ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 } }),
+    run.accel.trainSegmentationModel({
+      ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 }, ...(from ? { initFrom: from.seg } : {}),
+    }),
     needsUncertaintyModel(input.acquisition)
       ? run.accel.trainSegmentationModel({
         ...common, outputPrefix: runKeys.uncertaintyModel(runId, state.phase), dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 },
+        ...(from?.unc ? { initFrom: from.unc } : {}),
       })
       : Promise.resolve(undefined),
   ]);
+  if (input.warmStart) state.previousModels = { seg: seg.modelKey, ...(unc ? { unc: unc.modelKey } : {}) };
   return { seg, unc, trainMs: Date.now() - started };
 }
 

@@ -197,6 +197,21 @@ describe('active learning (workflow logic, stubbed activities)', () => {
     }
   });
 
+  it('with --warm-start, each phase\'s models start from the previous phase\'s, across continue-as-new', async () => {
+    const queues = uniqueQueues('warm');
+    const world = alWorld(rising);
+    const workflowId = `logic-warm-${Date.now()}`;
+    await withWorkers(env, queues, world, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: queues.light, workflowId, args: [input(queues, { warmStart: true })],
+    }));
+    const trained = world.calls.filter((c) => c.startsWith('train:')).sort();
+    const model = (kind: string, phase: number) => `runs/${workflowId}/phase-${phase}/model-${kind}`;
+    expect(trained).toEqual([
+      'train:seg:0', `train:seg:1:from:${model('seg', 0)}`, `train:seg:2:from:${model('seg', 1)}`,
+      'train:unc:0', `train:unc:1:from:${model('unc', 0)}`, `train:unc:2:from:${model('unc', 1)}`,
+    ]);
+  });
+
   describe('a dataset without enough masks', () => {
     const cold: AlScript = {
       ...rising,

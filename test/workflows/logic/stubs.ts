@@ -114,7 +114,7 @@ export function alWorld(script: AlScript): AlWorld {
   };
   const accel: StubAccel = {
     async trainSegmentationModel(req) {
-      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}`);
+      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}${req.initFrom ? `:from:${req.initFrom}` : ''}`);
       return { modelKey: req.outputPrefix, params: 1, epochsRun: req.hyper.epochs, finalLoss: 0.1, ms: 1, resumedFromEpoch: 0, attempt: 1 };
     },
     async evaluateSegmentationModel(input) {
