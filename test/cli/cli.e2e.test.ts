@@ -73,9 +73,11 @@ describe('client.ts against the real services and worker', () => {
     await waitFor(async () => (await status()).status.pending, 'the first labelling request');
 
     const csv = (await cli('labels', 'pending', runId, '--format', 'csv')).out.trim().split('\n');
-    expect(csv[0]).toBe('id,group,score,imageUrl,uncertaintyMapUrl,predictionUrl,maskUploadKey,maskUploadUrl');
+    expect(csv[0]).toBe('id,group,purpose,score,imageUrl,uncertaintyMapUrl,predictionUrl,maskUploadKey,maskUploadUrl');
     const ids = csv.slice(1).map((line) => line.split(',')[0]);
     expect(ids).toHaveLength(2);
+    // A phase's query fills no evaluation set: its purpose cell is empty.
+    expect(csv.slice(1).map((line) => line.split(',')[2])).toEqual(['', '']);
 
     // Bad input changes nothing: a mask of the wrong size is refused before anything is uploaded.
     const badDir = path.join(scratch, 'bad');
