@@ -3,7 +3,8 @@
  * - push: a phase's labelling request becomes tasks in a project (created with the LV brush + polygon config if
  *   missing), each with the phase's segmentation-model mask as an editable prediction; the task ids are kept in
  *   `runs/<id>/phase-<n>/label-studio.json`. Pushing again (an activity retry) adds nothing twice.
- * - receive: an annotation (from the webhook, or found by polling) becomes a mask and goes through the one
+ * - receive: an annotation (from the webhook, or found by polling) becomes a mask (or, with the config's unusable
+ *   choice, a frame marked unusable, which the run replaces and pushes as a new task) and goes through the one
  *   submission path (labelling/submit.ts) with its annotator and lead time; rejected annotations are recorded
  *   beside the run with their reason (`status` shows them).
  */
@@ -18,7 +19,7 @@ import { DATA_FIELDS, labelConfigXml } from './labelStudio/config';
 import { annotationToMasks, type EchoTaskData, predictionFromMask, taskFromRequestItem } from './labelStudio/convert';
 import type { LsAnnotation, LsAnnotationWebhookBody, LsTask } from './labelStudio/types';
 import { recordRejection } from './rejections';
-import { pendingRequest, SubmissionError, submitMasks } from './submit';
+import { type MaskUpload, pendingRequest, SubmissionError, submitMasks } from './submit';
 
 /** The header Label Studio forwards with each webhook delivery, carrying the shared secret. */
 export const WEBHOOK_SECRET_HEADER = 'X-Echo-Webhook-Secret';
@@ -54,7 +55,9 @@ function clientOf(connection: LabelStudioConnection): LabelStudioClient {
 export async function pushRequest(store: ObjectStore, connection: LabelStudioConnection, request: LabellingRequest, project: string,
   onProgress: () => void = () => {}): Promise<PhaseTasks> {
   const key = phaseTasksKey(request.runId, request.phase);
-  if (await store.exists(key)) return store.getJson<PhaseTasks>(key);
+  // A request extended after its push (replacements for unusable frames) pushes only what is new.
+  const earlier = await store.exists(key) ? await store.getJson<PhaseTasks>(key) : undefined;
+  if (earlier && request.items.every((item) => earlier.tasks[item.id] !== undefined)) return earlier;
   const client = clientOf(connection);
   const { project: ls } = await client.ensureProject({ title: project, labelConfig: labelConfigXml(), description: 'Left-ventricle masks for echo-al active learning' });
   if (connection.webhookUrl) {
@@ -64,8 +67,8 @@ export async function pushRequest(store: ObjectStore, connection: LabelStudioCon
       actions: ['ANNOTATION_CREATED', 'ANNOTATION_UPDATED'],
     });
   }
-  // Tasks this phase already has (an earlier attempt that stopped before writing the map) are reused.
-  const tasks: Record<string, number> = {};
+  // Tasks this phase already has (an earlier push, or an attempt that stopped before writing the map) are reused.
+  const tasks: Record<string, number> = { ...(earlier?.tasks ?? {}) };
   for (const task of await client.listTasks<Partial<EchoTaskData>>(ls.id)) {
     if (task.data[DATA_FIELDS.runId] === request.runId && task.data[DATA_FIELDS.phase] === request.phase && task.data[DATA_FIELDS.itemId]) {
       tasks[task.data[DATA_FIELDS.itemId]!] = task.id;
@@ -139,11 +142,15 @@ export async function submitAnnotation(client: Client, store: ObjectStore, task:
     return { runId, itemId: identity.itemId, rejected: reason };
   };
   if ('error' in masks) return reject(masks.error);
+  const provenance = { ...(annotator ? { annotator } : {}), ...(masks.leadTime !== null ? { leadTimeS: masks.leadTime } : {}) };
+  if ('unusable' in masks) return submitOne(client, store, runId, identity, { id: identity.itemId, unusable: true, ...provenance });
   const png = new Uint8Array(await sharp(Buffer.from(masks.rgba), { raw: { width, height, channels: 4 } }).png().toBuffer());
+  return submitOne(client, store, runId, identity, { id: identity.itemId, bytes: png, ...provenance });
+}
+
+async function submitOne(client: Client, store: ObjectStore, runId: string, identity: { phase: number; itemId: string }, upload: MaskUpload): Promise<AnnotationOutcome> {
   try {
-    const outcome = await submitMasks(client, store, runId, [{
-      id: identity.itemId, bytes: png, ...(annotator ? { annotator } : {}), ...(masks.leadTime !== null ? { leadTimeS: masks.leadTime } : {}),
-    }], { phase: identity.phase, source: 'label-studio' });
+    const outcome = await submitMasks(client, store, runId, [upload], { phase: identity.phase, source: 'label-studio' });
     return { runId, itemId: identity.itemId, outcome };
   } catch (error) {
     // Refused masks were recorded by the submission path; a run not waiting is the tool's business, not the run's.

@@ -1,6 +1,7 @@
 /**
  * The Label Studio project's labelling interface: the echo frame to outline (brush or polygon, one label),
- * with the frame's uncertainty map and score beside it so the doctor sees why it was picked.
+ * with the frame's uncertainty map and score beside it so the doctor sees why it was picked, and one choice to mark
+ * a frame nobody can outline (it is replaced by another).
  * Every name that task data, predictions and annotations must agree on is a constant here.
  */
 
@@ -13,7 +14,11 @@ export const TAGS = {
   uncertaintyMap: 'uncertainty_map',
   brush: 'lv_brush',
   polygon: 'lv_polygon',
+  unusable: 'echo_unusable',
 } as const;
+
+/** The one choice of the `unusable` tag: a frame nobody can outline (off-axis, no ventricle in view, artefact). */
+export const UNUSABLE_CHOICE = 'Cannot be labelled (unusable frame)';
 
 /** Keys of a task's `data`; `$key` in the config reads them. */
 export const DATA_FIELDS = {
@@ -25,6 +30,7 @@ export const DATA_FIELDS = {
   group: 'echo_group',
   runId: 'echo_run_id',
   phase: 'echo_phase',
+  purpose: 'echo_purpose',
 } as const;
 
 /** Orange brush, teal polygon: the hint in the config names them by colour. */
@@ -56,6 +62,9 @@ export function labelConfigXml(): string {
     `  <PolygonLabels name="${TAGS.polygon}" toName="${TAGS.image}" strokeWidth="2" pointSize="small" opacity="0.4">`,
     `    <Label value="${l}" background="${COLOURS.polygon}"/>`,
     '  </PolygonLabels>',
+    `  <Choices name="${TAGS.unusable}" toName="${TAGS.image}" choice="single" showInline="true">`,
+    `    <Choice value="${attr(UNUSABLE_CHOICE)}"/>`,
+    '  </Choices>',
     '</View>',
   ].join('\n');
 }

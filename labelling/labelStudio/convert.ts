@@ -2,7 +2,8 @@
  * Pure conversions between the project's labelling requests and Label Studio's JSON: request item → task,
  * model mask → prediction, doctor's annotation → mask. No I/O.
  */
-import { DATA_FIELDS, LV_LABEL, TAGS } from './config';
+import type { LabelPurpose } from '../../contracts';
+import { DATA_FIELDS, LV_LABEL, TAGS, UNUSABLE_CHOICE } from './config';
 import { polygonToMask, type PercentPoint } from './polygon';
 import { ALPHA_THRESHOLD, brushRleToRgba, maskToBrushRle } from './rle';
 import type { LsAnnotation, LsBrushValue, LsPolygonValue, LsPredictionInput, LsResult } from './types';
@@ -14,7 +15,17 @@ export interface TaskSourceItem {
   score: number;
   imageUrl: string;
   uncertaintyMapUrl?: string;
+  /** The set this mask fills (validation, test, initial); absent for a phase's query. */
+  purpose?: LabelPurpose;
 }
+
+/** How a task's caption names the set its mask fills. */
+const PURPOSE_CAPTIONS: Record<LabelPurpose, string> = {
+  validation: 'for the validation set',
+  test: 'for the test set',
+  initial: 'for the initial training set',
+  query: 'chosen by the model',
+};
 
 export interface TaskContext {
   runId: string;
@@ -31,6 +42,8 @@ export interface EchoTaskData {
   echo_group: string;
   echo_run_id: string;
   echo_phase: number;
+  /** '' for a phase's query. */
+  echo_purpose: string;
 }
 
 export interface EchoTask {
@@ -61,8 +74,8 @@ export function taskFromRequestItem(item: TaskSourceItem, context: TaskContext):
   if (!item.id) throw new TaskConversionError('a request item has no id');
   if (!Number.isFinite(item.score)) throw new TaskConversionError(`item '${item.id}': score ${item.score} is not a number`);
   const mapUrl = item.uncertaintyMapUrl ? checkUrl('uncertaintyMapUrl', item.uncertaintyMapUrl, item.id) : '';
-  const caption = `${item.id} · uncertainty score ${item.score.toPrecision(4)} · run ${context.runId}, phase ${context.phase}`
-    + (mapUrl ? '' : ' · no uncertainty map for this image');
+  const caption = `${item.id}${item.purpose ? ` · ${PURPOSE_CAPTIONS[item.purpose]}` : ''} · uncertainty score ${item.score.toPrecision(4)}`
+    + ` · run ${context.runId}, phase ${context.phase}${mapUrl ? '' : ' · no uncertainty map for this image'}`;
   const data: EchoTaskData = {
     [DATA_FIELDS.image]: checkUrl('imageUrl', item.imageUrl, item.id),
     [DATA_FIELDS.uncertaintyMap]: mapUrl,
@@ -72,6 +85,7 @@ export function taskFromRequestItem(item: TaskSourceItem, context: TaskContext):
     [DATA_FIELDS.group]: item.group ?? '',
     [DATA_FIELDS.runId]: context.runId,
     [DATA_FIELDS.phase]: context.phase,
+    [DATA_FIELDS.purpose]: item.purpose ?? '',
   };
   return { data };
 }
@@ -110,7 +124,30 @@ export interface AnnotationMasks {
   updatedAt: string | null;
 }
 
-export type AnnotationConversion = AnnotationMasks | { error: string };
+/** An annotation that marks the frame unusable (the config's one choice) instead of outlining it. */
+export interface AnnotationUnusable {
+  unusable: true;
+  completedBy: number | null;
+  completedByEmail?: string;
+  leadTime: number | null;
+  updatedAt: string | null;
+}
+
+export type AnnotationConversion = AnnotationMasks | AnnotationUnusable | { error: string };
+
+function provenanceOf(annotation: LsAnnotation): Pick<AnnotationMasks, 'completedBy' | 'completedByEmail' | 'leadTime' | 'updatedAt'> {
+  const by = annotation.completed_by;
+  const completedBy = typeof by === 'number' ? by : by?.id ?? null;
+  const completedByEmail = typeof by === 'object' && by?.email ? by.email : undefined;
+  return { completedBy, ...(completedByEmail ? { completedByEmail } : {}), leadTime: annotation.lead_time ?? null, updatedAt: annotation.updated_at ?? null };
+}
+
+/** Whether a result is the config's unusable choice, ticked. */
+function marksUnusable(result: LsResult): boolean {
+  if (String(result.type ?? '').toLowerCase() !== 'choices' || result.from_name !== TAGS.unusable) return false;
+  const choices = (result.value ?? {}).choices;
+  return Array.isArray(choices) && choices.includes(UNUSABLE_CHOICE);
+}
 
 function checkLabels(labels: unknown, key: string, index: number): string | undefined {
   if (!Array.isArray(labels) || labels.length === 0) return `region ${index} has no ${key}`;
@@ -121,13 +158,20 @@ function checkLabels(labels: unknown, key: string, index: number): string | unde
 
 /**
  * A doctor's annotation as one mask at the image's size (width × height). Every brush and polygon region
- * is unioned. Anything else — no regions, a skipped annotation, another label or region type, another size —
+ * is unioned. The config's unusable choice (alone) marks the frame unusable. Anything else — no regions, a skipped annotation, another label or region type, another size —
  * is an `{ error }` saying why, so the caller can reject that item and keep the rest.
  */
 export function annotationToMasks(annotation: LsAnnotation, width: number, height: number): AnnotationConversion {
   const id = `annotation ${annotation.id}`;
   if (annotation.was_cancelled) return { error: `${id} was skipped (cancelled) by the annotator` };
-  const results = annotation.result ?? [];
+  const all = annotation.result ?? [];
+  const unusable = all.some(marksUnusable);
+  // The choice tag with nothing ticked is no region either.
+  const results = all.filter((r) => r.from_name !== TAGS.unusable);
+  if (unusable) {
+    if (results.length > 0) return { error: `${id} marks the frame unusable and outlines it as well; do one or the other` };
+    return { unusable: true, ...provenanceOf(annotation) };
+  }
   if (results.length === 0) return { error: `${id} has no regions` };
   const rgba = new Uint8Array(width * height * 4);
   let brushes = 0;
@@ -177,17 +221,5 @@ export function annotationToMasks(annotation: LsAnnotation, width: number, heigh
     rgba[i * 4] = rgba[i * 4 + 1] = rgba[i * 4 + 2] = alpha;
     mask[i] = alpha >= ALPHA_THRESHOLD ? 1 : 0;
   }
-  const by = annotation.completed_by;
-  const completedBy = typeof by === 'number' ? by : by?.id ?? null;
-  const completedByEmail = typeof by === 'object' && by?.email ? by.email : undefined;
-  return {
-    rgba,
-    mask,
-    kind: brushes && polygons ? 'mixed' : brushes ? 'brush' : 'polygon',
-    regions: brushes + polygons,
-    completedBy,
-    ...(completedByEmail ? { completedByEmail } : {}),
-    leadTime: annotation.lead_time ?? null,
-    updatedAt: annotation.updated_at ?? null,
-  };
+  return { rgba, mask, kind: brushes && polygons ? 'mixed' : brushes ? 'brush' : 'polygon', regions: brushes + polygons, ...provenanceOf(annotation) };
 }

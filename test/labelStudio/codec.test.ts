@@ -3,7 +3,7 @@
  * polygon rasterisation, request item → task, mask → prediction, annotation → mask.
  */
 import { describe, expect, it } from 'vitest';
-import { DATA_FIELDS, labelConfigXml, LV_LABEL, TAGS } from '../../labelling/labelStudio/config';
+import { DATA_FIELDS, labelConfigXml, LV_LABEL, TAGS, UNUSABLE_CHOICE } from '../../labelling/labelStudio/config';
 import { annotationToMasks, predictionFromMask, taskFromRequestItem, type AnnotationMasks } from '../../labelling/labelStudio/convert';
 import { polygonToMask } from '../../labelling/labelStudio/polygon';
 import { brushRleToMask, brushRleToRgba, BrushRleError, maskToBrushRle } from '../../labelling/labelStudio/rle';
@@ -161,8 +161,12 @@ describe('task, prediction and annotation conversion', () => {
       [DATA_FIELDS.group]: 'video003',
       [DATA_FIELDS.runId]: 'lv-study',
       [DATA_FIELDS.phase]: 2,
+      [DATA_FIELDS.purpose]: '',
     });
     expect(JSON.stringify(task)).not.toContain('upload');
+    const forTest = taskFromRequestItem({ ...item, purpose: 'test' }, { runId: 'lv-study', phase: 0 });
+    expect(forTest.data).toMatchObject({ [DATA_FIELDS.purpose]: 'test' });
+    expect(forTest.data.caption).toBe('video003_frame012 · for the test set · uncertainty score 0.1235 · run lv-study, phase 0');
     const noMap = taskFromRequestItem({ ...item, uncertaintyMapUrl: undefined }, { runId: 'r', phase: 0 });
     expect(noMap.data.uncertainty_map).toBe('');
     expect(noMap.data.caption).toContain('no uncertainty map');
@@ -196,6 +200,15 @@ li = LabelInterface(req["config"])
 print(json.dumps(li.validate_prediction(req["prediction"], return_errors=True)))
 `, { config: labelConfigXml(), prediction });
     expect(errors ?? []).toEqual([]);
+    // The unusable choice is a result the config accepts too.
+    const choice = { model_version: 'm', score: 0, result: [{ type: 'choices', from_name: TAGS.unusable, to_name: TAGS.image, value: { choices: [UNUSABLE_CHOICE] } }] };
+    const choiceErrors = runLabelStudioPython<string[] | null>(`
+import json, sys
+from label_studio_sdk.label_interface import LabelInterface
+req = json.load(sys.stdin)
+print(json.dumps(LabelInterface(req["config"]).validate_prediction(req["prediction"], return_errors=True)))
+`, { config: labelConfigXml(), prediction: choice });
+    expect(choiceErrors ?? []).toEqual([]);
   });
 
   const brush = (mask: Uint8Array, w: number, h: number, labels = [LV_LABEL]): LsResult => ({
@@ -244,5 +257,17 @@ print(json.dumps(li.validate_prediction(req["prediction"], return_errors=True)))
     delete unsized.original_height;
     expect(reasonOf(annotation([unsized]), 5, 4)).toMatch(/brush region 0: brush RLE holds 64 values; a 5×4 RGBA mask needs 80/);
     expect(reasonOf(annotation([{ ...polygon(square, 4, 4), to_name: TAGS.uncertaintyMap }]))).toMatch(/not the 'image' image/);
+    expect(reasonOf(annotation([unusableChoice([UNUSABLE_CHOICE]), brush(m, 4, 4)])))
+      .toBe('annotation 7 marks the frame unusable and outlines it as well; do one or the other');
+    expect(reasonOf(annotation([unusableChoice([])]))).toBe('annotation 7 has no regions');
+  });
+
+  const unusableChoice = (choices: string[]): LsResult => ({ type: 'choices', from_name: TAGS.unusable, to_name: TAGS.image, value: { choices } });
+
+  it('reads the unusable choice, alone, as a frame marked unusable, with who and how long', () => {
+    const marked = annotationToMasks(annotation([unusableChoice([UNUSABLE_CHOICE])]), 4, 4);
+    expect(marked).toEqual({ unusable: true, completedBy: 3, leadTime: 12.5, updatedAt: '2026-01-02T03:04:05Z' });
+    expect(labelConfigXml()).toContain(`<Choices name="${TAGS.unusable}" toName="${TAGS.image}"`);
+    expect(labelConfigXml()).toContain(`<Choice value="${UNUSABLE_CHOICE}"/>`);
   });
 });

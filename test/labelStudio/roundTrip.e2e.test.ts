@@ -6,15 +6,19 @@
  * Label Studio also connects to the labels server as its ML backend and gets predictions from it.
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
 import { type LabellingRequest, runKeys, type SubmittedLabel } from '../../contracts';
+import { importFolderOfPairs } from '../../data/import/folderOfPairs';
 import { datasetKeys } from '../../data/manifest';
+import { generateSyntheticEcho, writeFolderOfPairs } from '../../data/synthetic';
 import { maskContentHash, normaliseMaskBytes } from '../../data/masks';
 import { LabelStudioClient } from '../../labelling/labelStudio/client';
-import { LV_LABEL, TAGS } from '../../labelling/labelStudio/config';
+import { DATA_FIELDS, LV_LABEL, TAGS, UNUSABLE_CHOICE } from '../../labelling/labelStudio/config';
 import { polygonToMask } from '../../labelling/labelStudio/polygon';
 import { maskToBrushRle } from '../../labelling/labelStudio/rle';
 import type { LsTask } from '../../labelling/labelStudio/types';
@@ -163,6 +167,72 @@ describe('a labelling round trip through a real Label Studio', () => {
     const predictions = test.response as { model_version: string; result: unknown[] }[];
     expect(predictions[0].model_version).toBe(`${workflowId}/phase-0`);
     await handle.result();
+  }, 900_000);
+
+  it('cold start: the first request shows each frame\'s set, a frame marked unusable in Label Studio is replaced by a new task, the masks make the labelled dataset', async () => {
+    const store = running.store;
+    // A folder of frames without masks (the masks stay aside: they are the doctor's answers).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-ls-cold-'));
+    const truthMasks = new Map<string, Uint8Array>();
+    for (const frame of generateSyntheticEcho({ videos: 6, framesPerVideo: 4, size: S, seed: 21 })) truthMasks.set(frame.id, frame.mask);
+    const written = await writeFolderOfPairs(dir, generateSyntheticEcho({ videos: 6, framesPerVideo: 4, size: S, seed: 21 }));
+    for (const file of written.filter((f) => f.endsWith('_mask.png'))) fs.rmSync(file);
+    const { datasetId } = await importFolderOfPairs(store, { dir, size: S, initialCount: 3, testShare: 0.2, valShare: 0.2, seed: 21, name: 'ls-cold' });
+    fs.rmSync(dir, { recursive: true, force: true });
+
+    const workflowId = `test-ls-cold-${Date.now()}`;
+    const project = `echo-al cold start ${Date.now()}`;
+    const handle = await running.client.workflow.start(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId,
+      args: [tinyActiveLearning(config, datasetId, { oracle: false, labelsPerPhase: 2, maxPhases: 1, initialCount: 3, evalFramesPerVideo: 1, labelStudio: { project } })],
+    });
+    const pending = await waitFor(async () => (await handle.query(statusQuery)).pending, 'the first request');
+    expect(pending.purposes).toBeDefined();
+    const pushed = await waitFor(async () => (await store.exists(phaseTasksKey(workflowId, 0)) ? store.getJson<PhaseTasks>(phaseTasksKey(workflowId, 0)) : undefined), 'the push');
+    const tasks = await ls.listTasks<Record<string, unknown>>(pushed.projectId);
+    const request = await store.getJson<LabellingRequest>(pending.requestKey);
+    const firstIds = request.items.map((i) => i.id);
+    expect(tasks).toHaveLength(firstIds.length);
+    for (const item of request.items) {
+      const task = tasks.find((t) => t.id === pushed.tasks[item.id])!;
+      expect(item.purpose).toMatch(/^(validation|test|initial)$/);
+      expect(task.data[DATA_FIELDS.purpose]).toBe(item.purpose);
+      expect(String(task.data[DATA_FIELDS.caption])).toContain(`for the ${item.purpose === 'initial' ? 'initial training' : item.purpose} set`);
+    }
+
+    // The doctor marks an initial frame unusable with the config's choice: the run replaces it, and the replacement
+    // appears in Label Studio as a new task with the same purpose.
+    const unusableId = request.items.find((i) => i.purpose === 'initial')!.id;
+    await ls.createAnnotation(pushed.tasks[unusableId], {
+      result: [{ type: 'choices', from_name: TAGS.unusable, to_name: TAGS.image, value: { choices: [UNUSABLE_CHOICE] } }] as never, leadTime: 4,
+    });
+    const replaced = await waitFor(async () => {
+      const s = (await handle.query(statusQuery)).pending;
+      return s?.unusable?.includes(unusableId) ? s.remaining.find((id) => !firstIds.includes(id)) : undefined;
+    }, 'the replacement', 60_000);
+    const extended = await waitFor(async () => {
+      const map = await store.getJson<PhaseTasks>(phaseTasksKey(workflowId, 0));
+      return map.tasks[replaced] !== undefined ? map : undefined;
+    }, 'the replacement pushed to Label Studio', 60_000);
+    const replacementTask = (await ls.listTasks<Record<string, unknown>>(pushed.projectId)).find((t) => t.id === extended.tasks[replaced])!;
+    expect(replacementTask.data).toMatchObject({ [DATA_FIELDS.itemId]: replaced, [DATA_FIELDS.purpose]: 'initial' });
+    expect(Object.keys(extended.tasks)).toHaveLength(firstIds.length + 1);
+
+    // The masks of every other frame come from Label Studio; the run then trains on the dataset they make.
+    const brush = (mask: Uint8Array) => ({
+      type: 'brushlabels', from_name: TAGS.brush, to_name: TAGS.image, original_width: S, original_height: S, image_rotation: 0,
+      value: { format: 'rle', rle: maskToBrushRle(mask, S, S), brushlabels: [LV_LABEL] },
+    });
+    for (const id of Object.keys(extended.tasks).filter((id) => id !== unusableId)) {
+      await ls.createAnnotation(extended.tasks[id], { result: [brush(truthMasks.get(id)!)] as never, leadTime: 10 });
+    }
+    // Phase 1 runs on the labelled dataset the masks made, without the unusable frame, and reports a test IoU.
+    const trained = await waitFor(async () => {
+      const s = await handle.query(statusQuery);
+      return s.bootstrappedFrom === datasetId && s.lastIoU !== undefined ? s : undefined;
+    }, 'phase 1 on the labelled dataset', 600_000);
+    expect(trained.phase).toBeGreaterThanOrEqual(1);
+    await handle.terminate('test done');
   }, 900_000);
 
   function cliStatus(workflowId: string): Promise<string> {
