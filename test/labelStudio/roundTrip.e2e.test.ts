@@ -13,9 +13,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
 import { type LabellingRequest, runKeys, type SubmittedLabel } from '../../contracts';
-import { importFolderOfPairs } from '../../data/import/folderOfPairs';
+import { importDicom } from '../../data/import/dicom';
 import { datasetKeys } from '../../data/manifest';
-import { generateSyntheticEcho, writeFolderOfPairs } from '../../data/synthetic';
 import { maskContentHash, normaliseMaskBytes } from '../../data/masks';
 import { LabelStudioClient } from '../../labelling/labelStudio/client';
 import { DATA_FIELDS, LV_LABEL, TAGS, UNUSABLE_CHOICE } from '../../labelling/labelStudio/config';
@@ -27,6 +26,7 @@ import { createLabelServer } from '../../labelling/server';
 import { activeLearning } from '../../workflows';
 import { statusQuery } from '../../contracts/messages';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
+import { fakeIdentity, sopClass, transferSyntax, writeDicom } from '../data/dicomFixtures';
 import { startTestLabelStudio } from './helpers';
 
 const S = 32;
@@ -169,16 +169,23 @@ describe('a labelling round trip through a real Label Studio', () => {
     await handle.result();
   }, 900_000);
 
-  it('cold start: the first request shows each frame\'s set, a frame marked unusable in Label Studio is replaced by a new task, the masks make the labelled dataset', async () => {
+  it('cold start from unlabelled DICOM: the first request shows each frame\'s set, a frame marked unusable in Label Studio is replaced by a new task, the masks make the labelled dataset', async () => {
     const store = running.store;
-    // A folder of frames without masks (the masks stay aside: they are the doctor's answers).
+    // A folder of unlabelled multi-frame ultrasound DICOM studies, imported as a hospital would.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-ls-cold-'));
-    const truthMasks = new Map<string, Uint8Array>();
-    for (const frame of generateSyntheticEcho({ videos: 6, framesPerVideo: 4, size: S, seed: 21 })) truthMasks.set(frame.id, frame.mask);
-    const written = await writeFolderOfPairs(dir, generateSyntheticEcho({ videos: 6, framesPerVideo: 4, size: S, seed: 21 }));
-    for (const file of written.filter((f) => f.endsWith('_mask.png'))) fs.rmSync(file);
-    const { datasetId } = await importFolderOfPairs(store, { dir, size: S, initialCount: 3, testShare: 0.2, valShare: 0.2, seed: 21, name: 'ls-cold' });
+    for (let study = 1; study <= 6; study++) {
+      const written = await writeDicom({
+        transferSyntax: transferSyntax.explicit, photometric: 'MONOCHROME2', sopClass: sopClass.usMultiFrame, rows: S, columns: S, frames: 4,
+        identity: fakeIdentity(study, 1, 1),
+      });
+      fs.writeFileSync(path.join(dir, `study${study}.dcm`), written.bytes);
+    }
+    const { datasetId, labelled } = await importDicom(store, { dir, salt: 'ls-cold-start-salt', size: S, initialCount: 3, testShare: 0.2, valShare: 0.2, seed: 21, name: 'ls-cold' });
     fs.rmSync(dir, { recursive: true, force: true });
+    expect(labelled).toBe(0);
+    // What the doctors draw: one outline for every frame.
+    const outline = new Uint8Array(S * S);
+    for (let y = 8; y < 24; y++) for (let x = 10; x < 22; x++) outline[y * S + x] = 1;
 
     const workflowId = `test-ls-cold-${Date.now()}`;
     const project = `echo-al cold start ${Date.now()}`;
@@ -224,7 +231,7 @@ describe('a labelling round trip through a real Label Studio', () => {
       value: { format: 'rle', rle: maskToBrushRle(mask, S, S), brushlabels: [LV_LABEL] },
     });
     for (const id of Object.keys(extended.tasks).filter((id) => id !== unusableId)) {
-      await ls.createAnnotation(extended.tasks[id], { result: [brush(truthMasks.get(id)!)] as never, leadTime: 10 });
+      await ls.createAnnotation(extended.tasks[id], { result: [brush(outline)] as never, leadTime: 10 });
     }
     // Phase 1 runs on the labelled dataset the masks made, without the unusable frame, and reports a test IoU.
     const trained = await waitFor(async () => {
