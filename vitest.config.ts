@@ -13,7 +13,8 @@ export default defineConfig({
     // Tests share two CPU cores and real services; parallel files would only thrash.
     fileParallelism: false,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.e2e.test.ts', 'test/workflows/logic/**'] } },
+      // Service-free files share nothing: two at a time keep both cores busy while one waits on a child process.
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.e2e.test.ts', 'test/workflows/logic/**'], fileParallelism: true, maxWorkers: 2 } },
       { extends: true, test: { name: 'workflows', include: ['test/workflows/logic/**/*.test.ts'] } },
       { extends: true, test: { name: 'e2e', include: ['test/**/*.e2e.test.ts'] } },
     ],

@@ -5,9 +5,11 @@
  * The pure-JS cpu backend takes many minutes per step, so it runs only with --include-cpu (one step).
  */
 import { spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { type BackendPreference, initBackend } from '../ml/backend';
+import { benchOptions, intOption, median, printCommand, timeSteps } from './benchArgs';
+
+const USAGE = 'npx tsx scripts/bench-backend.ts [--steps 5] [--include-cpu]';
 
 function fixedUnet(size: number): tf.LayersModel {
   const input = tf.input({ shape: [size, size, 1] });
@@ -59,21 +61,16 @@ async function benchOne(preference: BackendPreference, steps: number): Promise<v
     loss!.dispose();
     return value;
   };
-  step(); // warm-up: kernels and graph set-up
-  const times: number[] = [];
-  for (let i = 0; i < steps; i += 1) {
-    const start = performance.now();
-    step();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  console.log(JSON.stringify({ preference, loaded: true, backend, params: model.countParams(), steps, medianMs: times[Math.floor(times.length / 2)], minMs: times[0] }));
+  // One warm-up step pays the kernels' and the graph's set-up.
+  const times = await timeSteps(step, steps);
+  console.log(JSON.stringify({ preference, loaded: true, backend, params: model.countParams(), steps, medianMs: median(times), minMs: Math.min(...times) }));
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '5' }, 'include-cpu': { type: 'boolean', default: false }, child: { type: 'string' } } });
-  const steps = Number(values.steps);
+  const values = benchOptions(USAGE, { steps: { type: 'string', default: '5' }, 'include-cpu': { type: 'boolean', default: false }, child: { type: 'string' } });
+  const steps = intOption(USAGE, 'steps', values.steps);
   if (values.child) return benchOne(values.child as BackendPreference, steps);
+  printCommand('bench-backend.ts');
   const preferences: BackendPreference[] = ['gpu', 'node', ...(values['include-cpu'] ? ['cpu' as const] : [])];
   console.log(`Fixed U-Net 256×256×1, batch 4, Adam; ms per training step (median of ${steps} after one warm-up step)`);
   for (const preference of preferences) {

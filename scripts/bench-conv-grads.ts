@@ -13,9 +13,11 @@
  *   on the smaller maps ('valid');
  * - swap: a forward convolution with batch and channels swapped, the output gradient as the (map-sized) kernel.
  */
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
+import { benchOptions, intOption, printCommand } from './benchArgs';
+
+const USAGE = 'npx tsx scripts/bench-conv-grads.ts [--shapes SIZExINxOUT,…] [--batch 4] [--repeat 4]';
 
 interface Shape {
   size: number;
@@ -51,18 +53,14 @@ function relativeDifference(reference: tf.Tensor, other: tf.Tensor): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      shapes: { type: 'string', default: '128x64x64,64x64x64,32x128x128,16x256x256,8x512x512,256x16x16,128x128x32,256x32x16' },
-      batch: { type: 'string', default: '4' },
-      repeat: { type: 'string', default: '4' },
-    },
+  const values = benchOptions(USAGE, {
+    shapes: { type: 'string', default: '128x64x64,64x64x64,32x128x128,16x256x256,8x512x512,256x16x16,128x128x32,256x32x16' },
+    batch: { type: 'string', default: '4' },
+    repeat: { type: 'string', default: '4' },
   });
-  const shapes = parseShapes(values.shapes);
-  const [batch, repeat] = [Number(values.batch), Number(values.repeat)];
-  if (!(Number.isInteger(batch) && batch > 0 && Number.isInteger(repeat) && repeat > 0)) {
-    throw new Error('--batch and --repeat must be positive integers.');
-  }
+  const shapes = parseShapes(values.shapes!);
+  const [batch, repeat] = [intOption(USAGE, 'batch', values.batch), intOption(USAGE, 'repeat', values.repeat)];
+  printCommand('bench-conv-grads.ts');
   const backend = await initBackend();
   console.log(`backend ${backend}; 3 × 3 convolution, stride 1, 'same', batch ${batch}; best of ${repeat}, ms\n`);
   console.log('| shape | forward | input gradient | weight gradient | taps | tiles 2 × 2 | swap |');

@@ -27,35 +27,23 @@ import type { ModelConfig } from '../ml/types';
 import { buildModel } from '../ml/zoo';
 import { ObjectStore } from '../store/objectStore';
 import { createWorkers, workflowsPath } from '../worker';
+import { benchOptions, intOption, printCommand } from './benchArgs';
 
-interface Args {
-  images: number;
-  batch: number;
-  size: number;
-  inputSize: [number, number];
-  uncertainty: boolean;
-  skipWorkflow: boolean;
-}
+const USAGE = 'npx tsx scripts/bench-predict.ts [--images 48] [--batch 8] [--size 256] [--input-size 320x400] [--uncertainty] [--skip-workflow]';
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { images: 48, batch: 8, size: 256, inputSize: [320, 400], uncertainty: false, skipWorkflow: false };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    if (flag === '--uncertainty') args.uncertainty = true;
-    else if (flag === '--skip-workflow') args.skipWorkflow = true;
-    else if (flag === '--input-size') {
-      const match = /^(\d+)x(\d+)$/.exec(argv[++i] ?? '');
-      if (!match) throw new Error('--input-size needs HEIGHTxWIDTH, e.g. 320x400.');
-      args.inputSize = [Number(match[1]), Number(match[2])];
-    } else {
-      const key = ({ '--images': 'images', '--batch': 'batch', '--size': 'size' } as const)[flag as '--images' | '--batch' | '--size'];
-      const n = Number(argv[++i]);
-      if (!key || !(Number.isInteger(n) && n > 0)) throw new Error(`Unknown flag or bad value '${flag}'; see the header of scripts/bench-predict.ts.`);
-      args[key] = n;
-    }
-  }
-  if (args.size % 32 !== 0) throw new Error(`--size must be a multiple of 32 (5 encoder stages), got ${args.size}.`);
-  return args;
+function parseArgs() {
+  const values = benchOptions(USAGE, {
+    images: { type: 'string', default: '48' }, batch: { type: 'string', default: '8' }, size: { type: 'string', default: '256' },
+    'input-size': { type: 'string', default: '320x400' }, uncertainty: { type: 'boolean', default: false }, 'skip-workflow': { type: 'boolean', default: false },
+  });
+  const match = /^(\d+)x(\d+)$/.exec(values['input-size']!);
+  if (!match) throw new Error('--input-size needs HEIGHTxWIDTH, e.g. 320x400.');
+  const size = intOption(USAGE, 'size', values.size, 32);
+  if (size % 32 !== 0) throw new Error(`--size must be a multiple of 32 (5 encoder stages), got ${size}.`);
+  return {
+    images: intOption(USAGE, 'images', values.images), batch: intOption(USAGE, 'batch', values.batch), size,
+    inputSize: [Number(match[1]), Number(match[2])] as [number, number], uncertainty: values.uncertainty === true, skipWorkflow: values['skip-workflow'] === true,
+  };
 }
 
 function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; out: string; err: string }> {
@@ -66,7 +54,8 @@ function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; 
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs();
+  printCommand('bench-predict.ts');
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const backend = await initBackend(undefined, () => {});
   const config = loadConfig();

@@ -12,26 +12,16 @@
  * rounds): forward in training mode, forward + gradients, the whole step. Backward = gradients − forward,
  * optimizer = step − gradients. The kernel tables are one profiled step of 'stock' and of 'fused'.
  */
-import os from 'node:os';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
 import { createTrainStep, type TrainStep } from '../ml/train/step';
 import type { ArchName } from '../ml/types';
 import { buildModel } from '../ml/zoo';
+import { benchOptions, intOption, median, printCommand, timeSteps } from './benchArgs';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const USAGE = 'npx tsx scripts/bench-profile.ts [--config Unet:resnet34] [--size 256] [--batch 4] [--steps 3] [--rounds 2] [--top 25]';
 
-function timeMedian(steps: number, fn: () => void): number {
-  fn();
-  const ms: number[] = [];
-  for (let i = 0; i < steps; i += 1) {
-    const start = performance.now();
-    fn();
-    ms.push(performance.now() - start);
-  }
-  return median(ms);
-}
+const timeMedian = async (steps: number, fn: () => void) => median(await timeSteps(fn, steps));
 
 async function kernelTable(label: string, top: number, run: () => void): Promise<void> {
   const info = await tf.profile(run);
@@ -53,12 +43,12 @@ async function kernelTable(label: string, top: number, run: () => void): Promise
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
+  const values = benchOptions(USAGE, {
     config: { type: 'string', default: 'Unet:resnet34' }, size: { type: 'string', default: '256' },
     batch: { type: 'string', default: '4' }, steps: { type: 'string', default: '3' }, rounds: { type: 'string', default: '2' },
     top: { type: 'string', default: '25' },
-  } });
-  const [size, batch, steps, rounds, top] = [values.size, values.batch, values.steps, values.rounds, values.top].map(Number);
+  });
+  const [size, batch, steps, rounds, top] = (['size', 'batch', 'steps', 'rounds', 'top'] as const).map((name) => intOption(USAGE, name, values[name]));
   const backend = await initBackend(undefined, () => {});
   const [arch, encoder] = values.config!.split(':');
   const net = buildModel({ arch: arch as ArchName, encoder, encoderDepth: 5, inputShape: [size, size, 3], classes: 1, dropout: { strategy: 'none', rate: 0 } });
@@ -70,15 +60,15 @@ async function main(): Promise<void> {
     ['fused layers + one-pass Adam', createTrainStep(net.model, { learningRate: 1e-4, fused: true, adam: 'one-pass' })],
     ['fused (native Adam)', createTrainStep(net.model, { learningRate: 1e-4, fused: true })],
   ];
-  console.log(`$ npx tsx scripts/bench-profile.ts ${process.argv.slice(2).join(' ')}`.trim());
-  console.log(`backend ${backend}; ${values.config} ${size}×${size}×3, batch ${batch}; median of ${steps} steps per round, ${rounds} rounds alternating; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  printCommand('bench-profile.ts');
+  console.log(`backend ${backend}; ${values.config} ${size}×${size}×3, batch ${batch}; median of ${steps} steps per round, ${rounds} rounds alternating`);
   const phases = new Map(variants.map(([name]) => [name, { forward: [] as number[], gradients: [] as number[], step: [] as number[] }]));
   for (let round = 0; round < rounds; round++) {
     for (const [name, step] of variants) {
       const p = phases.get(name)!;
-      p.forward.push(timeMedian(steps, () => tf.tidy(() => void step.forward(x).dataSync())));
-      p.gradients.push(timeMedian(steps, () => tf.tidy(() => void step.gradients(x, y).loss.dataSync())));
-      p.step.push(timeMedian(steps, () => {
+      p.forward.push(await timeMedian(steps, () => tf.tidy(() => void step.forward(x).dataSync())));
+      p.gradients.push(await timeMedian(steps, () => tf.tidy(() => void step.gradients(x, y).loss.dataSync())));
+      p.step.push(await timeMedian(steps, () => {
         const loss = step.run(x, y);
         loss.dataSync();
         loss.dispose();

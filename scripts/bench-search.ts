@@ -19,7 +19,6 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
@@ -29,16 +28,17 @@ import { importSyntheticEcho } from '../data/import';
 import { initBackend } from '../ml/backend';
 import { search } from '../workflows';
 import { createWorkers, workflowsPath } from '../worker';
+import { benchOptions, printCommand } from './benchArgs';
 import { startServices } from './services';
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: 'string', default: '3' }, budget: { type: 'string', default: '54' }, epochs: { type: 'string', default: '9' },
-    eta: { type: 'string', default: '3' }, 'min-epochs': { type: 'string', default: '1' },
-    videos: { type: 'string', default: '16' }, frames: { type: 'string', default: '10' }, size: { type: 'string', default: '32' },
-    width: { type: 'string', default: '0.125' }, depth: { type: 'string', default: '3' },
-  },
+const USAGE = 'npx tsx scripts/bench-search.ts [--seeds 3] [--budget 54] [--epochs 9] [--eta 3] [--min-epochs 1] [--videos 16] [--frames 10] [--size 32] [--width 0.125] [--depth 3]';
+const values = benchOptions(USAGE, {
+  seeds: { type: 'string', default: '3' }, budget: { type: 'string', default: '54' }, epochs: { type: 'string', default: '9' },
+  eta: { type: 'string', default: '3' }, 'min-epochs': { type: 'string', default: '1' },
+  videos: { type: 'string', default: '16' }, frames: { type: 'string', default: '10' }, size: { type: 'string', default: '32' },
+  width: { type: 'string', default: '0.125' }, depth: { type: 'string', default: '3' },
 });
+printCommand('bench-search.ts');
 const num = (name: keyof typeof values) => {
   const n = Number(values[name]);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${values[name]}`);

@@ -27,22 +27,21 @@
  */
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, tfThreadCounts } from '../ml/backend';
 import { createTrainStep, type TrainStep } from '../ml/train/step';
 import type { ArchName } from '../ml/types';
 import { buildModel } from '../ml/zoo';
+import { benchOptions, intOption, median, printCommand, timeStepsSync } from './benchArgs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SMP_VERSION = '0.6.0';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const USAGE = 'npx tsx scripts/bench-torch.ts [--configs ARCH:ENCODER,…] [--size 256] [--batch 4] [--steps 3] [--rounds 3] [--stock] [--breakdown] [--python PATH]';
 
 /** The venv's python, created with torch + smp when missing. */
 function torchPython(explicit: string | undefined): string {
@@ -150,16 +149,7 @@ function breakdownRows(entry: string, torch: Breakdown, project: Breakdown): str
   ];
 }
 
-function timed(steps: number, fn: () => void): number {
-  fn();
-  const ms: number[] = [];
-  for (let i = 0; i < steps; i += 1) {
-    const start = performance.now();
-    fn();
-    ms.push(performance.now() - start);
-  }
-  return median(ms);
-}
+const timed = (steps: number, fn: () => void): number => median(timeStepsSync(fn, steps));
 
 interface Side {
   train: number[];
@@ -167,22 +157,21 @@ interface Side {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
+  const values = benchOptions(USAGE, {
     configs: { type: 'string', default: 'Unet:resnet34,PAN:timm-regnety_120' },
     size: { type: 'string', default: '256' }, batch: { type: 'string', default: '4' },
     steps: { type: 'string', default: '3' }, rounds: { type: 'string', default: '3' },
     stock: { type: 'boolean', default: false }, breakdown: { type: 'boolean', default: false }, python: { type: 'string' },
-  } });
-  const [size, batch, steps, rounds] = [values.size, values.batch, values.steps, values.rounds].map(Number);
+  });
+  const [size, batch, steps, rounds] = (['size', 'batch', 'steps', 'rounds'] as const).map((name) => intOption(USAGE, name, values[name]));
   const backend = await initBackend(undefined, () => {});
   const { intraOp: intra, interOp: inter } = tfThreadCounts();
   const threads = { intra, inter };
   const worker = new TorchWorker(torchPython(values.python), threads);
   const info = await worker.ask<{ torch: string; smp: string; intra: number; inter: number }>({ cmd: 'info' });
-  const command = `npx tsx scripts/bench-torch.ts ${process.argv.slice(2).join(' ')}`.trim();
-  console.log(`$ ${command}`);
+  printCommand('bench-torch.ts');
   console.log(`project: ${backend}, tfjs ${tf.version.tfjs}, TF threads intra ${threads.intra} / inter ${threads.inter}; ` +
-    `PyTorch ${info.torch}, smp ${info.smp}, threads intra ${info.intra} / inter ${info.inter}; load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    `PyTorch ${info.torch}, smp ${info.smp}, threads intra ${info.intra} / inter ${info.inter}`);
   console.log(`${size}×${size}×3, batch ${batch}, 1 class, Adam lr 1e-4, Dice + BCE; per round 1 warm-up + median of ${steps} steps; ${rounds} rounds, alternating\n`);
 
   const rows: string[] = [];

@@ -3,23 +3,24 @@
  *   npx tsx scripts/bench-zoo.ts [--steps 3] [--size 256] [--batch 4] [--configs Unet:resnet34,PAN:timm-regnety_120,DeepLabV3:dpn98]
  * Each configuration gets one warm-up step, then the median of --steps timed steps.
  */
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../ml/backend';
 import { segmentationLoss } from '../ml/train/losses';
 import type { ArchName } from '../ml/types';
 import { buildModel } from '../ml/zoo';
+import { benchOptions, intOption, median, printCommand, timeSteps } from './benchArgs';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const USAGE = 'npx tsx scripts/bench-zoo.ts [--steps 3] [--size 256] [--batch 4] [--configs ARCH:ENCODER,…]';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
+  const values = benchOptions(USAGE, {
     steps: { type: 'string', default: '3' }, size: { type: 'string', default: '256' }, batch: { type: 'string', default: '4' },
     configs: { type: 'string', default: 'Unet:resnet34,PAN:timm-regnety_120,DeepLabV3:dpn98' },
-  } });
-  const steps = Number(values.steps);
-  const size = Number(values.size);
-  const batch = Number(values.batch);
+  });
+  const steps = intOption(USAGE, 'steps', values.steps);
+  const size = intOption(USAGE, 'size', values.size, 32);
+  const batch = intOption(USAGE, 'batch', values.batch);
+  printCommand('bench-zoo.ts');
   const backend = await initBackend(undefined, () => {});
   console.log(`backend ${backend}; ${size}×${size}×3 input, batch ${batch}, 1 class; median of ${steps} steps after one warm-up`);
   console.log('config                          params        train img/s   infer img/s');
@@ -35,18 +36,8 @@ async function main(): Promise<void> {
       loss.dispose();
     };
     const inferStep = () => tf.tidy(() => (net.model.predict(x) as tf.Tensor).dataSync());
-    const time = (fn: () => void) => {
-      fn();
-      const ms: number[] = [];
-      for (let i = 0; i < steps; i += 1) {
-        const start = performance.now();
-        fn();
-        ms.push(performance.now() - start);
-      }
-      return median(ms);
-    };
-    const trainMs = time(trainStep);
-    const inferMs = time(inferStep);
+    const trainMs = median(await timeSteps(trainStep, steps));
+    const inferMs = median(await timeSteps(inferStep, steps));
     console.log(`${entry.padEnd(31)} ${net.paramCount.toLocaleString('en-US').padEnd(13)} ${(batch / (trainMs / 1000)).toFixed(2).padStart(11)}   ${(batch / (inferMs / 1000)).toFixed(2).padStart(11)}`);
     x.dispose();
     y.dispose();

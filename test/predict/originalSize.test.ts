@@ -230,8 +230,11 @@ describe('predict at the original size, in the CLI process, from a package', () 
       [['predict', '--package', packageDir, '--input', path.join(scratch, 'nowhere'), '--out', scratch], /is not a folder/],
       [['export', 'some-run'], /required option '--out <dir>'/],
     ];
-    for (const [args, message] of cases) {
-      const run = await cli(args, offline, 60_000);
+    // Three CLI processes at a time: each mostly waits on its own start-up.
+    const runs: Awaited<ReturnType<typeof cli>>[] = [];
+    for (let i = 0; i < cases.length; i += 3) runs.push(...await Promise.all(cases.slice(i, i + 3).map(([args]) => cli(args, offline, 60_000))));
+    for (const [index, [args, message]] of cases.entries()) {
+      const run = runs[index];
       expect(run.status, `${args.join(' ')}: ${run.err}`).toBe(2);
       const lines = run.err.trim().split('\n');
       expect(lines).toHaveLength(1);
