@@ -130,7 +130,7 @@ describe('client.ts against the real services and worker', () => {
     expect(finalStatus).toMatchObject({ done: true, stopReason: 'max-phases', labelledCount: 8 });
     const report = await cli('report', runId);
     expect(report.status, report.err).toBe(0);
-    expect(report.out).toContain('| phase | labelled | validation IoU | test IoU |');
+    expect(report.out).toContain('| phase | labelled | validation IoU | test IoU (± 95 %) |');
     const reportJson = JSON.parse((await cli('report', runId, '--json')).out) as { markdownKey: string; keys: string[] };
     expect(reportJson.markdownKey).toBe(`runs/${runId}/report/active-learning.md`);
     const stopFinished = await cli('stop', runId);
