@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runKeys } from '../../contracts';
 import { datasetKeys } from '../../data/manifest';
 import { createLabelServer } from '../../labelling/server';
 import { activeLearning } from '../../workflows';
@@ -59,6 +60,25 @@ describe('labels server', () => {
     expect((await post(port, { action: 'PROJECT_UPDATED' }, { 'X-Echo-Webhook-Secret': secret }, '/webhook')).status).toBe(200);
     const noWebhook = await serve({ webhookSecret: undefined });
     expect((await post(noWebhook, { action: 'ANNOTATION_CREATED' }, { 'X-Echo-Webhook-Secret': secret }, '/webhook')).status).toBe(404);
+  });
+
+  it('refuses another image\'s upload key as a maskKey (a swapped key): nothing is stored or merged', async () => {
+    const port = await serve();
+    const request = await running.store.getJson<{ items: { id: string; maskUploadUrl: string; maskUploadKey: string }[] }>(
+      (await running.client.workflow.getHandle(workflowId).query(statusQuery)).pending!.requestKey);
+    const [a, b] = [ids[0], ids[1]].map((id) => request.items.find((i) => i.id === id)!);
+    // A valid mask PUT to image B's upload URL, then submitted as image A's.
+    expect((await fetch(b.maskUploadUrl, { method: 'PUT', body: await running.store.getBytes(datasetKeys.mask(datasetId, a.id)) })).ok).toBe(true);
+    const swapped = await post(port, { workflowId, phase: 0, items: [{ id: a.id, maskKey: b.maskUploadKey }] });
+    expect(swapped.status).toBe(400);
+    const answer = (await swapped.json()) as { rejected: { id: string; reason: string }[] };
+    expect(answer.rejected).toHaveLength(1);
+    expect(answer.rejected[0].id).toBe(a.id);
+    expect(answer.rejected[0].reason).toContain(`the upload key issued for '${a.id}' in phase 0 (${a.maskUploadKey})`);
+    expect(await running.store.list(runKeys.phaseLabelsPrefix(workflowId, 0))).toEqual([]);
+    const status = await running.client.workflow.getHandle(workflowId).query(statusQuery);
+    expect(status.pending!.remaining).toEqual(expect.arrayContaining([a.id, b.id]));
+    await running.store.remove(b.maskUploadKey);
   });
 
   it('takes a maskKey only from the request\'s own upload area, saying nothing about other keys', async () => {
