@@ -103,7 +103,7 @@ describe('labels server', () => {
     expect(((await uploaded.json()) as { accepted: string[] }).accepted).toEqual([ids[0]]);
   });
 
-  it('cuts off bodies over the limit while they stream (413) and answers 503 past the concurrency cap', async () => {
+  it('cuts off bodies over the limit while they stream (413)', async () => {
     const port = await serve({ maxBodyBytes: 4096, maxConcurrent: 1 });
     const big = { workflowId, items: [{ id: ids[1], maskPng: 'A'.repeat(10_000) }] };
     expect((await post(port, big)).status).toBe(413);
@@ -119,14 +119,42 @@ describe('labels server', () => {
       });
     });
     expect(chunked).toBe(413);
-    // One slow body holds the only slot: the next request gets 503 with Retry-After.
+  });
+
+  /** A request whose body never completes: it holds a reading slot until the socket is destroyed. */
+  async function slowBody(port: number): Promise<net.Socket> {
     const slow = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => slow.once('connect', resolve));
     slow.write(`POST /labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"workflowId":`);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const busy = await post(port, { workflowId, items: [{ id: ids[1], maskKey: 'x' }] });
-    expect(busy.status).toBe(503);
-    expect(busy.headers.get('retry-after')).toBe('2');
+    return slow;
+  }
+
+  it('queues a request past the read cap instead of refusing it; 503 with Retry-After only past the queue or its timeout', async () => {
+    const bad = { workflowId, items: [{ id: ids[1], maskKey: 'x' }] };
+    // One slow body holds the only reading slot: the next request waits for it, then gets its own answer.
+    const queued = await serve({ maxConcurrent: 1 });
+    let slow = await slowBody(queued);
+    const waiting = post(queued, bad);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    slow.destroy();
+    expect((await waiting).status).toBe(400);
+    // A full queue: 503 at once, with Retry-After.
+    const full = await serve({ maxConcurrent: 1, maxQueued: 1 });
+    slow = await slowBody(full);
+    const refused = await post(full, bad);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('2');
+    expect(((await refused.json()) as { error: string }).error).toContain('1 requests are queued');
+    slow.destroy();
+    // A turn that does not come within the queue timeout: 503 with Retry-After.
+    const slowQueue = await serve({ maxConcurrent: 1, queueTimeoutMs: 700 });
+    slow = await slowBody(slowQueue);
+    const started = Date.now();
+    const timedOut = await post(slowQueue, bad);
+    expect(timedOut.status).toBe(503);
+    expect(timedOut.headers.get('retry-after')).toBe('2');
+    expect(Date.now() - started).toBeLessThan(5000);
     slow.destroy();
   });
 
