@@ -77,7 +77,8 @@ function outageOf(error: unknown): string | undefined {
   if (error instanceof OutageError) return error.message;
   if (isStoreUnreachable(error)) return (error as Error).message;
   const code = (error as { cause?: { code?: number } }).cause?.code ?? (error as { code?: unknown }).code;
-  if (error instanceof ServiceError && (code === 14 || code === 4)) return `Temporal is unreachable (${(error as Error).message})`;
+  if (error instanceof ServiceError && code === 14) return `Temporal is unreachable (${error.message})`;
+  if (error instanceof ServiceError && code === 4) return `Temporal did not answer in time (${error.message})`;
   return undefined;
 }
 
