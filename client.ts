@@ -25,9 +25,25 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Exits once everything written to stdout and stderr has been handed to the operating system. On a pipe those writes
+ * are asynchronous: exiting at once would cut a large `--json` document at the pipe's buffer (64 KiB). A write's
+ * callback runs after every earlier write on the stream, so an empty write marks the end.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  let open = 2;
+  const flushed = () => {
+    open -= 1;
+    if (open === 0) process.exit(code);
+  };
+  process.stdout.write('', flushed);
+  process.stderr.write('', flushed);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  runCli(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
+  runCli(process.argv.slice(2)).then(exitWhenFlushed, (error: unknown) => {
     console.error(`error: ${String(error)}`);
-    process.exit(1);
+    exitWhenFlushed(1);
   });
 }

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { REQUEST_FORMATS, type RequestFormat } from '../contracts';
 import { type LabelStudioConnection, pollRun } from '../labelling/labelStudioBridge';
-import { createLabelServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT, isLoopback } from '../labelling/server';
+import {
+  createLabelServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT_MS, isLoopback,
+} from '../labelling/server';
 import { type MaskUpload, pendingRequest, SubmissionError, submitMasks } from '../labelling/submit';
 import { type CliContext, CliError, UsageError } from './context';
 import { duration, listOf, nonNegativeInt, port, positiveInt } from './parse';
@@ -115,11 +117,13 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
     .option('--tls-key <file>', 'the certificate\'s PEM private key')
     .option('--allow-plain-http', 'allow plain HTTP on a non-loopback address (tokens and masks then cross the network unencrypted)')
     .option('--max-body-mb <n>', 'largest request body in MiB', positiveInt, DEFAULT_MAX_BODY_BYTES / 1024 / 1024)
-    .option('--max-concurrent <n>', 'request bodies read at once (more get 503)', positiveInt, DEFAULT_MAX_CONCURRENT)
+    .option('--max-concurrent <n>', 'request bodies read at once (more wait their turn in the queue)', positiveInt, DEFAULT_MAX_CONCURRENT)
+    .option('--max-queued <n>', 'requests queued or in progress at once (more get 503 with Retry-After)', positiveInt, DEFAULT_MAX_QUEUED)
+    .option('--queue-timeout <duration>', 'longest wait of a queued request for its turn, e.g. 2m (then 503 with Retry-After)', duration, DEFAULT_QUEUE_TIMEOUT_MS)
     .option('--poll <duration>', 'also poll Label Studio (LABEL_STUDIO_URL) for annotations of running connected runs this often, e.g. 60s', duration)
     .action(async (options: {
       port: number; host: string; tokenFile?: string; webhookSecretFile?: string; tlsCert?: string; tlsKey?: string; allowPlainHttp?: boolean;
-      maxBodyMb: number; maxConcurrent: number; poll?: number;
+      maxBodyMb: number; maxConcurrent: number; maxQueued: number; queueTimeout: number; poll?: number;
     }) => {
       if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together');
       const tls = options.tlsCert && options.tlsKey ? { certFile: path.resolve(options.tlsCert), keyFile: path.resolve(options.tlsKey) } : undefined;
@@ -136,7 +140,7 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
       const client = await ctx.temporal();
       const server = createLabelServer({
         client, store: ctx.store(), token: bearer, webhookSecret: secret.value, tls,
-        maxBodyBytes: options.maxBodyMb * 1024 * 1024, maxConcurrent: options.maxConcurrent,
+        maxBodyBytes: options.maxBodyMb * 1024 * 1024, maxConcurrent: options.maxConcurrent, maxQueued: options.maxQueued, queueTimeoutMs: options.queueTimeout,
         resolveRun: (runId) => activeLearningId(client, runId),
       });
       await new Promise<void>((resolve, reject) => {

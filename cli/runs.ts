@@ -10,6 +10,7 @@ import {
 import { readManifest } from '../data/manifest';
 import { latestRejections } from '../labelling/rejections';
 import { MissingKeyError } from '../store/blobStore';
+import { isStoreUnreachable } from '../store/objectStore';
 import { activeLearning, benchmark, pipeline, search } from '../workflows';
 import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../contracts/messages';
 import { type CliContext, CliError, UsageError } from './context';
@@ -340,11 +341,18 @@ async function runStatus(ctx: CliContext, id: string): Promise<{ kind: RunKind; 
   }
   if (kind === 'activeLearning') {
     const status = await handle.query(statusQuery);
-    const rejections = status.pending ? await latestRejections(ctx.store(), id, status.pending.phase) : [];
+    // The run's state is Temporal's; what sits beside it in MinIO is shown when it can be read, and named when not.
+    const unread: string[] = [];
+    const rejections = status.pending ? await latestRejections(ctx.store(), id, status.pending.phase).catch((error: unknown) => {
+      if (!isStoreUnreachable(error)) throw error;
+      unread.push(`refused submissions (${(error as Error).message})`);
+      return [];
+    }) : [];
     const lines = [statusLine(status),
       ...status.invalid.slice(-5).map((i) => `invalid (phase ${i.phase}${i.id ? `, ${i.id}` : ''}): ${i.reason}`),
-      ...rejections.slice(0, 10).flatMap((r) => r.rejected.map((x) => `rejected ${r.at.slice(0, 19)} from ${r.source}${r.annotator ? ` (${r.annotator})` : ''}: ${x.id ?? ''} — ${x.reason}`))];
-    return { kind, running, status: { ...status, rejections }, line: lines.join('\n  ') };
+      ...rejections.slice(0, 10).flatMap((r) => r.rejected.map((x) => `rejected ${r.at.slice(0, 19)} from ${r.source}${r.annotator ? ` (${r.annotator})` : ''}: ${x.id ?? ''} — ${x.reason}`)),
+      ...unread.map((part) => `could not read: ${part}`)];
+    return { kind, running, status: { ...status, rejections, ...(unread.length > 0 ? { unread } : {}) }, line: lines.join('\n  ') };
   }
   if (kind === 'search') {
     const status = { progress: await handle.query(searchProgressQuery), top: (await handle.query(leaderboardQuery)).slice(0, 5) };

@@ -8,7 +8,8 @@
  * a 16-bit 0/1 mask into all zeros), no colour-profile conversion, and 1/2/4-bit grey PNGs get their stored values
  * back (libpng stretches them to 0–255, which would turn labels 0–3 into 0/85/170/255). Unreadable files are
  * rejected: sharp runs with `failOn: 'error'` (damaged data, truncation; benign warnings such as a PNG's "known
- * incorrect sRGB profile" do not reject), and a PNG must reach its IEND chunk (libpng ignores a missing tail).
+ * incorrect sRGB profile" do not reject), and a PNG must reach its IEND chunk (libpng ignores a missing tail). A mask
+ * over `MAX_MASK_PIXELS` is rejected by its size, read from the header before any pixel is decoded.
  * Raw label arrays (MetaImage / NIfTI voxels) skip decoding: `{ width, height, channels: 1, data }`.
  *
  * Rules (`normaliseMask`), in this order:
@@ -445,8 +446,15 @@ function pngTruncation(bytes: Uint8Array): string | undefined {
   return 'the PNG file is truncated (it ends before its IEND end marker); export or upload it again';
 }
 
-// Huge frames are legitimate; libvips' pixel limit only guards against decompression bombs.
-const sharpOptions = { limitInputPixels: 1 << 28, failOn: 'error' } as const;
+/** Largest mask read, in pixels (width × height): huge frames are legitimate; this only guards against decompression bombs. */
+export const MAX_MASK_PIXELS = 1 << 28;
+
+const sharpOptions = { limitInputPixels: MAX_MASK_PIXELS, failOn: 'error' } as const;
+
+/** A pixel count in millions, for people: 400 M, 268.4 M. */
+function megapixels(pixels: number): string {
+  return `${(pixels / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} M`;
+}
 
 function firstLine(message: string): string {
   return message.split('\n').map((line) => line.trim()).find((line) => line !== '') ?? 'unknown error';
@@ -470,13 +478,17 @@ export async function decodeMaskImage(bytes: Uint8Array): Promise<DecodedMask | 
   if (input.length === 0) return reject('cannot read mask: the file is empty (0 bytes)');
   let meta: Metadata;
   try {
-    meta = await sharp(input, sharpOptions).metadata();
+    // The header only (no pixels are decoded), read without the pixel limit so that a mask over it is named as such.
+    meta = await sharp(input, { ...sharpOptions, limitInputPixels: false }).metadata();
   } catch {
     const signature = signatureFormat(input);
     return reject(signature ? `cannot read mask: the ${signature} file is truncated or damaged`
       : 'cannot read mask: the file is not a PNG, TIFF or JPEG image');
   }
   const { format, width, height } = meta;
+  if (width * height > MAX_MASK_PIXELS) {
+    return reject(`mask is ${width}×${height} = ${megapixels(width * height)} pixels; the limit is ${megapixels(MAX_MASK_PIXELS)} pixels (${MAX_MASK_PIXELS.toLocaleString('en-US')})`);
+  }
   if (format !== 'png' && format !== 'tiff' && format !== 'jpeg') {
     return reject(`cannot read mask: it is a ${String(format).toUpperCase()} image; save masks as PNG (or TIFF)`);
   }

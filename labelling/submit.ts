@@ -32,7 +32,7 @@ export interface MaskUpload extends Partial<Omit<LabelProvenance, 'source'>> {
   id: string;
   /** An encoded mask (PNG, TIFF or JPEG, read by data/masks.ts) … */
   bytes?: Uint8Array;
-  /** … or the key the labelling tool PUT it to: only the request's own upload keys are accepted. */
+  /** … or the key the labelling tool PUT it to: only the upload key the request issued for this id is accepted. */
   maskKey?: string;
   /** The frame truly shows no structure: an empty mask is accepted. */
   allowEmpty?: boolean;
@@ -91,7 +91,8 @@ interface Checked {
 
 async function checkUpload(store: ObjectStore, runId: string, request: LabellingRequest, upload: MaskUpload, options: SubmitOptions): Promise<Checked> {
   const reject = (reason: string): Checked => ({ rejection: { id: upload.id, reason } });
-  if (!request.items.some((item) => item.id === upload.id)) return reject(`'${upload.id}' was not requested in phase ${request.phase}`);
+  const requested = request.items.find((item) => item.id === upload.id);
+  if (!requested) return reject(`'${upload.id}' was not requested in phase ${request.phase}`);
   const provenance = {
     source: options.source,
     ...(upload.annotator !== undefined ? { annotator: upload.annotator } : {}),
@@ -103,10 +104,11 @@ async function checkUpload(store: ObjectStore, runId: string, request: Labelling
   }
   let bytes = upload.bytes;
   if (!bytes) {
-    const uploads = runKeys.uploadsPhasePrefix(runId, request.phase);
     if (!upload.maskKey) return reject('needs a mask (bytes) or the maskKey it was uploaded to');
-    // Only the request's own upload area: nothing is said about keys elsewhere in the bucket.
-    if (!upload.maskKey.startsWith(uploads) || upload.maskKey.includes('..')) return reject(`maskKey must be one of this request's upload keys (${uploads}…)`);
+    // Only the upload key issued for this id in this phase: a mask PUT to another image's URL is never filed under
+    // this one, and nothing is said about keys elsewhere in the bucket.
+    const issued = requested.maskUploadKey;
+    if (upload.maskKey !== issued) return reject(`maskKey must be the upload key issued for '${upload.id}' in phase ${request.phase} (${issued}), not another key`);
     try {
       bytes = await store.getBytes(upload.maskKey);
     } catch (error) {

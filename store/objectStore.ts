@@ -82,6 +82,11 @@ function errorCode(error: unknown): string | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** True when MinIO could not be reached even after the retries: an outage to wait out, not a bad request. */
+export function isStoreUnreachable(error: unknown): boolean {
+  return error instanceof ObjectStoreError && error.code !== undefined && TRANSIENT_CODES.has(error.code);
+}
+
 export interface ObjectStoreOptions {
   /** Attempts for transient failures (connection resets, 503s). */
   attempts?: number;

@@ -1,6 +1,7 @@
 /** The CLI's contract with its user, without a worker: help, version, exit codes, one-line errors, early checks. */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
@@ -114,4 +115,33 @@ describe('client.ts usage', () => {
     expect(down.status).toBe(1);
     expect(oneErrorLine(down)).toContain('Cannot reach Temporal at 127.0.0.1:9');
   });
+
+  it('writes a --json document over 64 KiB completely into a pipe, even to a slow reader', async () => {
+    // The reader pauses after each chunk, so the pipe's 64 KiB buffer fills: the CLI must wait for it to drain before
+    // it exits, or the document is cut at 65,536 bytes.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-pipe-'));
+    const reader = path.join(dir, 'reader.cjs');
+    fs.writeFileSync(reader, `
+      const chunks = [];
+      process.stdin.on('data', (chunk) => {
+        chunks.push(chunk);
+        process.stdin.pause();
+        setTimeout(() => process.stdin.resume(), 200);
+      });
+      process.stdin.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let entries = -1;
+        try { entries = Object.keys(JSON.parse(text)).length; } catch {}
+        process.stdout.write(JSON.stringify({ bytes: Buffer.byteLength(text), entries }));
+      });`);
+    const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
+    const piped = await new Promise<{ out: string; err: string }>((resolve) => {
+      execFile('sh', ['-c', '"$0" client.ts models --json | "$1" "$2"', tsx, process.execPath, reader], { cwd: projectRoot, timeout: 120_000 },
+        (_error, stdout, stderr) => resolve({ out: stdout, err: stderr }));
+    });
+    fs.rmSync(dir, { recursive: true, force: true });
+    const { bytes, entries } = JSON.parse(piped.out) as { bytes: number; entries: number };
+    expect(bytes, piped.err).toBeGreaterThan(64 * 1024);
+    expect(entries, `${bytes} bytes did not parse as JSON`).toBeGreaterThan(0);
+  }, 150_000);
 });

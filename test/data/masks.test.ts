@@ -2,7 +2,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import {
-  decodeMaskImage, encodeCanonicalMask, maskContentHash, normaliseMask, normaliseMaskBytes,
+  decodeMaskImage, encodeCanonicalMask, MAX_MASK_PIXELS, maskContentHash, normaliseMask, normaliseMaskBytes,
   type MaskOptions, type MaskResult,
 } from '../../data/masks';
 
@@ -283,6 +283,17 @@ describe('rejected masks: one actionable line each', () => {
     expect(reasonOf(await normalised(zeroOne, { label: 1 }))).toMatch(/cannot be read from a JPEG/);
   });
 
+  it('rejects a valid mask over the pixel limit by naming its size and the limit, not as damaged', async () => {
+    // A complete, valid 1-bit 20000 × 20000 PNG (a square of structure in the middle): 50 MB of scanlines, 50 kB of file.
+    const side = 20_000;
+    const rowBytes = side / 8;
+    const scanlines = Buffer.alloc((rowBytes + 1) * side);
+    for (let y = 9000; y < 11_000; y++) scanlines.fill(0xff, y * (rowBytes + 1) + 1 + 1125, y * (rowBytes + 1) + 1 + 1375);
+    const reason = reasonOf(await normalised(greyPngOf(side, side, 1, scanlines)));
+    expect(reason).toBe(`mask is 20000×20000 = 400 M pixels; the limit is 268.4 M pixels (${MAX_MASK_PIXELS.toLocaleString('en-US')})`);
+    expect(reason).not.toMatch(/truncated|damaged/);
+  });
+
   it('rejects a file that is not an image, an empty file and other image formats', async () => {
     expect(reasonOf(await normalised(new TextEncoder().encode('id,mask\nvideo001,0\n')))).toBe('cannot read mask: the file is not a PNG, TIFF or JPEG image');
     expect(reasonOf(await normalised(new Uint8Array(0)))).toBe('cannot read mask: the file is empty (0 bytes)');
@@ -316,8 +327,8 @@ describe('canonical form', () => {
   });
 });
 
-/** A grey PNG with 2 bits per pixel, written by hand (sharp only writes sub-8-bit palettes). */
-function twoBitGreyPng(values: Uint8Array): Buffer {
+/** A grey PNG written by hand from its filtered scanlines (each row: filter byte 0, then the packed samples). */
+function greyPngOf(width: number, height: number, bitDepth: number, scanlines: Buffer): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
     const out = Buffer.alloc(12 + data.length);
@@ -327,17 +338,22 @@ function twoBitGreyPng(values: Uint8Array): Buffer {
     return out;
   };
   const header = Buffer.alloc(13);
-  header.writeUInt32BE(W, 0);
-  header.writeUInt32BE(H, 4);
-  header[8] = 2; // bit depth
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = bitDepth;
   header[9] = 0; // grey
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header), chunk('IDAT', deflateSync(scanlines)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A grey PNG with 2 bits per pixel, written by hand (sharp only writes sub-8-bit palettes). */
+function twoBitGreyPng(values: Uint8Array): Buffer {
   const rowBytes = Math.ceil((W * 2) / 8);
   const scanlines = Buffer.alloc((rowBytes + 1) * H);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) scanlines[y * (rowBytes + 1) + 1 + (x >> 2)] |= values[y * W + x] << (6 - 2 * (x & 3));
   }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header), chunk('IDAT', deflateSync(scanlines)), chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return greyPngOf(W, H, 2, scanlines);
 }

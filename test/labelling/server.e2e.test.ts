@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runKeys } from '../../contracts';
 import { datasetKeys } from '../../data/manifest';
 import { createLabelServer } from '../../labelling/server';
 import { activeLearning } from '../../workflows';
@@ -61,6 +62,25 @@ describe('labels server', () => {
     expect((await post(noWebhook, { action: 'ANNOTATION_CREATED' }, { 'X-Echo-Webhook-Secret': secret }, '/webhook')).status).toBe(404);
   });
 
+  it('refuses another image\'s upload key as a maskKey (a swapped key): nothing is stored or merged', async () => {
+    const port = await serve();
+    const request = await running.store.getJson<{ items: { id: string; maskUploadUrl: string; maskUploadKey: string }[] }>(
+      (await running.client.workflow.getHandle(workflowId).query(statusQuery)).pending!.requestKey);
+    const [a, b] = [ids[0], ids[1]].map((id) => request.items.find((i) => i.id === id)!);
+    // A valid mask PUT to image B's upload URL, then submitted as image A's.
+    expect((await fetch(b.maskUploadUrl, { method: 'PUT', body: await running.store.getBytes(datasetKeys.mask(datasetId, a.id)) })).ok).toBe(true);
+    const swapped = await post(port, { workflowId, phase: 0, items: [{ id: a.id, maskKey: b.maskUploadKey }] });
+    expect(swapped.status).toBe(400);
+    const answer = (await swapped.json()) as { rejected: { id: string; reason: string }[] };
+    expect(answer.rejected).toHaveLength(1);
+    expect(answer.rejected[0].id).toBe(a.id);
+    expect(answer.rejected[0].reason).toContain(`the upload key issued for '${a.id}' in phase 0 (${a.maskUploadKey})`);
+    expect(await running.store.list(runKeys.phaseLabelsPrefix(workflowId, 0))).toEqual([]);
+    const status = await running.client.workflow.getHandle(workflowId).query(statusQuery);
+    expect(status.pending!.remaining).toEqual(expect.arrayContaining([a.id, b.id]));
+    await running.store.remove(b.maskUploadKey);
+  });
+
   it('takes a maskKey only from the request\'s own upload area, saying nothing about other keys', async () => {
     const port = await serve();
     const elsewhere = await Promise.all([datasetKeys.mask(datasetId, ids[0]), `datasets/${datasetId}/no-such-object.png`].map(async (maskKey) => {
@@ -83,7 +103,7 @@ describe('labels server', () => {
     expect(((await uploaded.json()) as { accepted: string[] }).accepted).toEqual([ids[0]]);
   });
 
-  it('cuts off bodies over the limit while they stream (413) and answers 503 past the concurrency cap', async () => {
+  it('cuts off bodies over the limit while they stream (413)', async () => {
     const port = await serve({ maxBodyBytes: 4096, maxConcurrent: 1 });
     const big = { workflowId, items: [{ id: ids[1], maskPng: 'A'.repeat(10_000) }] };
     expect((await post(port, big)).status).toBe(413);
@@ -99,14 +119,42 @@ describe('labels server', () => {
       });
     });
     expect(chunked).toBe(413);
-    // One slow body holds the only slot: the next request gets 503 with Retry-After.
+  });
+
+  /** A request whose body never completes: it holds a reading slot until the socket is destroyed. */
+  async function slowBody(port: number): Promise<net.Socket> {
     const slow = net.connect(port, '127.0.0.1');
     await new Promise((resolve) => slow.once('connect', resolve));
     slow.write(`POST /labels HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"workflowId":`);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const busy = await post(port, { workflowId, items: [{ id: ids[1], maskKey: 'x' }] });
-    expect(busy.status).toBe(503);
-    expect(busy.headers.get('retry-after')).toBe('2');
+    return slow;
+  }
+
+  it('queues a request past the read cap instead of refusing it; 503 with Retry-After only past the queue or its timeout', async () => {
+    const bad = { workflowId, items: [{ id: ids[1], maskKey: 'x' }] };
+    // One slow body holds the only reading slot: the next request waits for it, then gets its own answer.
+    const queued = await serve({ maxConcurrent: 1 });
+    let slow = await slowBody(queued);
+    const waiting = post(queued, bad);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    slow.destroy();
+    expect((await waiting).status).toBe(400);
+    // A full queue: 503 at once, with Retry-After.
+    const full = await serve({ maxConcurrent: 1, maxQueued: 1 });
+    slow = await slowBody(full);
+    const refused = await post(full, bad);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('2');
+    expect(((await refused.json()) as { error: string }).error).toContain('1 requests are queued');
+    slow.destroy();
+    // A turn that does not come within the queue timeout: 503 with Retry-After.
+    const slowQueue = await serve({ maxConcurrent: 1, queueTimeoutMs: 700 });
+    slow = await slowBody(slowQueue);
+    const started = Date.now();
+    const timedOut = await post(slowQueue, bad);
+    expect(timedOut.status).toBe(503);
+    expect(timedOut.headers.get('retry-after')).toBe('2');
+    expect(Date.now() - started).toBeLessThan(5000);
     slow.destroy();
   });
 
