@@ -8,6 +8,7 @@ import type { ObjectStore } from '../store/objectStore';
 import { benchmarkAccelActivities, benchmarkLightActivities } from './benchmark';
 import { labellingActivities } from './labelling';
 import { predictAccelActivities, predictLightActivities } from './predict';
+import { pseudoLabelActivities } from './pseudoLabels';
 import { roundTripActivities } from './roundTrip';
 import { searchActivities } from './search';
 import { trainingActivities } from './training';
@@ -26,7 +27,9 @@ export function lightActivities(deps: ActivityDeps) {
 }
 
 export function accelActivities(deps: ActivityDeps) {
-  return { ...trainingActivities(deps.store), ...benchmarkAccelActivities(deps.store), ...predictAccelActivities(deps.store) };
+  return {
+    ...trainingActivities(deps.store), ...pseudoLabelActivities(deps.store), ...benchmarkAccelActivities(deps.store), ...predictAccelActivities(deps.store),
+  };
 }
 
 export type LightActivities = ReturnType<typeof lightActivities>;

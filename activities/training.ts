@@ -40,7 +40,7 @@ function classify(error: unknown): unknown {
   return error;
 }
 
-async function loadTrained(store: ObjectStore, modelKey: string): Promise<SegmentationNet> {
+export async function loadTrained(store: ObjectStore, modelKey: string): Promise<SegmentationNet> {
   const config = await jsonOrFail<ModelConfig>(store, modelKeys.config(modelKey), 'model configuration');
   const net = build(config);
   await loadCheckpoint(net.model, undefined, store, modelKeys.finalWeights(modelKey), { weightsOnly: true });
@@ -229,7 +229,11 @@ export function trainingActivities(store: ObjectStore) {
   return {
     async trainSegmentationModel(req: TrainRequest): Promise<TrainOutcome> {
       const manifest = await manifestOrFail(store, req.datasetId);
-      const items = await jsonOrFail<LabelledItem[]>(store, req.trainItemsKey, 'labelled set');
+      const labelled = await jsonOrFail<LabelledItem[]>(store, req.trainItemsKey, 'labelled set');
+      // Pseudo-labels train beside the doctors' masks (never in place of one: a frame with a real mask keeps it).
+      const extra = req.extraItemsKey ? await jsonOrFail<LabelledItem[]>(store, req.extraItemsKey, 'pseudo-labels') : [];
+      const real = new Set(labelled.map((item) => item.id));
+      const items = [...labelled, ...extra.filter((item) => !real.has(item.id))];
       const data = await loadLabelled(store, manifest, items, heartbeatLoading());
       const val = req.valIdsKey ? await loadValidation(store, manifest, req.valIdsKey) : undefined;
       try {

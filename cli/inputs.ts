@@ -2,7 +2,7 @@
 import type { ProjectConfig } from '../config';
 import {
   type AcquisitionFunction, type ActiveLearningInput, type ArchName, DEFAULT_TIMEOUTS, type EvaluationSplit, type LrSchedule, type MCDropoutStrategy, type MCMode,
-  type PixelReduction, type SearchInput, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
+  type PixelReduction, type SearchInput, type SemiSupervisedMode, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
 } from '../contracts';
 import { UsageError } from './context';
 
@@ -25,6 +25,8 @@ export interface ActiveLearningOptions {
   lrSchedule: LrSchedule;
   earlyStopping?: number;
   warmStart?: boolean;
+  semiSupervised: SemiSupervisedMode;
+  pseudoLabelIou: number;
   dropout: MCDropoutStrategy;
   dropoutRate: number;
   reduce: PixelReduction;
@@ -94,6 +96,7 @@ export async function activeLearningInput(
     acquisition: o.acquisition,
     ...(o.selection && o.selection !== 'top-k' ? { selection: o.selection, selectionBeta: o.beta } : {}),
     ...(o.warmStart ? { warmStart: true } : {}),
+    ...(o.semiSupervised !== 'none' ? { semiSupervised: o.semiSupervised, pseudoLabelIoU: o.pseudoLabelIou } : {}),
     reduce: o.reduce,
     mcSamples: o.mcSamples,
     mcMode: o.mcMode,

@@ -5,7 +5,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, LR_SCHEDULES, MC_DROPOUT_STRATEGIES, MC_MODES,
-  parseStrategy, PIXEL_REDUCTIONS, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
+  DEFAULT_PSEUDO_LABEL_IOU, parseStrategy, PIXEL_REDUCTIONS, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
 import { UsageError } from './context';
 import {
@@ -60,6 +60,9 @@ export function addActiveLearningOptions(command: Command, options: { oracle: bo
     .addOption(new Option('--lr-schedule <name>', 'learning rate over a phase\'s epochs: constant, cosine to 0, or nnU-Net\'s poly').choices(LR_SCHEDULES).default('constant'))
     .option('--early-stopping <epochs>', 'end a phase\'s training after this many epochs without a validation improvement (the best epoch is kept)', positiveInt)
     .option('--warm-start', 'each phase\'s models start from the previous phase\'s instead of from scratch')
+    .addOption(new Option('--semi-supervised <mode>', 'pseudo-label: the next phase also trains on the segmentation model\'s masks of the pool frames the uncertainty model is sure about (sure as measured on validation)')
+      .choices(SEMI_SUPERVISED_MODES).default('none'))
+    .option('--pseudo-label-iou <iou>', 'pseudo-labels: the mean validation IoU the frames at or below the uncertainty threshold must reach', numberIn(0, 1, 'an IoU in (0, 1]'), DEFAULT_PSEUDO_LABEL_IOU)
     .addOption(new Option('--dropout <where>', 'dropout placement of the uncertainty model').choices(MC_DROPOUT_STRATEGIES).default('head'))
     .option('--dropout-rate <p>', 'dropout rate in (0, 1)', numberIn(0, 0.999999, 'a rate in (0, 1)'), 0.2)
     .addOption(new Option('--reduce <how>', 'per-image reduction of pixel uncertainty').choices(PIXEL_REDUCTIONS).default('mean'))
@@ -98,8 +101,8 @@ function strategyOption(value: string): Strategy {
 
 export function addStrategiesOptions(command: Command): Command {
   return command
-    .addOption(new Option('--strategies <list>', `strategies to compare: <function>[:<selection>], functions ${ACQUISITION_FUNCTIONS.join(', ')}, ` +
-      `selections ${SELECTION_MODES.join(', ')} (e.g. mfe,random,random:stratified,mfe:stochastic); compared with random`)
+    .addOption(new Option('--strategies <list>', `strategies to compare: <function>[:<selection>][+pseudo-label], functions ${ACQUISITION_FUNCTIONS.join(', ')}, ` +
+      `selections ${SELECTION_MODES.join(', ')} (e.g. mfe,random,random:stratified,mfe:clasp+pseudo-label); compared with random`)
       .argParser(listOf(strategyOption)).default(['mfe', 'random'].map(strategyOption), 'mfe,random'))
     // Earlier releases' flag: say what replaced it rather than "unknown option".
     .addOption(new Option('--acquisitions <list>').hideHelp().argParser((value: string): never => {

@@ -1,7 +1,7 @@
 /** The active-learning workflow's input, state (carried across continueAsNew), status query and result. */
 import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { LabelProvenance, SubmittedLabel } from './labelling';
-import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, SelectionMode, StopReason } from './names';
+import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, SelectionMode, SemiSupervisedMode, StopReason } from './names';
 
 export interface ActiveLearningInput {
   datasetId: string;
@@ -46,6 +46,14 @@ export interface ActiveLearningInput {
   /** Each phase's models start from the previous phase's (segmentation from segmentation, uncertainty from uncertainty). */
   warmStart?: boolean;
   /**
+   * The unlabelled pool in training: 'pseudo-label' gives the next phase's segmentation model the current one's
+   * masks of the pool frames the uncertainty model is sure about (sure: at or below the uncertainty whose validation
+   * frames reach `pseudoLabelIoU` on average), at most as many as the real masks. Default 'none'.
+   */
+  semiSupervised?: SemiSupervisedMode;
+  /** Mean validation IoU that sets the pseudo-label threshold (default 0.8). */
+  pseudoLabelIoU?: number;
+  /**
    * A dataset without enough masks: the run first asks doctors for them (README, "Starting from unlabelled
    * studies") — `evalFramesPerVideo` frames of every validation and test video that has none (default 2), and the
    * initial training set up to `initialCount` frames (default: the dataset's, or 40 when it has none), spread over
@@ -83,6 +91,8 @@ export interface PhaseRecord {
   /** Masks merged at the end of the phase, and how many of them replaced an earlier mask of the same image. */
   received?: number;
   replaced?: number;
+  /** Pseudo-labelled pool frames the phase's segmentation model trained on beside the `labelled` real masks. */
+  pseudoLabels?: number;
 }
 
 export interface InvalidSubmission {
@@ -139,6 +149,8 @@ export interface ActiveLearningState {
   resumedFrom?: string;
   /** The last trained phase's models, which a warm-started phase starts from. */
   previousModels?: { seg: string; unc?: string };
+  /** The previous phase's pseudo-labels (`runKeys.pseudoLabels`), for this phase's segmentation model. */
+  pseudoLabels?: { key: string; count: number };
 }
 
 export interface PendingStatus {

@@ -66,6 +66,10 @@ export const runKeys = {
   predictionsPrefix: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/predictions/`,
   prediction: (runId: string, phase: number, id: string) => `runs/${runId}/phase-${phase}/predictions/${id}.png`,
   checkpoint: (runId: string) => `runs/${runId}/state.json`,
+  /** A phase's validation frames with their uncertainty and the segmentation model's IoU (what sets the pseudo-label threshold). */
+  validationScores: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/validation-scores.json`,
+  /** The pseudo-labels a phase made for the next one's training: [{ id, maskKey }] (masks under its predictions). */
+  pseudoLabels: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/pseudo-labels.json`,
   /** The masks a phase merged, with who sent each (source, annotator, lead time) and its content hash. */
   mergedLabels: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/labels.json`,
   scoreShard: (runId: string, phase: number, shard: number) => `runs/${runId}/phase-${phase}/scores/shard-${pad4(shard)}.json`,

@@ -69,6 +69,13 @@ export const LR_SCHEDULES = ['constant', 'cosine', 'poly'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 export const isLrSchedule = member(LR_SCHEDULES);
 
+/** Use of the unlabelled pool in training: none, or pseudo-labels for the frames the models are sure about. */
+export const SEMI_SUPERVISED_MODES = ['none', 'pseudo-label'] as const;
+export type SemiSupervisedMode = (typeof SEMI_SUPERVISED_MODES)[number];
+export const isSemiSupervisedMode = member(SEMI_SUPERVISED_MODES);
+/** Mean validation IoU of the frames at or below the pseudo-label threshold, unless the run says otherwise. */
+export const DEFAULT_PSEUDO_LABEL_IOU = 0.8;
+
 /** How a search chooses what to train next. */
 export const SEARCH_SCHEDULERS = ['random', 'asha'] as const;
 export type SearchScheduler = (typeof SEARCH_SCHEDULERS)[number];

@@ -1,6 +1,6 @@
 /** Payloads of the accelerator activities: training, evaluation, scoring. */
 import type { DropoutChoice, ModelChoice, TrainHyper } from './common';
-import type { AcquisitionFunction, MCMode, PixelReduction } from './names';
+import type { AcquisitionFunction, MCMode, PixelReduction, UncertaintyFunction } from './names';
 
 export interface TrainRequest {
   runId: string;
@@ -16,6 +16,48 @@ export interface TrainRequest {
   hyper: TrainHyper;
   /** Start from this trained model's weights (the same architecture; a warm-started phase: the previous phase's model). */
   initFrom?: string;
+  /** Object key of more labelled items to train on ({ id, maskKey }[]): pseudo-labels, never evaluated on. */
+  extraItemsKey?: string;
+}
+
+/**
+ * Pseudo-labels for the next phase (`--semi-supervised pseudo-label`): the validation split sets how sure is sure
+ * enough, then the pool frames below that uncertainty get the segmentation model's mask as a training label.
+ */
+export interface PseudoLabelRequest {
+  runId: string;
+  phase: number;
+  datasetId: string;
+  /** Validation ids (with masks): each frame's uncertainty against the segmentation model's IoU sets the threshold. */
+  valKey: string;
+  poolKey: string;
+  /** The phase's merged pool scores, when they hold `fn` (else the pool is scored here). */
+  scoresKey?: string;
+  /** Frames requested from doctors this phase: never pseudo-labelled. */
+  exclude: string[];
+  uncertaintyModelKey: string;
+  segmentationModelKey: string;
+  fn: UncertaintyFunction;
+  reduce: PixelReduction;
+  samples: number;
+  mode: MCMode;
+  batchSize: number;
+  seed: number;
+  /** Mean validation IoU the frames at or below the threshold must reach. */
+  targetIoU: number;
+  /** At most this many pseudo-labels (surest first). */
+  maxCount: number;
+}
+
+export interface PseudoLabelOutcome {
+  /** `runKeys.pseudoLabels`: LabelledItem[] (masks under the phase's predictions). */
+  itemsKey: string;
+  count: number;
+  /** Uncertainty at or below which a frame was taken; absent when no validation subset reached the target. */
+  threshold?: number;
+  validationFrames: number;
+  /** Mean validation IoU of the frames at or below the threshold. */
+  validationIoU?: number;
 }
 
 export interface TrainOutcome {

@@ -33,13 +33,14 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 /** A tiny synthetic echo dataset imported through the real folder-of-pairs importer into MinIO. */
 export async function tinyDataset(
   store: ObjectStore,
-  options: { videos?: number; framesPerVideo?: number; size?: number; seed?: number; initialCount?: number } = {},
+  options: { videos?: number; framesPerVideo?: number; size?: number; seed?: number; initialCount?: number; valShare?: number } = {},
 ): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-tiny-'));
   const size = options.size ?? 32;
   const frames = generateSyntheticEcho({ videos: options.videos ?? 5, framesPerVideo: options.framesPerVideo ?? 6, size, seed: options.seed ?? 1 });
   await writeFolderOfPairs(dir, frames);
-  const summary = await importFolderOfPairs(store, { dir, size, initialCount: options.initialCount ?? 4, testShare: 0.2, seed: options.seed ?? 1, name: 'tiny-test' });
+  const summary = await importFolderOfPairs(store, { dir, size, initialCount: options.initialCount ?? 4, testShare: 0.2, seed: options.seed ?? 1, name: 'tiny-test',
+    ...(options.valShare !== undefined ? { valShare: options.valShare } : {}) });
   fs.rmSync(dir, { recursive: true, force: true });
   return summary.datasetId;
 }

@@ -12,12 +12,12 @@
 import { ApplicationFailure, continueAsNew } from '@temporalio/workflow';
 import {
   ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type BootstrapRequestPlan, isAcquisitionFunction, isEvaluationSplit, type LabelRequest,
-  SCORE_BLOCK, selectionProblem,
+  isSemiSupervisedMode, SCORE_BLOCK, SEMI_SUPERVISED_MODES, selectionProblem,
 } from '../contracts';
 import { type AlRun, openRun } from './al/run';
 import {
-  answerFromOracle, completeBootstrap, evaluatePhase, finish, mergeLabels, requestBootstrapLabels, requestLabels, scoreAndSelect, stopRule,
-  trainPair, waitAndClose,
+  answerFromOracle, completeBootstrap, evaluatePhase, finish, makePseudoLabels, mergeLabels, pseudoLabelling, requestBootstrapLabels, requestLabels,
+  scoreAndSelect, stopRule, trainPair, waitAndClose,
 } from './al/steps';
 
 function validate(input: ActiveLearningInput): void {
@@ -38,6 +38,10 @@ function validate(input: ActiveLearningInput): void {
   const pairing = selectionProblem(input.acquisition, input.selection);
   if (pairing) fail(pairing);
   if (input.initialCount !== undefined && !(Number.isInteger(input.initialCount) && input.initialCount >= 1)) fail('initialCount must be a whole number ≥ 1');
+  if (input.semiSupervised !== undefined && !isSemiSupervisedMode(input.semiSupervised)) {
+    fail(`unknown semi-supervised mode '${input.semiSupervised}'; use one of ${SEMI_SUPERVISED_MODES.join(', ')}`);
+  }
+  if (input.pseudoLabelIoU !== undefined && !(input.pseudoLabelIoU > 0 && input.pseudoLabelIoU <= 1)) fail('pseudoLabelIoU must be in (0, 1]');
   if (input.evalFramesPerVideo !== undefined && !(Number.isInteger(input.evalFramesPerVideo) && input.evalFramesPerVideo >= 1)) {
     fail('evalFramesPerVideo must be a whole number ≥ 1');
   }
@@ -90,12 +94,15 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   const selection = await scoreAndSelect(run, pair, record);
   const { pushing } = await requestLabels(run, pair, selection);
   const waitStarted = Date.now();
+  // Pseudo-labels for the next phase are made while doctors label (only with --semi-supervised pseudo-label).
+  const pseudo = pseudoLabelling(input) ? makePseudoLabels(run, pair, selection) : undefined;
   if (input.oracle) await answerFromOracle(run);
   for (;;) {
     await waitAndClose(run, pushing);
     if (nothingAnswered(state.pending!)) return finish(run, 'stopped');
     if (await mergeLabels(run, record, waitStarted)) break;
   }
+  if (pseudo) await pseudo;
   if (state.stopRequested) return finish(run, 'stopped');
   return continueAsNew<typeof activeLearning>({ ...input, state });
 }

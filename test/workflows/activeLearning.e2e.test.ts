@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabellingRequest } from '../../contracts';
+import { type LabelledItem, type LabellingRequest, runKeys } from '../../contracts';
+import { normaliseMaskBytes } from '../../data/masks';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
 import { historyQuery, statusQuery } from '../../contracts/messages';
@@ -55,4 +56,32 @@ describe('activeLearning on the real dev server, worker and MinIO', () => {
     const first = client.workflow.getHandle(workflowId, handle.firstExecutionRunId);
     recordHistory('activeLearning-oracle', workflowId, await first.fetchHistory());
   });
+
+  it('--semi-supervised pseudo-label: phase 0 pseudo-labels sure pool frames (never the requested ones) and phase 1 trains on them', async () => {
+    const withVal = await tinyDataset(store, { videos: 6, framesPerVideo: 6, initialCount: 8, valShare: 0.2, seed: 5 });
+    const workflowId = `test-al-pseudo-${Date.now()}`;
+    const result = await client.workflow.execute(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId,
+      // A low bar, so that a tiny model's sure frames qualify: this test is about the mechanics (the threshold's rule
+      // has its own unit test).
+      args: [tinyActiveLearning(config, withVal, {
+        maxPhases: 2, semiSupervised: 'pseudo-label', pseudoLabelIoU: 0.05, hyper: { epochs: 12, batchSize: 4, learningRate: 3e-3, seed: 7, augment: false },
+      })],
+    });
+    const validation = await store.getJson<{ fn: string; frames: { id: string; score: number; iou: number }[] }>(runKeys.validationScores(workflowId, 0));
+    expect(validation.fn).toBe('mfe');
+    expect(validation.frames.length).toBeGreaterThan(0);
+    const made = await store.getJson<LabelledItem[]>(runKeys.pseudoLabels(workflowId, 0));
+    expect(made.length).toBeGreaterThan(0);
+    expect(made.length).toBeLessThanOrEqual(8);
+    expect(result.history[0].pseudoLabels).toBeUndefined();
+    expect(result.history[1].pseudoLabels).toBe(made.length);
+    const requested = (await store.getJson<{ items: { id: string }[] }>(runKeys.mergedLabels(workflowId, 0))).items.map((i) => i.id);
+    for (const item of made) {
+      expect(requested).not.toContain(item.id);
+      expect(item.maskKey).toBe(runKeys.prediction(workflowId, 0, item.id));
+      const mask = await normaliseMaskBytes(await store.getBytes(item.maskKey), { size: [32, 32], allowEmpty: true });
+      expect(mask.ok).toBe(true);
+    }
+  }, 600_000);
 });

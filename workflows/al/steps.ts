@@ -5,7 +5,7 @@
  */
 import { allHandlersFinished, condition, log } from '@temporalio/workflow';
 import {
-  type ActiveLearningResult, type BootstrapRequestPlan, needsUncertaintyModel, selectionNeeds, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
+  type ActiveLearningResult, type BootstrapRequestPlan, DEFAULT_PSEUDO_LABEL_IOU, isUncertaintyFunction, needsUncertaintyModel, selectionNeeds, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
 } from '../../contracts';
 import { bestEffortActivityProxies } from '../proxies';
 import { remainingIds, unreplacedUnusable } from '../submissions';
@@ -35,8 +35,10 @@ export async function trainPair(run: AlRun): Promise<TrainedPair> {
   const [seg, unc] = await Promise.all([
     run.accel.trainSegmentationModel({
       ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 }, ...(from ? { initFrom: from.seg } : {}),
+      ...(state.pseudoLabels?.count ? { extraItemsKey: state.pseudoLabels.key } : {}),
     }),
-    needsUncertaintyModel(input.acquisition)
+    // Pseudo-labelling needs the uncertainty model's judgement even when the acquisition is random.
+    needsUncertaintyModel(input.acquisition) || pseudoLabelling(input)
       ? run.accel.trainSegmentationModel({
         ...common, outputPrefix: runKeys.uncertaintyModel(runId, state.phase), dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 },
         ...(from?.unc ? { initFrom: from.unc } : {}),
@@ -63,6 +65,7 @@ export async function evaluatePhase(run: AlRun, pair: TrainedPair): Promise<Phas
     acquisition: input.acquisition, trainMs: pair.trainMs, segResumedFromEpoch: pair.seg.resumedFromEpoch, segAttempts: pair.seg.attempt,
     ...(test.videos !== undefined ? { testVideos: test.videos } : {}),
     ...(test.iouHalfWidth !== undefined ? { testIoUHalfWidth: test.iouHalfWidth } : {}),
+    ...(state.pseudoLabels?.count ? { pseudoLabels: state.pseudoLabels.count } : {}),
   };
   state.history = [...state.history, record];
   run.publish('evaluated');
@@ -185,6 +188,34 @@ async function replaceUnusable(run: AlRun): Promise<void> {
   await run.light.extendLabellingRequest({ requestKey: pending.requestKey, ids: added, ...(pending.purposes ? { purposes: pending.purposes } : {}) });
   run.publish('waiting-labels');
   await pushToLabelStudio(run);
+}
+
+/** Whether the run trains on pseudo-labels of the pool (`--semi-supervised pseudo-label`). */
+export function pseudoLabelling(input: AlRun['input']): boolean {
+  return input.semiSupervised === 'pseudo-label';
+}
+
+/**
+ * 5b. Pseudo-labels for the next phase (beside the wait for doctors): the pool frames this phase's uncertainty model
+ * is sure about — sure as measured on the validation split — with the segmentation model's masks, at most as many as
+ * the real masks; never a frame just requested. Without a validation split there is nothing to measure sureness on:
+ * no pseudo-labels.
+ */
+export async function makePseudoLabels(run: AlRun, pair: TrainedPair, selection: { ids: string[]; scoresKey: string }): Promise<void> {
+  const { input, state, runId } = run;
+  if (!pseudoLabelling(input) || !pair.unc || !state.valKey || !state.valCount) {
+    state.pseudoLabels = undefined;
+    return;
+  }
+  const made = await run.accel.makePseudoLabels({
+    runId, phase: state.phase, datasetId: input.datasetId, valKey: state.valKey, poolKey: state.poolKey, scoresKey: selection.scoresKey,
+    exclude: selection.ids, uncertaintyModelKey: pair.unc.modelKey, segmentationModelKey: pair.seg.modelKey,
+    fn: isUncertaintyFunction(input.acquisition) ? input.acquisition : 'mfe', reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
+    batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase, targetIoU: input.pseudoLabelIoU ?? DEFAULT_PSEUDO_LABEL_IOU,
+    maxCount: state.labelledCount,
+  });
+  state.pseudoLabels = { key: made.itemsKey, count: made.count };
+  log.info('pseudo-labels made', { phase: state.phase, count: made.count, threshold: made.threshold, validationIoU: made.validationIoU });
 }
 
 /** 6a. Benchmark mode: the oracle answers the request at once with the dataset's own masks. */

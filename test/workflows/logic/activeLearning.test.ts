@@ -212,6 +212,34 @@ describe('active learning (workflow logic, stubbed activities)', () => {
     ]);
   });
 
+  it('with --semi-supervised pseudo-label, phase n+1\'s segmentation model trains on phase n\'s pseudo-labels (never on frames just requested), also with random', async () => {
+    const queues = uniqueQueues('pseudo');
+    const world = alWorld(rising);
+    const workflowId = `logic-pseudo-${Date.now()}`;
+    const result = await withWorkers(env, queues, world, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: queues.light, workflowId, args: [input(queues, { acquisition: 'random', semiSupervised: 'pseudo-label' })],
+    }));
+    const pseudo = (phase: number) => `runs/${workflowId}/phase-${phase}/pseudo-labels.json`;
+    // Random needs no uncertainty model to select, but pseudo-labelling does: both models train every phase.
+    expect(world.calls.filter((c) => c.startsWith('train:')).sort()).toEqual([
+      'train:seg:0', `train:seg:1:extra:${pseudo(0)}`, `train:seg:2:extra:${pseudo(1)}`, 'train:unc:0', 'train:unc:1', 'train:unc:2',
+    ]);
+    // With random selection the sureness is measured with mfe; the requested frames are excluded; at most the labelled count.
+    expect(world.calls.filter((c) => c.startsWith('makePseudoLabels'))).toEqual([
+      `makePseudoLabels:0:mfe:exclude:${[0, 1, 2].map(poolId).join(',')}:max:4`,
+      `makePseudoLabels:1:mfe:exclude:${[3, 4, 5].map(poolId).join(',')}:max:7`,
+    ]);
+    expect(result.history.map((h) => h.pseudoLabels)).toEqual([undefined, 2, 3]);
+    // Without the option nothing of it happens: random trains no uncertainty model and makes no pseudo-labels.
+    const plainQueues = uniqueQueues('plain');
+    const plain = alWorld(rising);
+    await withWorkers(env, plainQueues, plain, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: plainQueues.light, workflowId: `logic-plain-${Date.now()}`, args: [input(plainQueues, { acquisition: 'random' })],
+    }));
+    expect(plain.calls.filter((c) => c.startsWith('train:')).sort()).toEqual(['train:seg:0', 'train:seg:1', 'train:seg:2']);
+    expect(plain.calls.some((c) => c.startsWith('makePseudoLabels'))).toBe(false);
+  });
+
   describe('a dataset without enough masks', () => {
     const cold: AlScript = {
       ...rising,

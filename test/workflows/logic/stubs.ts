@@ -11,7 +11,7 @@ export type StubLight = Subset<LightActivities,
   'initActiveLearning' | 'writeRunCheckpoint' | 'mergeScoreShards' | 'selectForLabelling' | 'publishLabellingRequest' | 'oracleLabels'
   | 'recordReminder' | 'mergePhaseLabels' | 'writeActiveLearningReport' | 'pushToLabelStudio' | 'extendLabellingRequest' | 'completeBootstrap'
   | 'datasetNeedsLabels'>;
-export type StubAccel = Subset<AccelActivities, 'trainSegmentationModel' | 'evaluateSegmentationModel' | 'scorePoolShard' | 'predictMasks'>;
+export type StubAccel = Subset<AccelActivities, 'trainSegmentationModel' | 'evaluateSegmentationModel' | 'scorePoolShard' | 'predictMasks' | 'makePseudoLabels'>;
 
 export interface AlScript {
   initial: number;
@@ -114,7 +114,8 @@ export function alWorld(script: AlScript): AlWorld {
   };
   const accel: StubAccel = {
     async trainSegmentationModel(req) {
-      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}${req.initFrom ? `:from:${req.initFrom}` : ''}`);
+      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}${req.initFrom ? `:from:${req.initFrom}` : ''}`
+        + `${req.extraItemsKey ? `:extra:${req.extraItemsKey}` : ''}`);
       return { modelKey: req.outputPrefix, params: 1, epochsRun: req.hyper.epochs, finalLoss: 0.1, ms: 1, resumedFromEpoch: 0, attempt: 1 };
     },
     async evaluateSegmentationModel(input) {
@@ -127,6 +128,12 @@ export function alWorld(script: AlScript): AlWorld {
     async scorePoolShard(input) {
       calls.push(`scorePoolShard:${input.phase}:${input.shard}`);
       return { shardKey: `scores/phase-${input.phase}/shard-${input.shard}`, scored: Math.min(input.shardSize, pool.length - input.shard * input.shardSize) };
+    },
+    async makePseudoLabels(input) {
+      // As many as half the labelled count, never one of the frames just requested.
+      const count = Math.min(input.maxCount, pool.filter((id) => !input.exclude.includes(id)).length, Math.floor(labelled / 2));
+      calls.push(`makePseudoLabels:${input.phase}:${input.fn}:exclude:${input.exclude.join(',')}:max:${input.maxCount}`);
+      return { itemsKey: `runs/${input.runId}/phase-${input.phase}/pseudo-labels.json`, count, threshold: 0.1, validationFrames: 5, validationIoU: 0.85 };
     },
     async predictMasks(input) {
       calls.push(`predictMasks:${input.phase}`);
