@@ -4,7 +4,9 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { reportStatistics, seedRunsOf, type BenchmarkStatistics } from './stats';
+import { MIN_SEEDS_FOR_BAND, reportStatistics, seedRunsOf, type BenchmarkStatistics } from './stats';
+
+export { MIN_SEEDS_FOR_BAND } from './stats';
 import type { BenchmarkReportData } from './types';
 
 const WIDTH = 560;
@@ -39,8 +41,6 @@ export async function renderSpec(spec: TopLevelSpec): Promise<string> {
 
 /** The values a metric can take: IoU and Dice lie in [0, 1], so no axis of theirs reaches past it. */
 export const METRIC_BOUNDS: Record<Metric, readonly [number, number]> = { iou: [0, 1], dice: [0, 1] };
-/** With fewer seeds than this, each seed is drawn as a thin line beside the mean instead of a 95 % band. */
-export const MIN_SEEDS_FOR_BAND = 3;
 const LABEL_FONT_SIZE = 11;
 const LABEL_HEIGHT = LABEL_FONT_SIZE + 3;
 /** End-of-line labels start this far right of the plot. */

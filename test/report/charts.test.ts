@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   boxesIntersect, estimateTextWidth, learningCurveLayout, learningCurveSpec, metricDomain, renderSpec, spreadLabels, type LabelBox,
 } from '../../report/charts';
+import { reportMarkdown } from '../../report/markdown';
 import type { AcquisitionCurve, BenchmarkReportData } from '../../report/types';
 
 const curve = (acquisition: string, seed: number, ious: readonly number[]): AcquisitionCurve => ({
@@ -106,6 +107,7 @@ describe('learning-curve chart with few seeds', () => {
     }
     expect(thick).toHaveLength(2);
     expect(svg).toContain('(mean of 2 seeds and each seed)');
+    expect(reportMarkdown(twoSeeds(), [])).toContain('thin lines: each seed\'s own run');
   });
 
   it('keeps the mean and its 95% band with 3 seeds, without per-seed lines', async () => {
