@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { phaseMergeActivities } from '../../activities/phaseMerge';
+import { runKeys, type PhaseRecord } from '../../contracts';
+import { MemoryBlobStore } from '../../store/blobStore';
+import type { ObjectStore } from '../../store/objectStore';
 import { renderSpec } from '../../report/charts';
 import { PHASE_TIME_PARTS, phaseTimeMarkdown, phaseTimeRows, phaseTimeSpec } from '../../report/timing';
 
@@ -57,5 +61,29 @@ describe('time per phase', () => {
       '| 3 | 18.0 | — | — | 18.0 |',
     ]);
     expect(phaseTimeMarkdown(history).some((l) => l.startsWith('!['))).toBe(false);
+  });
+});
+
+describe('active-learning report', () => {
+  it('ends with the time per phase: the chart beside the Markdown and the table in it', async () => {
+    const memory = new MemoryBlobStore();
+    const putJson = (key: string, value: unknown) => memory.putBytes(key, new TextEncoder().encode(JSON.stringify(value)));
+    // writeActiveLearningReport only writes bytes and JSON.
+    const store = Object.assign(memory, { putJson }) as unknown as ObjectStore;
+    const record = (h: (typeof history)[number]): PhaseRecord => ({
+      ...h, labelled: 10 * h.phase, iou: 0.5, dice: 0.6, acquisition: 'mfe', segResumedFromEpoch: 0, segAttempts: 1,
+    });
+    const { markdownKey } = await phaseMergeActivities(store).writeActiveLearningReport({
+      runId: 'al-1', datasetId: 'synthetic', acquisition: 'mfe', history: history.map(record), stopReason: 'max-phases', targetIoU: 0.8,
+      labelledKey: runKeys.labelled('al-1', 3),
+    });
+    const markdown = new TextDecoder().decode(await memory.getBytes(markdownKey));
+    expect(markdown).toContain('## Time per phase');
+    expect(markdown).toContain('![Time per phase](active-learning-time.svg)');
+    expect(markdown).toContain('| 3 | 18.0 | — | — | 18.0 |');
+    const svg = new TextDecoder().decode(await memory.getBytes(runKeys.reportTimeChart('al-1')));
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(bars(svg)).toHaveLength(6);
+    expect(runKeys.reportTimeChart('al-1').startsWith(runKeys.reportPrefix('al-1'))).toBe(true);
   });
 });
