@@ -1,6 +1,8 @@
 /** The end of a phase: its masks verified and merged into the next labelled set and pool, and the run's report. */
 import { Context } from '@temporalio/activity';
 import { type AcquisitionFunction, type EvaluationSplit, type LabelledItem, type PhaseRecord, runKeys, type SubmittedLabel } from '../contracts';
+import { renderSpec } from '../report/charts';
+import { PHASE_TIME_CHART_FILE, phaseTimeMarkdown, phaseTimeSpec } from '../report/timing';
 import type { ObjectStore } from '../store/objectStore';
 import { jsonOrFail, manifestOrFail } from './datasets';
 import { verifyAccepted } from './labelChecks';
@@ -61,6 +63,7 @@ export function phaseMergeActivities(store: ObjectStore) {
     }): Promise<{ reportKey: string; markdownKey: string }> {
       const reportKey = runKeys.reportJson(input.runId);
       const markdownKey = runKeys.reportMarkdown(input.runId);
+      const timeChart = phaseTimeSpec(input.history, `Time per phase, run ${input.runId}`);
       await store.putJson(reportKey, { ...input, writtenAt: new Date().toISOString() });
       const fmt = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
       const rows = input.history.map((h) => `| ${h.phase} | ${h.labelled} | ${fmt(h.valIoU)} | ${h.iou.toFixed(4)}${h.testIoUHalfWidth !== undefined ? ` ± ${h.testIoUHalfWidth.toFixed(4)}` : ''} | ${h.dice.toFixed(4)} | ${(h.trainMs / 1000).toFixed(1)} | ${h.received ?? '—'} | ${h.replaced ?? '—'} |`);
@@ -75,7 +78,9 @@ export function phaseMergeActivities(store: ObjectStore) {
         'The validation split decides when to stop; the test split only reports.', ...(testSet ? ['', testSet] : []), '',
         '| phase | labelled | validation IoU | test IoU (± 95 %) | test Dice | train s | masks received | replaced |',
         '| --- | --- | --- | --- | --- | --- | --- | --- |', ...rows, '',
+        ...phaseTimeMarkdown(input.history, timeChart ? { file: PHASE_TIME_CHART_FILE, alt: 'Time per phase' } : undefined),
       ].join('\n');
+      if (timeChart) await store.putBytes(runKeys.reportTimeChart(input.runId), new TextEncoder().encode(await renderSpec(timeChart)), 'image/svg+xml');
       await store.putBytes(markdownKey, new TextEncoder().encode(markdown), 'text/markdown');
       return { reportKey, markdownKey };
     },

@@ -81,6 +81,8 @@ export const runKeys = {
   reportPrefix: (runId: string) => `runs/${runId}/report/`,
   reportJson: (runId: string) => `runs/${runId}/report/active-learning.json`,
   reportMarkdown: (runId: string) => `runs/${runId}/report/active-learning.md`,
+  /** The per-phase time chart the Markdown links by its relative name, `active-learning-time.svg`. */
+  reportTimeChart: (runId: string) => `runs/${runId}/report/active-learning-time.svg`,
   baselineModel: (runId: string) => `runs/${runId}/baseline/model`,
   /** The run id under which a benchmark seed's full-data baseline keeps its model (no workflow of its own). */
   baselineRunId: (benchmarkId: string, seed: number) => `${benchmarkId}-s${seed}`,

@@ -15,6 +15,7 @@ export type { AcquisitionCurve, BaselineResult, BenchmarkReportData, CurvePoint,
 export { REPORT_FILES } from './types';
 export { reportMarkdown } from './markdown';
 export { renderCharts } from './charts';
+export { PHASE_TIME_CHART_FILE, PHASE_TIME_PARTS, phaseTimeMarkdown, phaseTimeRows, phaseTimeSpec, type PhaseTimeRow } from './timing';
 export {
   BASELINE_TOLERANCE, CONFIDENCE_LEVEL, DEFAULT_REFERENCE, benchmarkStatistics, firstPointReaching, meanInterval, reportStatistics, seedRunsOf,
   studentTCdf, studentTQuantile, verdictFrom,

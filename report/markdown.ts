@@ -6,7 +6,7 @@
  */
 import { leaderboardMarkdown } from './leaderboard';
 import {
-  BASELINE_TOLERANCE, firstPointReaching, reportStatistics, seedRunsOf,
+  BASELINE_TOLERANCE, firstPointReaching, MIN_SEEDS_FOR_BAND, reportStatistics, seedRunsOf,
   type BenchmarkStatistics, type Interval, type ReachSummary, type StrategyStatistics,
 } from './stats';
 import { REPORT_FILES, type BenchmarkReportData, type CurvePoint, type SeedRun } from './types';
@@ -95,10 +95,13 @@ function metadataSection(data: BenchmarkReportData, runs: readonly SeedRun[]): s
 
 function curvesSection(stats: BenchmarkStatistics, images: readonly ReportImage[]): string[] {
   const s = stats.seeds.length;
+  const carried = 'A run that stopped on reaching its target keeps its last IoU after it; a run that ended otherwise ends where it ended.';
   const note = s === 1
     ? 'One seed: each line is that seed\'s run (no interval; repeat the benchmark over seeds for bands).'
-    : `Lines: mean over ${s} seeds; shaded bands: ${100 * stats.level}% Student t intervals (df = ${s - 1}). A run that stopped ` +
-      'on reaching its target keeps its last IoU after it; a run that ended otherwise ends where it ended.';
+    : s < MIN_SEEDS_FOR_BAND
+      ? `Thick lines: mean over ${s} seeds; thin lines: each seed's own run (with ${s} seeds a ${100 * stats.level}% interval is too ` +
+        `wide to draw; ${MIN_SEEDS_FOR_BAND} or more seeds give bands). ${carried}`
+      : `Lines: mean over ${s} seeds; shaded bands: ${100 * stats.level}% Student t intervals (df = ${s - 1}), clipped to the plot. ${carried}`;
   return ['## Learning curves', '', note, '', ...images.flatMap((i) => [`![${i.alt}](${i.file})`, ''])];
 }
 

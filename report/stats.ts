@@ -20,6 +20,8 @@
 import type { AcquisitionCurve, BenchmarkReportData, CurvePoint, SeedRun } from './types';
 
 /** Two-sided confidence level of every interval in the report. */
+/** With fewer seeds than this, the charts draw each seed as a thin line beside the mean instead of a 95 % band. */
+export const MIN_SEEDS_FOR_BAND = 3;
 export const CONFIDENCE_LEVEL = 0.95;
 /** A curve "reaches the baseline" once its IoU is within this of the full-data model's. */
 export const BASELINE_TOLERANCE = 0.01;

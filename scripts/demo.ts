@@ -34,7 +34,7 @@ const common = ['--no-augment', '--mc-mode', 'fast', '--dropout', 'head', '--dro
 
 /**
  * `smoke` is what CI runs (seconds of training); `default` finishes in about 6 minutes on 2 CPU cores (334 s measured)
- * (2 seeds: fewer than a real comparison wants, enough to show bands); `large` and `paper` are for GPUs: `paper`
+ * (2 seeds: fewer than a real comparison wants; the charts show each seed's run beside the mean); `large` and `paper` are for GPUs: `paper`
  * follows the paper's protocol (256², 40 initial images, K = 50, T = 30, 30 epochs per phase, its search space with
  * successive halving, target 0.87).
  */

@@ -24,8 +24,9 @@ describe('the demo (README\'s first command) with its smallest settings', () => 
     expect(markdown).toMatch(/\| mfe \|/);
     expect(markdown).toMatch(/\| random \|/);
     expect(markdown).toContain('EDNAS leaderboard');
-    // Two seeds: mean curves with 95 % bands, paired differences against random and a verdict per strategy.
-    expect(markdown).toContain('shaded bands: 95% Student t intervals');
+    // Two seeds: mean curves with each seed's run as a thin line (too few seeds for bands), paired differences against
+    // random and a verdict per strategy.
+    expect(markdown).toContain('thin lines: each seed\'s own run');
     expect(markdown).toMatch(/\| mfe \| [0-9.]+ \[[-0-9.]+, [-0-9.]+\] \| [-+0-9.]+ \[[-+0-9.]+, [-+0-9.]+\] \(2 pairs\) \| .* \| (better than|not distinguishable from|worse than) random \|/);
     expect(fs.readFileSync(path.join(path.dirname(reportPath!), 'iou-vs-labelled.svg'), 'utf8').startsWith('<svg')).toBe(true);
     const benchmarkId = /Temporal UI: http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/(demo-smoke-[^/\s]+)/.exec(out)?.[1];

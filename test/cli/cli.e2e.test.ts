@@ -133,6 +133,9 @@ describe('client.ts against the real services and worker', () => {
     expect(report.out).toContain('| phase | labelled | validation IoU | test IoU (± 95 %) |');
     const reportJson = JSON.parse((await cli('report', runId, '--json')).out) as { markdownKey: string; keys: string[] };
     expect(reportJson.markdownKey).toBe(`runs/${runId}/report/active-learning.md`);
+    // The time per phase: the chart beside the Markdown and the table in it.
+    expect(report.out).toContain('| phase | train s | score + select s | wait + merge s | recorded total s |');
+    expect(reportJson.keys).toContain(`runs/${runId}/report/active-learning-time.svg`);
     const stopFinished = await cli('stop', runId);
     expect(stopFinished.status).toBe(1);
     expect(stopFinished.err).toContain('has already finished');
