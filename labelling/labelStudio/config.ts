@@ -45,8 +45,10 @@ function attr(value: string): string {
  * - the frame is narrower than its row by the width of the tool bar Label Studio puts beside it (48 px): Label Studio
  *   fits an image to the whole row but shrinks its canvas by the tool bar, which cut ≈ 42 px off a full-width frame;
  * - both sides are tied to the window height (60 % of it for the frame, 40 % for the map), so the frame is whole at any
- *   window size, also after the window shrinks (an image only as wide as its row was not shrunk with it);
- * - the map sits below the frame, not beside it (side by side, the frame's share of a flex row was cropped).
+ *   window size, also after the window shrinks (as wide as its row, a landscape frame ran below the window);
+ * - the map sits below the frame, not beside it, so each keeps its own width.
+ * Not fixable here: Label Studio does not re-fit an image shown larger than its own pixels when the window shrinks
+ * (a 256 × 256 frame stays 540 × 540 on a 360 × 360 canvas after 1400 × 900 → 900 × 600; a reload re-fits it).
  */
 const FRAME_SIZE = 'maxWidth="min(calc(100% - 48px), 60vh)" maxHeight="60vh"';
 const MAP_SIZE = 'maxWidth="min(100%, 400px)" maxHeight="40vh"';
