@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs everything the project needs into project-local, git-ignored folders, reusing what is there:
-# npm packages (node_modules), then the Temporal CLI, MinIO and the native TensorFlow addon (.tools).
+# Installs what a command needs into project-local, git-ignored folders, reusing what is there:
+# npm packages (node_modules), then the Temporal CLI, MinIO and the native TensorFlow addon (.tools), and with
+# `--label-studio` Label Studio (.tools/label-studio, ≈1 GB): `npm test` and `npm run setup` pass it, `npm run demo`
+# does not (the demo never starts Label Studio). `bash scripts/bootstrap.sh [--label-studio]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +27,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-npx tsx scripts/setup.ts
+npx tsx scripts/setup.ts "$@"

@@ -1,6 +1,6 @@
 /**
  * The Label Studio project's labelling interface: the echo frame to outline (brush or polygon, one label),
- * with the frame's uncertainty map and score beside it so the doctor sees why it was picked, and one choice to mark
+ * with the frame's uncertainty map below it and its score in the caption so the doctor sees why it was picked, and one choice to mark
  * a frame nobody can outline (it is replaced by another).
  * Every name that task data, predictions and annotations must agree on is a constant here.
  */
@@ -40,22 +40,31 @@ function attr(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/**
+ * Sizes of the two images, measured in a real Label Studio 1.23.2 + Chromium (test/labelStudio/layout.e2e.test.ts):
+ * - the frame is narrower than its row by the width of the tool bar Label Studio puts beside it (48 px): Label Studio
+ *   fits an image to the whole row but shrinks its canvas by the tool bar, which cut ≈ 42 px off a full-width frame;
+ * - both sides are tied to the window height (60 % of it for the frame, 40 % for the map), so the frame is whole at any
+ *   window size, also after the window shrinks (as wide as its row, a landscape frame ran below the window);
+ * - the map sits below the frame, not beside it, so each keeps its own width.
+ * Not fixable here: Label Studio does not re-fit an image shown larger than its own pixels when the window shrinks
+ * (a 256 × 256 frame stays 540 × 540 on a 360 × 360 canvas after 1400 × 900 → 900 × 600; a reload re-fits it).
+ */
+const FRAME_SIZE = 'maxWidth="min(calc(100% - 48px), 60vh)" maxHeight="60vh"';
+const MAP_SIZE = 'maxWidth="min(100%, 400px)" maxHeight="40vh"';
+
 /** The label config XML of the project (pure: the same string every call). */
 export function labelConfigXml(): string {
   const l = attr(LV_LABEL);
   return [
     '<View>',
     `  <Header value="$${DATA_FIELDS.caption}" size="5"/>`,
-    '  <View style="display: flex; gap: 12px; align-items: flex-start">',
-    '    <View style="flex: 3">',
-    `      <Image name="${TAGS.image}" value="$${DATA_FIELDS.image}" zoom="true" zoomControl="true" brightnessControl="true" contrastControl="true"/>`,
-    '    </View>',
-    '    <View style="flex: 2">',
-    '      <Header value="Model uncertainty (brighter = less sure)" size="6"/>',
-    `      <Image name="${TAGS.uncertaintyMap}" value="$${DATA_FIELDS.uncertaintyMap}" zoom="false"/>`,
-    '    </View>',
-    '  </View>',
-    `  <Header value="Outline the left ventricle: the orange ${l} paints with a brush, the teal ${l} draws a polygon." size="6"/>`,
+    `  <Image name="${TAGS.image}" value="$${DATA_FIELDS.image}" ${FRAME_SIZE} zoom="true" zoomControl="true" brightnessControl="true" contrastControl="true"/>`,
+    `  <Image name="${TAGS.uncertaintyMap}" value="$${DATA_FIELDS.uncertaintyMap}" ${MAP_SIZE} zoom="false"/>`,
+    // The map's legend is part of the instructions: a heading of its own would stand over nothing when a task has no
+    // map (the caption says so then).
+    `  <Header value="Outline the left ventricle: the orange ${l} paints with a brush, the teal ${l} draws a polygon. `
+      + 'The image under the frame, when there is one, is the model\'s uncertainty map (brighter = less sure)." size="6"/>',
     `  <BrushLabels name="${TAGS.brush}" toName="${TAGS.image}">`,
     `    <Label value="${l}" background="${COLOURS.brush}"/>`,
     '  </BrushLabels>',

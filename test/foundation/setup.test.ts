@@ -4,7 +4,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
-import { ensureTool, SetupError } from '../../scripts/tools';
+import { ensureTool, findTool, SetupError } from '../../scripts/tools';
 
 const savedEnv = { ...process.env };
 afterEach(() => {
@@ -51,5 +51,49 @@ describe('TensorFlow backend selection', () => {
   it('honours TF_BACKEND=cpu and rejects an unknown value', () => {
     expect(pick('cpu')).toContain('PICKED cpu');
     expect(pick('tpu')).not.toContain('PICKED');
+  });
+});
+
+describe('optional components: Label Studio only for the commands that run it', () => {
+  const scripts = (JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+
+  it('npm run demo installs without Label Studio; npm test, test:e2e and setup with it', () => {
+    expect(scripts.demo).toMatch(/^bash scripts\/bootstrap\.sh && /);
+    for (const name of ['test', 'test:e2e', 'setup']) expect(scripts[name], name).toMatch(/^bash scripts\/bootstrap\.sh --label-studio\b/);
+    expect(fs.readFileSync(path.join(projectRoot, 'scripts', 'bootstrap.sh'), 'utf8')).toContain('npx tsx scripts/setup.ts "$@"');
+  });
+
+  // The real setup script on an empty tools folder, with the other tools given by their *_BIN variables and no
+  // python3 on PATH: installing Label Studio would fail at once ("needs 'python3'") instead of taking minutes.
+  const setup = (args: string[]) => {
+    const tools = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-tools-'));
+    const bins = { TEMPORAL_BIN: findTool('temporal'), TEMPORAL_TEST_SERVER_BIN: findTool('temporal-test-server'), MINIO_BIN: findTool('minio') };
+    for (const [name, bin] of Object.entries(bins)) expect(bin, `${name}: run npm run setup first`).toBeTruthy();
+    const env: NodeJS.ProcessEnv = { ...savedEnv, ...bins, ECHO_TOOLS_DIR: tools, PATH: '/nonexistent' };
+    delete env.LABEL_STUDIO_BIN;
+    delete env.LABEL_STUDIO_ENABLE;
+    const result = spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'scripts/setup.ts', ...args], {
+      cwd: projectRoot, encoding: 'utf8', env, timeout: 120_000,
+    });
+    const labelStudioDir = fs.existsSync(path.join(tools, 'label-studio'));
+    fs.rmSync(tools, { recursive: true, force: true });
+    return { ...result, labelStudioDir };
+  };
+
+  it('without --label-studio (the demo) does not touch Label Studio', () => {
+    const result = setup([]);
+    expect(result.stderr).not.toContain('setup error');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('[tools] label-studio: not needed by this command');
+    expect(result.labelStudioDir).toBe(false);
+  });
+
+  it('with --label-studio (npm test) installs it, and refuses an unknown argument', () => {
+    const result = setup(['--label-studio']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/Creating the Label Studio venv needs 'python3', which is not installed/);
+    const bad = setup(['--labelstudio']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('unknown argument --labelstudio; usage: setup [--label-studio]');
   });
 });
