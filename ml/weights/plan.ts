@@ -47,6 +47,8 @@ export interface PlanOptions {
   scope: 'encoder' | 'model';
   /** Zoo layers of the same encoder built at full depth: tensors of stages beyond the model's depth are skipped. */
   fullDepthLayers?: ReadonlySet<string>;
+  /** The model's architecture (smp's name), for whole-model files. */
+  arch?: string;
 }
 
 const ENCODER = 'encoder';
@@ -75,13 +77,70 @@ function transformFor(source: number[], target: number[]): Transform | undefined
   return eq(source, target) ? 'copy' : undefined;
 }
 
+/**
+ * smp's decoders, per architecture: rewrites of the path inside `decoder.` before the generic rule (smp's
+ * Conv2dReLU / Conv2dBnAct are Sequential(conv, norm, act): `.0` the conv, `.1` the norm).
+ */
+type Replacement = string | ((match: string, ...groups: string[]) => string);
+const DECODER_REWRITES: Record<string, [RegExp, Replacement][]> = {
+  Unet: [[/^center\.(\d)\.0$/, 'center_conv$1.0'], [/^center\.(\d)\.1$/, 'center_conv$1.1']],
+  UnetPlusPlus: [[/^blocks\.(x_\d+_\d+)\./, '$1.']],
+  MAnet: [
+    [/^center\.(top|center|bottom|out)_conv$/, 'pab_$1'],
+    [/\.hl_conv\.(\d)\./, '.hl$1.'],
+    [/\.SE_(ll|hl)\.1$/, '.se_$1_fc1'],
+    [/\.SE_(ll|hl)\.3$/, '.se_$1_fc2'],
+  ],
+  Linknet: [
+    [/\.block\.0\.(\d)$/, '.conv1.$1'],
+    [/\.block\.1\.0$/, '.transpose'],
+    [/\.block\.1\.1$/, '.transpose_bn'],
+    [/\.block\.2\.(\d)$/, '.conv2.$1'],
+  ],
+  FPN: [[/^(p\d)\.skip_conv$/, '$1_skip'], [/^seg_blocks\.(\d)\.block\.(\d)\.block\.(\d)$/, 'seg$1_$2.$3']],
+  PSPNet: [
+    [/^psp\.blocks\.0\.pool\.1\.0$/, 'psp1_conv'],
+    [/^psp\.blocks\.1\.pool\.1\./, 'psp2.'],
+    [/^psp\.blocks\.2\.pool\.1\./, 'psp3.'],
+    [/^psp\.blocks\.3\.pool\.1\./, 'psp6.'],
+  ],
+  DeepLabV3: [
+    [/^aspp\.convs\.4\.1$/, 'aspp_pooling_conv'],
+    [/^aspp\.convs\.4\.2$/, 'aspp_pooling_bn'],
+    [/^aspp\.convs\.(\d)\./, 'aspp$1.'],
+    [/^conv$/, 'conv_conv'],
+    [/^bn$/, 'conv_bn'],
+  ],
+  DeepLabV3Plus: [
+    [/^aspp\.0\.convs\.4\.1$/, 'aspp_pooling_conv'],
+    [/^aspp\.0\.convs\.4\.2$/, 'aspp_pooling_bn'],
+    [/^aspp\.0\.convs\.0\./, 'aspp0.'],
+    [/^aspp\.0\.convs\.(\d)\.0\.0$/, 'aspp$1_depthwise'],
+    [/^aspp\.0\.convs\.(\d)\.0\.1$/, 'aspp$1_conv'],
+    [/^aspp\.0\.convs\.(\d)\.1$/, 'aspp$1_bn'],
+    [/^aspp\.0\.project\./, 'aspp_project.'],
+    [/^aspp\.1\.0$/, 'aspp_separable_depthwise'],
+    [/^aspp\.1\.1$/, 'aspp_separable_conv'],
+    [/^aspp\.2$/, 'aspp_separable_bn'],
+    [/^block2\.0\.0$/, 'block2_depthwise'],
+    [/^block2\.0\.1$/, 'block2_conv'],
+    [/^block2\.1$/, 'block2_bn'],
+  ],
+  PAN: [
+    [/^fpa\.(branch1|down1|down2)\.1\./, 'fpa_$1.'],
+    [/^fpa\.mid\.0\./, 'fpa_mid.'],
+    [/^fpa\.down3\.(\d)\./, (_m: string, i: string) => `fpa_down3_${Number(i) - 1}.`],
+    [/^(gau\d)\.conv1\.1\./, '$1_conv1.'],
+  ],
+};
+
 /** smp decoders and head: `decoder.*` and `segmentation_head.0` → the zoo's `decoder_*` layers. */
-function decoderLayerName(modulePath: string, existing: (layer: string) => boolean): string | undefined {
+function decoderLayerName(arch: string, modulePath: string, existing: (layer: string) => boolean): string | undefined {
   if (modulePath === 'segmentation_head.0') return 'decoder_head_conv';
   if (!modulePath.startsWith('decoder.')) return undefined;
-  const base = modulePath.replace(/^decoder\./, 'decoder_').replace(/\bblocks\.(\d+)/, 'block$1');
-  const underscored = base.replace(/\./g, '_');
-  // smp's Conv2dReLU / Conv2dBnAct are Sequential(conv, norm, act): `.0` the conv, `.1` the norm.
+  let inner = modulePath.slice('decoder.'.length);
+  for (const [pattern, replacement] of DECODER_REWRITES[arch] ?? []) inner = inner.replace(pattern, replacement as never);
+  const underscored = `decoder_${inner.replace(/\bblocks\.(\d+)/, 'block$1')}`.replace(/\./g, '_');
   const candidates = [
     underscored,
     underscored.replace(/_0$/, '_conv'),
@@ -151,8 +210,8 @@ export function planLoad(sources: SourceTensor[], targets: TargetVariable[], opt
       plan.skipped.push({ name: s.name, reason: 'not part of the encoder' });
       continue;
     } else {
-      layer = decoderLayerName(modulePath, existing);
-      if (!layer && /^decoder\.center\./.test(modulePath)) {
+      layer = decoderLayerName(options.arch ?? '', modulePath, existing);
+      if (!layer && options.arch === 'UnetPlusPlus' && /^decoder\.center\./.test(modulePath)) {
         plan.skipped.push({ name: s.name, reason: 'Unet++ center block, which smp holds but its forward skips' });
         continue;
       }
