@@ -83,7 +83,7 @@ function transformFor(source: number[], target: number[]): Transform | undefined
  */
 type Replacement = string | ((match: string, ...groups: string[]) => string);
 const DECODER_REWRITES: Record<string, [RegExp, Replacement][]> = {
-  Unet: [[/^center\.(\d)\.0$/, 'center_conv$1.0'], [/^center\.(\d)\.1$/, 'center_conv$1.1']],
+  Unet: [[/^center\.(\d)\./, (_m: string, i: string) => `center_conv${Number(i) + 1}.`]],
   UnetPlusPlus: [[/^blocks\.(x_\d+_\d+)\./, '$1.']],
   MAnet: [
     [/^center\.(top|center|bottom|out)_conv$/, 'pab_$1'],
