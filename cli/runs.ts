@@ -13,6 +13,7 @@ import { MissingKeyError } from '../store/blobStore';
 import { activeLearning, benchmark, pipeline, search } from '../workflows';
 import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../contracts/messages';
 import { type CliContext, CliError, UsageError } from './context';
+import { addWeightsOptions, prepareWeights, weightsChoice, type WeightsOptions } from './weights';
 import {
   activeLearningInput, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,
 } from './inputs';
@@ -189,7 +190,7 @@ async function started(ctx: CliContext, workflowId: string, kind: RunKind, optio
   if (options.wait) await follow(ctx, workflowId, { json: options.json });
 }
 
-type AlStartOptions = RunOptions & SharedTrainingOptions & ModelOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction; resumeFrom?: string };
+type AlStartOptions = RunOptions & SharedTrainingOptions & ModelOptions & ActiveLearningOptions & WeightsOptions & { acquisition: AcquisitionFunction; resumeFrom?: string };
 
 function registerSearchStart(parent: Command, ctx: CliContext): void {
   const command = parent.command('start').description('start an EDNAS random search');
@@ -214,11 +215,15 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
   addAcquisitionOption(command);
   addSelectionOptions(command);
   addActiveLearningOptions(command);
+  addWeightsOptions(command);
   command.option('--resume-from <run>', 'continue from an earlier run\'s merged labels and phases (e.g. one that failed in an outage)');
   command.action(async (options: AlStartOptions, cmd: Command) => {
     rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
     const input = await activeLearningInput(options.dataset, options, ctx.config);
+    weightsChoice(options);
     await checkDataset(ctx, input.datasetId);
+    const weights = await prepareWeights(ctx, options, input.model);
+    if (weights) input.model = { ...input.model, initWeights: weights };
     if (options.resumeFrom) {
       const client = await ctx.temporal();
       const previous = await describeRun(client, options.resumeFrom);
@@ -277,15 +282,18 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
   addModelOptions(command);
   addStrategiesOptions(command);
   addActiveLearningOptions(command, { oracle: false });
+  addWeightsOptions(command);
   command
     .option('--no-search', 'skip the search: --arch, --encoder, --lr and --batch set the model')
     .option('--no-baseline', 'skip the model trained on all the training data')
     .option('--title <text>', 'report title');
   command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ModelOptions & ActiveLearningOptions & {
     strategies: Strategy[]; seeds: number; beta: number; search: boolean; baseline: boolean; title?: string;
-  }, cmd: Command) => {
+  } & WeightsOptions, cmd: Command) => {
     const given = givenOptions(cmd);
     rejectAshaOptionsWithoutAsha(cmd, options);
+    const weighted = weightsChoice(options);
+    if (weighted && options.search) throw new UsageError(`${weighted.flag} needs a fixed model: add --no-search with --arch and --encoder of the weights`);
     if (options.search) {
       const ignored = SEARCH_CHOOSES.find((name) => given.includes(name));
       if (ignored) throw new UsageError(`${flagOf(cmd, ignored)} is chosen by the search; drop it, or add --no-search to set the model yourself`);
@@ -299,6 +307,8 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
     const strategies = options.strategies.map((s) => (s.selection === 'stochastic' ? { ...s, beta: options.beta } : s));
     const al = await activeLearningInput(options.dataset, { ...options, acquisition: strategies[0].acquisition, oracle: true }, ctx.config);
     await checkDataset(ctx, al.datasetId);
+    const weights = await prepareWeights(ctx, options, al.model);
+    if (weights) al.model = { ...al.model, initWeights: weights };
     const workflowId = options.id ?? `benchmark-${Date.now()}`;
     const input: BenchmarkInput = {
       title: options.title ?? `Active learning on ${al.datasetId}`,
