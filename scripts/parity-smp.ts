@@ -48,6 +48,8 @@ export const PARITY_CONFIGS: ParityConfig[] = [
   { id: 'pan-efficientnet-b0', arch: 'PAN', encoder: 'efficientnet-b0', depth: 5, size: 128 },
   { id: 'pspnet-dpn68', arch: 'PSPNet', encoder: 'dpn68', depth: 3, size: 64 },
   { id: 'deeplabv3-timm-regnetx_002', arch: 'DeepLabV3', encoder: 'timm-regnetx_002', depth: 5, size: 64 },
+  { id: 'deeplabv3-resnet18', arch: 'DeepLabV3', encoder: 'resnet18', depth: 5, size: 64 },
+  { id: 'unet-timm-regnetx_002', arch: 'Unet', encoder: 'timm-regnetx_002', depth: 5, size: 64 },
   { id: 'fpn-timm-regnety_002', arch: 'FPN', encoder: 'timm-regnety_002', depth: 5, size: 64 },
   { id: 'unetplusplus-vgg11_bn', arch: 'UnetPlusPlus', encoder: 'vgg11_bn', depth: 5, size: 64 },
   { id: 'unet-vgg11_bn-grey', arch: 'Unet', encoder: 'vgg11_bn', depth: 5, size: 64, grey: true },
