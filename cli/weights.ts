@@ -4,7 +4,9 @@
  * offending tensor, before any run starts — then uploaded under their sha256 for the training activity.
  */
 import * as fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { projectRoot } from '../config';
 import { type ModelChoice, weightsKeys, type WeightsRef, type WeightsScope } from '../contracts';
 import type { CliContext } from './context';
 import { UsageError } from './context';
@@ -16,7 +18,7 @@ export interface WeightsOptions {
 
 export function addWeightsOptions(command: Command): Command {
   return command
-    .option('--encoder-weights <file|dir>', 'start the encoder from PyTorch weights: a safetensors file (timm / smp encoder weights) or a smp save_pretrained directory')
+    .option('--encoder-weights <file|dir|imagenet>', 'start the encoder from PyTorch weights: a safetensors file (timm / smp encoder weights), a smp save_pretrained directory, or imagenet (from .cache/weights/<encoder>.imagenet/; offline: the message names the file to fetch)')
     .option('--init-weights <file|dir>', 'start the whole model from a smp save_pretrained directory (or its model.safetensors) of the same architecture and encoder');
 }
 
@@ -35,6 +37,15 @@ export function weightsChoice(o: WeightsOptions): { given: string; scope: Weight
 export async function prepareWeights(ctx: CliContext, o: WeightsOptions, model: ModelChoice): Promise<WeightsRef | undefined> {
   const choice = weightsChoice(o);
   if (!choice) return undefined;
+  if (choice.given === 'imagenet') {
+    if (choice.scope !== 'encoder') throw new UsageError('imagenet weights are encoder weights: use --encoder-weights imagenet');
+    // This machine reaches no weights hub: the cached file, or the exact file to fetch and where to put it.
+    const { imagenetWeights, offlineImagenetMessage } = await import('../ml/weights/download');
+    const cacheDir = path.join(projectRoot, '.cache');
+    const { file } = imagenetWeights(model.encoder, cacheDir);
+    if (!fs.existsSync(file)) throw new UsageError(`--encoder-weights imagenet: ${offlineImagenetMessage(model.encoder, cacheDir)}`);
+    choice.given = file;
+  }
   const { planTorchWeights, sha256File, WeightsMismatchError } = await import('../ml/weights/load');
   const { SafetensorsError } = await import('../ml/weights/safetensors');
   const { buildModel, withInitSettings } = await import('../ml/zoo');
