@@ -401,7 +401,10 @@ export function trainingActivities(store: ObjectStore) {
       try {
         outcome = await trainWithCheckpoints(store, {
           outputPrefix,
-          model: { arch: input.trial.arch, encoder: input.trial.encoder, encoderDepth: input.encoderDepth, widthScale: input.widthScale },
+          model: {
+            arch: input.trial.arch, encoder: input.trial.encoder, encoderDepth: input.encoderDepth, widthScale: input.widthScale,
+            ...(input.initWeights ? { initWeights: input.initWeights } : {}),
+          },
           dropout: { strategy: 'none', rate: 0 },
           hyper: { epochs: input.epochs, batchSize: input.trial.batchSize, learningRate: input.trial.learningRate, seed: input.seed, augment: input.augment },
           inputShape: [manifest.size[0], manifest.size[1], 1],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { type Command } from 'commander';
 import {
-  type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, isRunKind, type LeaderboardRow,
+  type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, type SearchInput, type WeightsRef, isRunKind, type LeaderboardRow,
   rankingScore, RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys, type Strategy,
 } from '../contracts';
 import { readManifest } from '../data/manifest';
@@ -197,10 +197,13 @@ function registerSearchStart(parent: Command, ctx: CliContext): void {
   addRunOptions(command, 'search');
   addSearchOptions(command);
   addSharedTrainingOptions(command);
-  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions, cmd: Command) => {
+  addWeightsOptions(command);
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & WeightsOptions, cmd: Command) => {
     rejectAshaOptionsWithoutAsha(cmd, options);
     const input = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, input.datasetId);
+    const weights = await searchWeights(ctx, options, input);
+    if (weights) input.initWeights = weights;
     const workflowId = options.id ?? `search-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(search, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
     await started(ctx, workflowId, 'search', options);
@@ -237,6 +240,20 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
   });
 }
 
+/**
+ * Weights for a search: they fit one encoder (and, for --init-weights, one architecture), so the space must hold just
+ * that; checked against its first configuration like any model.
+ */
+async function searchWeights(ctx: CliContext, options: WeightsOptions, input: SearchInput): Promise<WeightsRef | undefined> {
+  const choice = weightsChoice(options);
+  if (!choice) return undefined;
+  if (input.space.encoders.length !== 1) throw new UsageError(`${choice.flag} fits one encoder: give the search --encoders <that encoder> (the space has ${input.space.encoders.length})`);
+  if (choice.scope === 'model' && input.space.archs.length !== 1) throw new UsageError(`--init-weights fits one architecture: give the search --archs <that architecture> (the space has ${input.space.archs.length})`);
+  return prepareWeights(ctx, options, {
+    arch: input.space.archs[0], encoder: input.space.encoders[0], encoderDepth: input.encoderDepth, widthScale: input.widthScale,
+  });
+}
+
 /** Successive-halving options mean nothing to random search. */
 function rejectAshaOptionsWithoutAsha(command: Command, options: { scheduler?: string }): void {
   if (options.scheduler === 'asha') return;
@@ -261,12 +278,19 @@ function registerPipelineStart(parent: Command, ctx: CliContext): void {
   addAcquisitionOption(command);
   addSelectionOptions(command);
   addActiveLearningOptions(command);
-  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }, cmd: Command) => {
+  addWeightsOptions(command);
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & WeightsOptions & { acquisition: AcquisitionFunction }, cmd: Command) => {
     rejectAshaOptionsWithoutAsha(cmd, options);
     rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
     const al = await activeLearningInput(options.dataset, { ...modelDefaults, ...options }, ctx.config);
     const searchPart = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, al.datasetId);
+    const weights = await searchWeights(ctx, options, searchPart);
+    // The search's best trial replaces the model's architecture and encoder; the weights ride along (one encoder).
+    if (weights) {
+      searchPart.initWeights = weights;
+      al.model = { ...al.model, initWeights: weights };
+    }
     const workflowId = options.id ?? `pipeline-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(pipeline, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [{ search: searchPart, activeLearning: al }] });
     await started(ctx, workflowId, 'pipeline', options);
@@ -292,8 +316,7 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
   } & WeightsOptions, cmd: Command) => {
     const given = givenOptions(cmd);
     rejectAshaOptionsWithoutAsha(cmd, options);
-    const weighted = weightsChoice(options);
-    if (weighted && options.search) throw new UsageError(`${weighted.flag} needs a fixed model: add --no-search with --arch and --encoder of the weights`);
+    weightsChoice(options);
     if (options.search) {
       const ignored = SEARCH_CHOOSES.find((name) => given.includes(name));
       if (ignored) throw new UsageError(`${flagOf(cmd, ignored)} is chosen by the search; drop it, or add --no-search to set the model yourself`);
@@ -307,14 +330,18 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
     const strategies = options.strategies.map((s) => (s.selection === 'stochastic' ? { ...s, beta: options.beta } : s));
     const al = await activeLearningInput(options.dataset, { ...options, acquisition: strategies[0].acquisition, oracle: true }, ctx.config);
     await checkDataset(ctx, al.datasetId);
-    const weights = await prepareWeights(ctx, options, al.model);
-    if (weights) al.model = { ...al.model, initWeights: weights };
+    const searchPart = options.search ? await searchInput(options.dataset, options, ctx.config) : undefined;
+    const weights = searchPart ? await searchWeights(ctx, options, searchPart) : await prepareWeights(ctx, options, al.model);
+    if (weights) {
+      al.model = { ...al.model, initWeights: weights };
+      if (searchPart) searchPart.initWeights = weights;
+    }
     const workflowId = options.id ?? `benchmark-${Date.now()}`;
     const input: BenchmarkInput = {
       title: options.title ?? `Active learning on ${al.datasetId}`,
       datasetId: al.datasetId,
       seed: al.hyper.seed,
-      search: options.search ? await searchInput(options.dataset, options, ctx.config) : undefined,
+      search: searchPart,
       activeLearning: al,
       strategies,
       seeds: Array.from({ length: options.seeds }, (_, i) => al.hyper.seed + i),
