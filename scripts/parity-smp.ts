@@ -34,6 +34,8 @@ export interface ParityConfig {
   fp16?: boolean;
   /** State_dict keys left out of the file (stages smp holds beyond the depth). */
   drop?: string;
+  /** Also smp's logits in float64: the float32 noise floor (parity-smp runs ask for it; fixtures do not). */
+  float64?: boolean;
 }
 
 /** At least one configuration per encoder family, over every architecture. */
@@ -99,13 +101,17 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Max abs difference between the zoo and smp logits of one exported configuration directory. */
-export function parityOf(config: ParityConfig, dir: string): { diff: number; maxAbs: number } {
+export function parityOf(config: ParityConfig, dir: string): { diff: number; maxAbs: number; smpFloat32Error?: number } {
   const io = SafetensorsFile.read(path.join(dir, 'io.safetensors'));
   const net = zooModel(config, dir);
   try {
     const expected = io.float('logits').data;
     const actual = zooLogits(net, io.float('input'));
-    return { diff: maxAbsDiff(actual, expected), maxAbs: expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0) };
+    const exact = io.tensors.has('logits64') ? io.float('logits64').data : undefined;
+    return {
+      diff: maxAbsDiff(actual, expected), maxAbs: expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
+      ...(exact ? { smpFloat32Error: maxAbsDiff(expected, exact) } : {}),
+    };
   } finally {
     net.model.dispose();
   }
@@ -133,16 +139,16 @@ async function main(): Promise<void> {
   const only = values.only?.split(',');
   const configs = values.fixtures ? FIXTURE_CONFIGS : PARITY_CONFIGS.filter((c) => !only || only.some((o) => c.id.includes(o)));
   const out = values.fixtures ? path.join(projectRoot, 'test', 'fixtures', 'weights') : values.keep ?? fs.mkdtempSync(path.join(os.tmpdir(), 'parity-smp-'));
-  console.log('| configuration | arch | encoder | depth | input | max abs diff | max abs logit | ≤ 1e-4 |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| configuration | arch | encoder | depth | input | max abs diff | max abs logit | smp f32 vs f64 | ≤ 1e-4 |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   let failures = 0;
   for (const config of configs) {
-    if (!values.fixtures) exportFromSmp(python, [config], out);
-    const { diff, maxAbs } = parityOf(config, path.join(out, config.id));
+    if (!values.fixtures) exportFromSmp(python, [{ ...config, float64: true }], out);
+    const { diff, maxAbs, smpFloat32Error } = parityOf(config, path.join(out, config.id));
     const ok = diff <= 1e-4;
     if (!ok) failures++;
     const input = `${config.size}²×${config.grey ? 1 : 3}${config.fp16 ? ' F16' : ''}`;
-    console.log(`| ${config.id} | ${config.arch} | ${config.encoder} | ${config.depth} | ${input} | ${diff.toExponential(2)} | ${maxAbs.toFixed(2)} | ${ok ? 'yes' : 'NO'} |`);
+    console.log(`| ${config.id} | ${config.arch} | ${config.encoder} | ${config.depth} | ${input} | ${diff.toExponential(2)} | ${maxAbs.toFixed(2)} | ${smpFloat32Error?.toExponential(2) ?? '–'} | ${ok ? 'yes' : 'NO'} |`);
     if (!values.fixtures && !values.keep) fs.rmSync(path.join(out, config.id), { recursive: true, force: true });
   }
   if (!values.fixtures && !values.keep) fs.rmSync(out, { recursive: true, force: true });

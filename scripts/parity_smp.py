@@ -59,8 +59,9 @@ def run(cfg, out):
     size = cfg["size"]
     channels = 1 if cfg.get("grey") else 3
     x = torch.randn(1, channels, size, size, generator=gen)
+    rgb = x.repeat(1, 3, 1, 1) if channels == 1 else x
     with torch.no_grad():
-        logits = model(x.repeat(1, 3, 1, 1) if channels == 1 else x)
+        logits = model(rgb)
     target = os.path.join(out, cfg["id"])
     os.makedirs(target, exist_ok=True)
     model.save_pretrained(target)
@@ -74,7 +75,12 @@ def run(cfg, out):
     for extra in os.listdir(target):
         if extra not in ("model.safetensors", "config.json"):
             os.remove(os.path.join(target, extra))
-    save_file({"input": x.contiguous(), "logits": logits.float().contiguous()}, os.path.join(target, "io.safetensors"))
+    io = {"input": x.contiguous(), "logits": logits.float().contiguous()}
+    if cfg.get("float64"):
+        # smp's own float32 rounding: the same model and input in float64 (the noise floor of any float32 comparison).
+        with torch.no_grad():
+            io["logits64"] = model.double()(rgb.double()).contiguous()
+    save_file(io, os.path.join(target, "io.safetensors"))
     return {"id": cfg["id"], "dir": target}
 
 
