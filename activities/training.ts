@@ -2,14 +2,19 @@
  * Accelerator activities: training (heartbeats { epoch, step, checkpointKey } and resumes from them after a
  * crash), evaluation, Monte Carlo scoring of the pool, and one EDNAS search trial.
  */
+import * as fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
 import {
   type AcquisitionFunction, checkpointKeys, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys,
   SCORE_BLOCK, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
-  type TrainRequest,
+  type TrainRequest, weightsKeys, type WeightsRef,
 } from '../contracts';
 import { randomScores } from '../ml/acquisition';
+import { applyTorchWeights, planTorchWeights, WeightsMismatchError } from '../ml/weights/load';
+import { SafetensorsError } from '../ml/weights/safetensors';
 import { mcScorePool } from '../ml/mcSampling';
 import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../ml/train/checkpoint';
 import { evaluateModel, predictMasks as predictBinaryMasks, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
@@ -54,6 +59,31 @@ async function warmStart(store: ObjectStore, net: SegmentationNet, modelKey: str
     await loadCheckpoint(net.model, undefined, store, modelKeys.finalWeights(modelKey), { weightsOnly: true });
   } catch (error) {
     throw invalidInput(`cannot start from '${modelKey}' (${from.arch} + ${from.encoder}): ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Loads PyTorch weights the CLI uploaded (`--encoder-weights`, `--init-weights`) into a fresh net: the plan is checked
+ * against the model first, and a mismatch fails the activity as InvalidInput naming every offending tensor, before
+ * any training or writing.
+ */
+async function startFromWeights(store: ObjectStore, net: SegmentationNet, ref: WeightsRef): Promise<NonNullable<ModelConfig['weightsOrigin']>> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'echo-weights-'));
+  try {
+    await fs.writeFile(path.join(dir, 'model.safetensors'), await store.getBytes(weightsKeys.file(ref.sha256)));
+    if (ref.hasSmpConfig) await fs.writeFile(path.join(dir, 'config.json'), await store.getBytes(weightsKeys.smpConfig(ref.sha256)));
+    let planned;
+    try {
+      planned = planTorchWeights(net.model, net.config, ref.hasSmpConfig ? dir : path.join(dir, 'model.safetensors'), ref.scope);
+    } catch (error) {
+      if (error instanceof WeightsMismatchError || error instanceof SafetensorsError) throw invalidInput(`weights ${ref.source}: ${error.message}`);
+      throw error;
+    }
+    const origin = applyTorchWeights(net.model, planned);
+    if (origin.sha256 !== ref.sha256) throw invalidInput(`weights ${ref.source}: stored file's sha256 ${origin.sha256} is not the uploaded ${ref.sha256}.`);
+    return { source: ref.source, sha256: ref.sha256, scope: ref.scope };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -157,12 +187,17 @@ interface TrainCore {
   initFrom?: string;
 }
 
+function withoutWeights(model: ModelChoice): Omit<ModelChoice, 'initWeights'> {
+  const { initWeights: _weights, ...rest } = model;
+  return rest;
+}
+
 /** Trains with checkpoints each epoch; resumes from the heartbeat's checkpoint after a crash or a retry. */
 export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset, val?: SegDataset): Promise<TrainOutcome> {
   const ctx = Context.current();
   const started = Date.now();
   const config: ModelConfig = {
-    ...core.model, encoderDepth: core.model.encoderDepth ?? defaultEncoderDepth(core.model.arch),
+    ...withoutWeights(core.model), encoderDepth: core.model.encoderDepth ?? defaultEncoderDepth(core.model.arch),
     inputShape: core.inputShape, classes: 1, dropout: core.dropout, seed: core.hyper.seed,
   };
   const previous = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
@@ -180,8 +215,12 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
     ctx.log.info('resuming training from checkpoint', { checkpointKey: resumeFrom, epoch: resumedFromEpoch, heartbeat: previous, attempt: ctx.info.attempt });
   }
   let lastCheckpointKey = resumeFrom;
+  const initWeights = core.model.initWeights;
   try {
+    // A warm start (the previous phase's model) supersedes the PyTorch weights the first phase started from.
     if (!resumeFrom && core.initFrom) await warmStart(store, net, core.initFrom);
+    else if (!resumeFrom && initWeights) config.weightsOrigin = await startFromWeights(store, net, initWeights);
+    else if (initWeights) config.weightsOrigin = { source: initWeights.source, sha256: initWeights.sha256, scope: initWeights.scope };
     const result = await trainModel(net.model, data, val, {
       epochs: core.hyper.epochs,
       batchSize: core.hyper.batchSize,
@@ -366,7 +405,10 @@ export function trainingActivities(store: ObjectStore) {
       try {
         outcome = await trainWithCheckpoints(store, {
           outputPrefix,
-          model: { arch: input.trial.arch, encoder: input.trial.encoder, encoderDepth: input.encoderDepth, widthScale: input.widthScale },
+          model: {
+            arch: input.trial.arch, encoder: input.trial.encoder, encoderDepth: input.encoderDepth, widthScale: input.widthScale,
+            ...(input.initWeights ? { initWeights: input.initWeights } : {}),
+          },
           dropout: { strategy: 'none', rate: 0 },
           hyper: { epochs: input.epochs, batchSize: input.trial.batchSize, learningRate: input.trial.learningRate, seed: input.seed, augment: input.augment },
           inputShape: [manifest.size[0], manifest.size[1], 1],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { type Command } from 'commander';
 import {
-  type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, isRunKind, type LeaderboardRow,
+  type AcquisitionFunction, type ActiveLearningStatus, type BenchmarkInput, childIds, type SearchInput, type WeightsRef, isRunKind, type LeaderboardRow,
   rankingScore, RUN_KINDS, type RunKind, runKeys, SEARCH_ATTRIBUTES, searchKeys, type Strategy,
 } from '../contracts';
 import { readManifest } from '../data/manifest';
@@ -14,6 +14,7 @@ import { isStoreUnreachable } from '../store/objectStore';
 import { activeLearning, benchmark, pipeline, search } from '../workflows';
 import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '../contracts/messages';
 import { type CliContext, CliError, UsageError } from './context';
+import { addWeightsOptions, prepareWeights, weightsChoice, type WeightsOptions } from './weights';
 import {
   activeLearningInput, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,
 } from './inputs';
@@ -190,17 +191,20 @@ async function started(ctx: CliContext, workflowId: string, kind: RunKind, optio
   if (options.wait) await follow(ctx, workflowId, { json: options.json });
 }
 
-type AlStartOptions = RunOptions & SharedTrainingOptions & ModelOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction; resumeFrom?: string };
+type AlStartOptions = RunOptions & SharedTrainingOptions & ModelOptions & ActiveLearningOptions & WeightsOptions & { acquisition: AcquisitionFunction; resumeFrom?: string };
 
 function registerSearchStart(parent: Command, ctx: CliContext): void {
   const command = parent.command('start').description('start an EDNAS random search');
   addRunOptions(command, 'search');
   addSearchOptions(command);
   addSharedTrainingOptions(command);
-  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions, cmd: Command) => {
+  addWeightsOptions(command);
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & WeightsOptions, cmd: Command) => {
     rejectAshaOptionsWithoutAsha(cmd, options);
     const input = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, input.datasetId);
+    const weights = await searchWeights(ctx, options, input);
+    if (weights) input.initWeights = weights;
     const workflowId = options.id ?? `search-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(search, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
     await started(ctx, workflowId, 'search', options);
@@ -215,11 +219,15 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
   addAcquisitionOption(command);
   addSelectionOptions(command);
   addActiveLearningOptions(command);
+  addWeightsOptions(command);
   command.option('--resume-from <run>', 'continue from an earlier run\'s merged labels and phases (e.g. one that failed in an outage)');
   command.action(async (options: AlStartOptions, cmd: Command) => {
     rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
     const input = await activeLearningInput(options.dataset, options, ctx.config);
+    weightsChoice(options);
     await checkDataset(ctx, input.datasetId);
+    const weights = await prepareWeights(ctx, options, input.model);
+    if (weights) input.model = { ...input.model, initWeights: weights };
     if (options.resumeFrom) {
       const client = await ctx.temporal();
       const previous = await describeRun(client, options.resumeFrom);
@@ -230,6 +238,20 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
     const workflowId = options.id ?? `al-${input.acquisition}-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(activeLearning, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [input] });
     await started(ctx, workflowId, 'activeLearning', options);
+  });
+}
+
+/**
+ * Weights for a search: they fit one encoder (and, for --init-weights, one architecture), so the space must hold just
+ * that; checked against its first configuration like any model.
+ */
+async function searchWeights(ctx: CliContext, options: WeightsOptions, input: SearchInput): Promise<WeightsRef | undefined> {
+  const choice = weightsChoice(options);
+  if (!choice) return undefined;
+  if (input.space.encoders.length !== 1) throw new UsageError(`${choice.flag} fits one encoder: give the search --encoders <that encoder> (the space has ${input.space.encoders.length})`);
+  if (choice.scope === 'model' && input.space.archs.length !== 1) throw new UsageError(`--init-weights fits one architecture: give the search --archs <that architecture> (the space has ${input.space.archs.length})`);
+  return prepareWeights(ctx, options, {
+    arch: input.space.archs[0], encoder: input.space.encoders[0], encoderDepth: input.encoderDepth, widthScale: input.widthScale,
   });
 }
 
@@ -257,12 +279,19 @@ function registerPipelineStart(parent: Command, ctx: CliContext): void {
   addAcquisitionOption(command);
   addSelectionOptions(command);
   addActiveLearningOptions(command);
-  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }, cmd: Command) => {
+  addWeightsOptions(command);
+  command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & WeightsOptions & { acquisition: AcquisitionFunction }, cmd: Command) => {
     rejectAshaOptionsWithoutAsha(cmd, options);
     rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
     const al = await activeLearningInput(options.dataset, { ...modelDefaults, ...options }, ctx.config);
     const searchPart = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, al.datasetId);
+    const weights = await searchWeights(ctx, options, searchPart);
+    // The search's best trial replaces the model's architecture and encoder; the weights ride along (one encoder).
+    if (weights) {
+      searchPart.initWeights = weights;
+      al.model = { ...al.model, initWeights: weights };
+    }
     const workflowId = options.id ?? `pipeline-${Date.now()}`;
     await (await ctx.temporal()).workflow.start(pipeline, { taskQueue: ctx.config.taskQueues.light, workflowId, args: [{ search: searchPart, activeLearning: al }] });
     await started(ctx, workflowId, 'pipeline', options);
@@ -278,15 +307,17 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
   addModelOptions(command);
   addStrategiesOptions(command);
   addActiveLearningOptions(command, { oracle: false });
+  addWeightsOptions(command);
   command
     .option('--no-search', 'skip the search: --arch, --encoder, --lr and --batch set the model')
     .option('--no-baseline', 'skip the model trained on all the training data')
     .option('--title <text>', 'report title');
   command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ModelOptions & ActiveLearningOptions & {
     strategies: Strategy[]; seeds: number; beta: number; search: boolean; baseline: boolean; title?: string;
-  }, cmd: Command) => {
+  } & WeightsOptions, cmd: Command) => {
     const given = givenOptions(cmd);
     rejectAshaOptionsWithoutAsha(cmd, options);
+    weightsChoice(options);
     if (options.search) {
       const ignored = SEARCH_CHOOSES.find((name) => given.includes(name));
       if (ignored) throw new UsageError(`${flagOf(cmd, ignored)} is chosen by the search; drop it, or add --no-search to set the model yourself`);
@@ -300,12 +331,18 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
     const strategies = options.strategies.map((s) => (s.selection === 'stochastic' ? { ...s, beta: options.beta } : s));
     const al = await activeLearningInput(options.dataset, { ...options, acquisition: strategies[0].acquisition, oracle: true }, ctx.config);
     await checkDataset(ctx, al.datasetId);
+    const searchPart = options.search ? await searchInput(options.dataset, options, ctx.config) : undefined;
+    const weights = searchPart ? await searchWeights(ctx, options, searchPart) : await prepareWeights(ctx, options, al.model);
+    if (weights) {
+      al.model = { ...al.model, initWeights: weights };
+      if (searchPart) searchPart.initWeights = weights;
+    }
     const workflowId = options.id ?? `benchmark-${Date.now()}`;
     const input: BenchmarkInput = {
       title: options.title ?? `Active learning on ${al.datasetId}`,
       datasetId: al.datasetId,
       seed: al.hyper.seed,
-      search: options.search ? await searchInput(options.dataset, options, ctx.config) : undefined,
+      search: searchPart,
       activeLearning: al,
       strategies,
       seeds: Array.from({ length: options.seeds }, (_, i) => al.hyper.seed + i),

@@ -16,6 +16,21 @@ export interface ModelChoice {
   encoderDepth?: number;
   /** Channel multiplier (1 = faithful smp structure; tests use small values). */
   widthScale?: number;
+  /** PyTorch weights a fresh model starts from (`--encoder-weights`, `--init-weights`): uploaded by the CLI. */
+  initWeights?: WeightsRef;
+}
+
+/** What PyTorch weights fill: the encoder alone, or the whole model (a smp save_pretrained of the same model). */
+export type WeightsScope = 'encoder' | 'model';
+
+/** A safetensors file in the object store (`weightsKeys`), named by its sha256, and where it came from. */
+export interface WeightsRef {
+  sha256: string;
+  /** Basename of the file or directory the user gave. */
+  source: string;
+  scope: WeightsScope;
+  /** smp's config.json beside the file, when the user gave a save_pretrained directory. */
+  hasSmpConfig: boolean;
 }
 
 export interface TrainHyper {

@@ -2,6 +2,7 @@
  * Every object key and child-workflow id, built in one place. One bucket holds everything:
  *   datasets/<id>/…                 what an importer wrote (manifest last)
  *   runs/<run id>/…                 what a run wrote: labelled sets, phases, models, labels, reports
+ *   weights/<sha256>/…              PyTorch weights a run's models start from (model.safetensors, smp's config.json)
  * Pure string builders: imported by workflows, activities and the CLI.
  */
 import type { SplitName } from './names';
@@ -16,6 +17,12 @@ export const datasetKeys = {
   importSummary: (datasetId: string) => `datasets/${datasetId}/import-summary.json`,
   image: (datasetId: string, itemId: string) => `datasets/${datasetId}/images/${itemId}.bin`,
   mask: (datasetId: string, itemId: string) => `datasets/${datasetId}/masks/${itemId}.png`,
+};
+
+/** PyTorch weights uploaded for `--encoder-weights` / `--init-weights`, content-addressed by their sha256. */
+export const weightsKeys = {
+  file: (sha256: string) => `weights/${sha256}/model.safetensors`,
+  smpConfig: (sha256: string) => `weights/${sha256}/config.json`,
 };
 
 /** A trained model's objects under its prefix (`modelKey`): configuration, final weights, epoch checkpoints. */

@@ -1,5 +1,5 @@
 /** EDNAS search: the space, trials, the leaderboard, and the workflow's input, state and result. */
-import type { ActivityTimeouts, TaskQueues } from './common';
+import type { ActivityTimeouts, TaskQueues, WeightsRef } from './common';
 import type { ArchName, SearchScheduler } from './names';
 
 export interface SearchSpace {
@@ -113,6 +113,8 @@ export interface SearchInput {
   /** Encoder stages of every trial; absent: each architecture's own default. */
   encoderDepth?: number;
   widthScale?: number;
+  /** PyTorch weights every trial starts from (a space of one encoder; `--encoder-weights`, `--init-weights`). */
+  initWeights?: WeightsRef;
   epochs: number;
   augment: boolean;
   /** Extra trials run first, as given (e.g. a known-good baseline). */
@@ -173,6 +175,7 @@ export interface SearchTrialRequest {
   trial: TrialSpec;
   encoderDepth?: number;
   widthScale?: number;
+  initWeights?: WeightsRef;
   epochs: number;
   augment: boolean;
   seed: number;

@@ -29,4 +29,6 @@ export interface ModelConfig {
    */
   widthScale?: number;
   seed?: number;
+  /** The PyTorch weights the model started from (a trained model's metadata): file hash and source name. */
+  weightsOrigin?: { source: string; sha256: string; scope: 'encoder' | 'model' };
 }

@@ -25,8 +25,7 @@
  * PyTorch comes from `.tools/torch-venv` (or --python); when that venv is missing it is created and
  * torch + segmentation-models-pytorch 0.6.0 are installed from PyPI (a few GB; only this script needs it).
  */
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -37,30 +36,11 @@ import { createTrainStep, type TrainStep } from '../ml/train/step';
 import type { ArchName } from '../ml/types';
 import { buildModel } from '../ml/zoo';
 import { benchOptions, intOption, median, printCommand, timeStepsSync } from './benchArgs';
+import { SMP_VERSION, torchPython } from './torchVenv';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SMP_VERSION = '0.6.0';
 
 const USAGE = 'npx tsx scripts/bench-torch.ts [--configs ARCH:ENCODER,…] [--size 256] [--batch 4] [--steps 3] [--rounds 3] [--stock] [--breakdown] [--python PATH]';
-
-/** The venv's python, created with torch + smp when missing. */
-function torchPython(explicit: string | undefined): string {
-  if (explicit) return explicit;
-  const venv = path.join(root, '.tools', 'torch-venv');
-  const python = path.join(venv, 'bin', 'python');
-  const works = () => existsSync(python)
-    && spawnSync(python, ['-c', 'import torch, segmentation_models_pytorch'], { stdio: 'ignore' }).status === 0;
-  if (works()) return python;
-  console.log(`Installing PyTorch and segmentation-models-pytorch ${SMP_VERSION} into ${path.relative(root, venv)} (once; a few GB) …`);
-  const run = (cmd: string, args: string[]) => {
-    const result = spawnSync(cmd, args, { stdio: 'inherit' });
-    if (result.status !== 0) throw new Error(`'${cmd} ${args.join(' ')}' failed; install python3 with venv and pip, or pass --python PATH to a python with torch and smp.`);
-  };
-  if (!existsSync(python)) run('python3', ['-m', 'venv', venv]);
-  run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', 'torch', `segmentation-models-pytorch==${SMP_VERSION}`]);
-  if (!works()) throw new Error(`${python} still cannot import torch and segmentation_models_pytorch.`);
-  return python;
-}
 
 /** The Python worker (scripts/bench_torch.py): one JSON command per line in, one JSON reply per line out. */
 class TorchWorker {

@@ -130,7 +130,7 @@ export async function search(input: SearchInput): Promise<SearchResult> {
     try {
       const outcome = await accel.runSearchTrial({
         searchId, datasetId: input.datasetId, trial: spec, encoderDepth: input.encoderDepth, widthScale: input.widthScale,
-        epochs, augment: input.augment, seed: input.seed + spec.index,
+        ...(input.initWeights ? { initWeights: input.initWeights } : {}), epochs, augment: input.augment, seed: input.seed + spec.index,
       });
       result = { ...spec, status: 'ok', ...outcome, rung: job.rung };
     } catch (error) {

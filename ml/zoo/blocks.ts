@@ -196,10 +196,14 @@ export function maxPool(b: LayerBuilder, x: Sym, name: string, o: { poolSize: nu
   return b.apply(name, (full) => tf.layers.maxPooling2d({ name: full, poolSize: o.poolSize, strides: o.stride, padding: 'valid' }), padded);
 }
 
-/** `nn.AvgPool2d(k, stride, padding)` with PyTorch's default count_include_pad=True. */
-export function avgPool(b: LayerBuilder, x: Sym, name: string, o: { poolSize: number; stride: number; padding?: number }): Sym {
+/**
+ * `nn.AvgPool2d(k, stride, padding)` with PyTorch's default count_include_pad=True; `padEnd` adds zero rows and
+ * columns at the end (counted), as timm's AvgPool2dSame(2, 1) does.
+ */
+export function avgPool(b: LayerBuilder, x: Sym, name: string, o: { poolSize: number; stride: number; padding?: number; padEnd?: number }): Sym {
   const p = o.padding ?? 0;
-  const padded = p > 0 ? b.apply(`${name}_pad`, (full) => tf.layers.zeroPadding2d({ name: full, padding: [[p, p], [p, p]] }), x) : x;
+  const end = p + (o.padEnd ?? 0);
+  const padded = p > 0 || end > 0 ? b.apply(`${name}_pad`, (full) => tf.layers.zeroPadding2d({ name: full, padding: [[p, end], [p, end]] }), x) : x;
   return b.apply(name, (full) => tf.layers.averagePooling2d({ name: full, poolSize: o.poolSize, strides: o.stride, padding: 'valid' }), padded);
 }
 

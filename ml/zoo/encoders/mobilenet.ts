@@ -131,11 +131,16 @@ const V3_STAGE_STARTS = { large: [1, 2, 3, 5], small: [0, 1, 2, 4] } as const;
 /** tf_mobilenetv3 is ported from TensorFlow: TF 'same' padding and TF batch-norm settings. */
 const V3_TF_PORT = { bnEpsilon: 1e-3, bnMomentum: 0.99, padding: 'same' } as const;
 
+/**
+ * `previousDilation`: smp builds timm-mobilenetv3 through timm with output_stride, and timm's builder gives the block
+ * whose stride it turns into dilation the dilation before it (later blocks get the new one).
+ */
 function v3Block(
-  b: LayerBuilder, x: Sym, name: string, block: V3Block, inChannels: number, outChannels: number, stageDilation: number,
+  b: LayerBuilder, x: Sym, name: string, block: V3Block, inChannels: number, outChannels: number, stageDilation: number, previousDilation: number,
 ): Sym {
   const act = block.relu ? 'relu' : 'hardSwish';
-  const { stride, dilation } = strideAndDilation(block.stride, stageDilation);
+  const { stride, dilation: stageDilated } = strideAndDilation(block.stride, stageDilation);
+  const dilation = block.stride > 1 && stageDilation > 1 ? previousDilation : stageDilated;
   if (block.type === 'cn') return convBnAct(b, x, name, { ...V3_TF_PORT, filters: outChannels, kernelSize: 1, act });
   let y = x;
   const mid = block.type === 'ir' ? makeDivisible(inChannels * block.expand) : inChannels;
@@ -179,7 +184,7 @@ function mobileNetV3(
         if ((stageStarts as readonly number[]).includes(g)) features.push(x);
         groups[g].forEach((block, index) => {
           const out = width(block.out);
-          x = v3Block(b, x, `blocks${g}_${index}`, block, inChannels, out, dilations[stage]);
+          x = v3Block(b, x, `blocks${g}_${index}`, block, inChannels, out, dilations[stage], dilations[stage - 1]);
           inChannels = out;
         });
       }

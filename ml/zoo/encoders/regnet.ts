@@ -57,13 +57,15 @@ interface BlockShape {
   groups: number;
   stride: number;
   stageDilation: number;
+  /** timm builds smp's timm-regnet with output_stride: a dilated stage's first 3×3 keeps the previous stage's dilation. */
+  conv2Dilation: number;
   seRatio: number;
 }
 
 function bottleneck(b: LayerBuilder, x: Sym, name: string, s: BlockShape): Sym {
-  const { stride, dilation } = strideAndDilation(s.stride, s.stageDilation);
+  const { stride } = strideAndDilation(s.stride, s.stageDilation);
   let y = convBnAct(b, x, `${name}_conv1`, { filters: s.outChannels, kernelSize: 1 });
-  y = convBnAct(b, y, `${name}_conv2`, { filters: s.outChannels, kernelSize: 3, stride, dilation, groups: s.groups });
+  y = convBnAct(b, y, `${name}_conv2`, { filters: s.outChannels, kernelSize: 3, stride, dilation: s.conv2Dilation, groups: s.groups });
   if (s.seRatio > 0) {
     y = squeezeExcite(b, y, `${name}_se`, { reducedChannels: Math.max(1, roundHalfEven(s.inChannels * s.seRatio)) });
   }
@@ -98,6 +100,7 @@ function regNet(cfg: RegNetConfig, outChannels: readonly number[]): EncoderSpec 
         for (let block = 0; block < blocks; block += 1) {
           x = bottleneck(b, x, `s${stage - 1}_b${block + 1}`, {
             inChannels, outChannels, groups, stride: block === 0 ? 2 : 1, stageDilation: dilations[stage],
+            conv2Dilation: block === 0 ? dilations[stage - 1] : dilations[stage],
             seRatio: cfg.seRatio,
           });
           inChannels = outChannels;

@@ -46,6 +46,8 @@ interface BlockContext {
   first: boolean;
   /** 1–4 (torchvision's layer1…layer4). */
   stage: number;
+  /** The previous stage's dilation: timm (smp's timm-resnest, built with output_stride) gives it to a dilated stage's first 3×3. */
+  previousDilation: number;
 }
 
 /** Shortcut branch: identity, or (avg-pool →) 1×1 conv → BN when shape changes. */
@@ -56,6 +58,8 @@ function shortcut(x: Sym, name: string, ctx: BlockContext, outChannels: number):
   let convStride = stride;
   if (plan.block === 'resnest') {
     if (stride > 1) y = avgPool(b, y, `${name}_pool`, { poolSize: 2, stride });
+    // timm's downsample_avg in a dilated stage (smp builds timm-resnest with output_stride): AvgPool2dSame(2, 1).
+    else if (ctx.dilation > 1) y = avgPool(b, y, `${name}_pool`, { poolSize: 2, stride: 1, padEnd: 1 });
     convStride = 1;
   }
   // SENet154's layer2–4 shortcuts are 3×3 convs (downsample_kernel_size=3, padding 1); all others are 1×1.
@@ -161,7 +165,8 @@ function resnestBlock(x: Sym, name: string, ctx: BlockContext): Sym {
   let y = convBnAct(b, x, `${name}_conv1`, { filters: groupWidth, kernelSize: 1 });
   const avd = stride > 1;
   if (avd && plan.avdFirst) y = avgPool(b, y, `${name}_avd_first`, { poolSize: 3, stride, padding: 1 });
-  y = splitAttention(b, y, `${name}_conv2`, { outChannels: groupWidth, stride: 1, dilation, cardinality, radix, attnChannels });
+  const conv2Dilation = ctx.first ? ctx.previousDilation : dilation;
+  y = splitAttention(b, y, `${name}_conv2`, { outChannels: groupWidth, stride: 1, dilation: conv2Dilation, cardinality, radix, attnChannels });
   if (avd && !plan.avdFirst) y = avgPool(b, y, `${name}_avd_last`, { poolSize: 3, stride, padding: 1 });
   y = convBnAct(b, y, `${name}_conv3`, { filters: out, kernelSize: 1, act: 'none' });
   return finish(b, name, y, shortcut(x, `${name}_downsample`, ctx, out));
@@ -218,6 +223,7 @@ function buildResNet(plan: ResNetPlan, args: EncoderBuildArgs): Sym[] {
         dilation,
         first: i === 0,
         stage,
+        previousDilation: dilations[stage],
       };
       x = BLOCKS[plan.block](x, `layer${stage}_${i}`, ctx);
     }
