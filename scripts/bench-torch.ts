@@ -36,7 +36,7 @@ import { createTrainStep, type TrainStep } from '../ml/train/step';
 import type { ArchName } from '../ml/types';
 import { buildModel } from '../ml/zoo';
 import { benchOptions, intOption, median, printCommand, timeStepsSync } from './benchArgs';
-import { SMP_VERSION, torchPython } from './torchVenv';
+import { torchPython } from './torchVenv';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
