@@ -7,15 +7,14 @@
 import { Context } from '@temporalio/activity';
 import { type LabelledItem, type PseudoLabelOutcome, type PseudoLabelRequest, runKeys, SCORE_BLOCK, type UncertaintyFunction } from '../contracts';
 import { type DatasetManifest, loadTensors } from '../data/manifest';
-import { encodeCanonicalMask } from '../data/masks';
 import { mcScorePool } from '../ml/mcSampling';
 import { choosePseudoLabelled, pseudoLabelThreshold, type ScoredFrame } from '../ml/pseudoLabels';
-import { evaluateModel, predictMasks } from '../ml/train/trainer';
+import { evaluateModel } from '../ml/train/trainer';
 import type { SegmentationNet } from '../ml/zoo';
 import type { ScoresDocument } from '../ml/uncertaintyMap';
 import type { ObjectStore } from '../store/objectStore';
 import { jsonOrFail, manifestOrFail } from './datasets';
-import { blockDropoutSeed, loadTrained } from './training';
+import { blockDropoutSeed, loadTrained, storePredictedMasks } from './training';
 
 /** Images per loaded chunk. */
 const CHUNK = 32;
@@ -86,26 +85,8 @@ export function pseudoLabelActivities(store: ObjectStore) {
         const phaseScores = input.scoresKey ? await jsonOrFail<ScoresDocument>(store, input.scoresKey, 'scores') : undefined;
         const poolScores = poolScoresFrom(phaseScores, input.fn, pool) ?? await uncertaintyOf(store, manifest, uncertainty, pool, input, beat);
         const ids = choosePseudoLabelled(poolScores, threshold, input.maxCount, input.exclude);
-        const items: LabelledItem[] = [];
-        for (let start = 0; start < ids.length; start += CHUNK) {
-          const chunk = ids.slice(start, start + CHUNK);
-          const { images } = await loadTensors(store, manifest, chunk, { masks: 'none' });
-          let masks: Uint8Array;
-          try {
-            const predicted = predictMasks(segmentation.model, images, input.batchSize);
-            masks = Uint8Array.from(await predicted.data());
-            predicted.dispose();
-          } finally {
-            images.dispose();
-          }
-          const pixels = manifest.size[0] * manifest.size[1];
-          for (const [index, id] of chunk.entries()) {
-            const maskKey = runKeys.prediction(input.runId, input.phase, id);
-            await store.putImage(maskKey, await encodeCanonicalMask(masks.subarray(index * pixels, (index + 1) * pixels), manifest.size));
-            items.push({ id, maskKey });
-          }
-          beat();
-        }
+        const keys = await storePredictedMasks(store, manifest, segmentation, { runId: input.runId, phase: input.phase, ids, batchSize: input.batchSize }, beat);
+        const items: LabelledItem[] = ids.map((id, i) => ({ id, maskKey: keys[i] }));
         await store.putJson(itemsKey, items);
         return { itemsKey, count: items.length, threshold, validationFrames: validation.length, validationIoU: validationIoUMean };
       } finally {

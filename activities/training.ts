@@ -264,6 +264,38 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
   }
 }
 
+/**
+ * The model's masks of `ids` (0/255 PNG at the stored image size) under the phase's predictions prefix
+ * (`runKeys.prediction`), chunk by chunk; returns the keys in the order of `ids`.
+ */
+export async function storePredictedMasks(
+  store: ObjectStore, manifest: DatasetManifest, net: SegmentationNet, input: { runId: string; phase: number; ids: string[]; batchSize: number },
+  onChunk: (done: number) => void,
+): Promise<string[]> {
+  const keys: string[] = [];
+  const pixels = manifest.size[0] * manifest.size[1];
+  for (let start = 0; start < input.ids.length; start += EVAL_CHUNK) {
+    const chunk = input.ids.slice(start, start + EVAL_CHUNK);
+    const { images } = await loadTensors(store, manifest, chunk, { masks: 'none' });
+    let masks: Uint8Array;
+    try {
+      const predicted = predictBinaryMasks(net.model, images, input.batchSize);
+      masks = Uint8Array.from(await predicted.data());
+      predicted.dispose();
+    } finally {
+      images.dispose();
+    }
+    for (const [index, id] of chunk.entries()) {
+      const key = runKeys.prediction(input.runId, input.phase, id);
+      await store.putImage(key, await encodeCanonicalMask(masks.subarray(index * pixels, (index + 1) * pixels), manifest.size));
+      keys.push(key);
+    }
+    onChunk(start + chunk.length);
+    await yieldToEventLoop();
+  }
+  return keys;
+}
+
 export function trainingActivities(store: ObjectStore) {
   return {
     async trainSegmentationModel(req: TrainRequest): Promise<TrainOutcome> {
@@ -358,24 +390,7 @@ export function trainingActivities(store: ObjectStore) {
       const manifest = await manifestOrFail(store, input.datasetId);
       const net = await loadTrained(store, input.modelKey);
       try {
-        for (let start = 0; start < input.ids.length; start += EVAL_CHUNK) {
-          const chunk = input.ids.slice(start, start + EVAL_CHUNK);
-          const { images } = await loadTensors(store, manifest, chunk, { masks: 'none' });
-          let masks: Uint8Array;
-          try {
-            const predicted = predictBinaryMasks(net.model, images, input.batchSize);
-            masks = Uint8Array.from(await predicted.data());
-            predicted.dispose();
-          } finally {
-            images.dispose();
-          }
-          const pixels = manifest.size[0] * manifest.size[1];
-          for (const [index, id] of chunk.entries()) {
-            await store.putImage(runKeys.prediction(input.runId, input.phase, id), await encodeCanonicalMask(masks.subarray(index * pixels, (index + 1) * pixels), manifest.size));
-          }
-          ctx.heartbeat({ done: start + chunk.length, total: input.ids.length });
-          await yieldToEventLoop();
-        }
+        await storePredictedMasks(store, manifest, net, input, (done) => ctx.heartbeat({ done, total: input.ids.length }));
       } finally {
         net.model.dispose();
       }
