@@ -15,7 +15,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig, projectRoot } from '../config';
@@ -26,17 +25,17 @@ import { datasetKeys } from '../data/manifest';
 import { initBackend } from '../ml/backend';
 import { activeLearning } from '../workflows';
 import { createWorkers, workflowsPath } from '../worker';
+import { benchOptions, intOption, printCommand } from './benchArgs';
 import { startServices } from './services';
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: 'string', default: '200' }, size: { type: 'string', default: '32' },
-    'max-concurrent': { type: 'string' }, 'max-queued': { type: 'string' }, 'queue-timeout': { type: 'string' },
-  },
+const USAGE = 'npx tsx scripts/bench-labels.ts [--requests 200] [--max-concurrent N] [--max-queued N] [--queue-timeout 2m] [--size 32]';
+const values = benchOptions(USAGE, {
+  requests: { type: 'string', default: '200' }, size: { type: 'string', default: '32' },
+  'max-concurrent': { type: 'string' }, 'max-queued': { type: 'string' }, 'queue-timeout': { type: 'string' },
 });
-const requests = Number(values.requests);
-const size = Number(values.size);
-if (!Number.isInteger(requests) || requests < 1) throw new Error(`--requests must be a positive integer, got ${values.requests}`);
+const requests = intOption(USAGE, 'requests', values.requests);
+const size = intOption(USAGE, 'size', values.size, 8);
+printCommand('bench-labels.ts');
 const serverFlags = (['max-concurrent', 'max-queued', 'queue-timeout'] as const).flatMap((name) => (values[name] ? [`--${name}`, values[name]!] : []));
 
 const freePort = () => new Promise<number>((resolve) => {
