@@ -90,6 +90,8 @@ export interface TensorFlowConfig {
   /** Passed to libtensorflow through its own variables when the native backend loads. */
   cppMinLogLevel: string;
   enableOneDnn: string;
+  /** oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA`): AVX2 by default, 'ALL' for none. */
+  oneDnnMaxIsa: string;
   /** TensorFlow's intra-op pool (threads one kernel splits its work over) and inter-op pool; the CPU count by default. */
   intraOpThreads: number;
   interOpThreads: number;
@@ -188,6 +190,7 @@ export function loadConfig(): ProjectConfig {
       backend: envChoice('TF_BACKEND', 'auto', BACKEND_PREFERENCES, isBackendPreference),
       cppMinLogLevel: env('TF_CPP_MIN_LOG_LEVEL', '1'),
       enableOneDnn: env('TF_ENABLE_ONEDNN_OPTS', '1'),
+      oneDnnMaxIsa: env('ONEDNN_MAX_CPU_ISA', 'AVX2'),
       intraOpThreads: envThreads('TF_NUM_INTRAOP_THREADS'),
       interOpThreads: envThreads('TF_NUM_INTEROP_THREADS'),
     },

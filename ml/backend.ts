@@ -34,6 +34,10 @@ async function tryImport(specifier: NativePackage, log: (line: string) => void):
   const { tf: settings } = loadConfig();
   process.env.TF_CPP_MIN_LOG_LEVEL = settings.cppMinLogLevel;
   process.env.TF_ENABLE_ONEDNN_OPTS = settings.enableOneDnn;
+  // oneDNN's AVX-512 kernels corrupted the heap of a worker whose MC scoring an outage had cut off (issue 20: every
+  // run of the chaos test's scoring outage on an AVX-512 machine aborted; none with AVX2 kernels). oneDNN reads the
+  // cap once, when it first looks at the CPU; 'ALL' lifts it.
+  process.env.ONEDNN_MAX_CPU_ISA = settings.oneDnnMaxIsa;
   const threads = tfThreadCounts();
   process.env.TF_NUM_INTRAOP_THREADS = String(threads.intraOp);
   process.env.TF_NUM_INTEROP_THREADS = String(threads.interOp);
