@@ -10,23 +10,19 @@
  * and its high-water mark (VmHWM), and how many masks the run received.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadConfig, projectRoot } from '../config';
+import { projectRoot } from '../config';
 import type { ActiveLearningInput } from '../contracts';
 import { statusQuery, stopSignal } from '../contracts/messages';
 import { importSyntheticEcho } from '../data/import';
 import { datasetKeys } from '../data/manifest';
-import { initBackend } from '../ml/backend';
 import { activeLearning } from '../workflows';
-import { createWorkers, workflowsPath } from '../worker';
 import { benchOptions, intOption, printCommand } from './benchArgs';
-import { startServices } from './services';
+import { startBenchWorkers } from './benchWorkers';
 
 const USAGE = 'npx tsx scripts/bench-labels.ts [--requests 200] [--max-concurrent N] [--max-queued N] [--queue-timeout 2m] [--size 32]';
 const values = benchOptions(USAGE, {
@@ -70,17 +66,7 @@ async function startLabelServer(port: number, token: string): Promise<ChildProce
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  await startServices(config);
-  await initBackend(undefined, () => {});
-  const suffix = randomUUID().slice(0, 8);
-  const taskQueues = { light: `bench-labels-light-${suffix}`, accel: `bench-labels-accel-${suffix}` };
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} } });
-  const { workers, store } = await createWorkers({ config: { ...config, taskQueues }, workflowBundle });
-  const running = Promise.all(workers.map((w) => w.run()));
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const { taskQueues, suffix, store, client, stop } = await startBenchWorkers('labels');
   const workflowId = `bench-labels-${suffix}`;
   let server: ChildProcess | undefined;
   try {
@@ -153,9 +139,7 @@ async function main(): Promise<void> {
   } finally {
     server?.kill('SIGTERM');
     await client.workflow.getHandle(workflowId).signal(stopSignal, {}).catch(() => undefined);
-    for (const w of workers) w.shutdown();
-    await running;
-    await connection.close();
+    await stop();
   }
 }
 

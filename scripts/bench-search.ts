@@ -15,21 +15,16 @@
  * after the search, never used to choose), and the epochs ASHA needed to reach random search's final best validation
  * IoU, as a share of random's epochs. The issue's target: ≤ 1/3.
  */
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadConfig } from '../config';
 import type { ArchName, SearchInput, SearchResult, SearchScheduler, TrialResult } from '../contracts';
 import { importSyntheticEcho } from '../data/import';
-import { initBackend } from '../ml/backend';
 import { search } from '../workflows';
-import { createWorkers, workflowsPath } from '../worker';
 import { benchOptions, printCommand } from './benchArgs';
-import { startServices } from './services';
+import { startBenchWorkers } from './benchWorkers';
 
 const USAGE = 'npx tsx scripts/bench-search.ts [--seeds 3] [--budget 54] [--epochs 9] [--eta 3] [--min-epochs 1] [--videos 16] [--frames 10] [--size 32] [--width 0.125] [--depth 3]';
 const values = benchOptions(USAGE, {
@@ -87,17 +82,7 @@ async function curveOf(client: Client, workflowId: string): Promise<{ curve: Cur
 const epochsToReach = (curve: CurvePoint[], target: number) => curve.find((p) => p.best >= target - 1e-9)?.epochs;
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  await startServices(config);
-  await initBackend(undefined, () => {});
-  const suffix = randomUUID().slice(0, 8);
-  const taskQueues = { light: `bench-search-light-${suffix}`, accel: `bench-search-accel-${suffix}` };
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: { error: console.error, warn: () => {}, info: () => {}, debug: () => {}, trace: () => {}, log: () => {} } });
-  const { workers, store } = await createWorkers({ config: { ...config, taskQueues }, workflowBundle });
-  const running = Promise.all(workers.map((w) => w.run()));
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const { taskQueues, suffix, store, client, stop } = await startBenchWorkers('search');
 
   try {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-search-'));
@@ -154,9 +139,7 @@ async function main(): Promise<void> {
       `${shares.length ? `${mean(shares).toFixed(2)} of random's epochs on average` : 'no share to average'}; within 1/3 of them in ${met} of ${runs.length}.`);
     console.log(`Mean winner test IoU: random ${mean(runs.map((r) => r.random.winnerTest ?? 0)).toFixed(4)}, ASHA ${mean(runs.map((r) => r.asha.winnerTest ?? 0)).toFixed(4)}.`);
   } finally {
-    for (const w of workers) w.shutdown();
-    await running;
-    await connection.close();
+    await stop();
   }
 }
 
