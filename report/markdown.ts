@@ -6,8 +6,8 @@
  */
 import { leaderboardMarkdown } from './leaderboard';
 import {
-  BASELINE_TOLERANCE, firstPointReaching, MIN_SEEDS_FOR_BAND, reportStatistics, seedRunsOf,
-  type BenchmarkStatistics, type Interval, type ReachSummary, type StrategyStatistics,
+  BASELINE_TOLERANCE, fallsOf, firstPointReaching, MIN_SEEDS_FOR_BAND, reportStatistics, seedRunsOf,
+  type BenchmarkStatistics, type FallCount, type Interval, type ReachSummary, type StrategyStatistics,
 } from './stats';
 import { REPORT_FILES, type BenchmarkReportData, type CurvePoint, type SeedRun } from './types';
 
@@ -135,6 +135,26 @@ function verdictSection(stats: BenchmarkStatistics): string[] {
   ];
 }
 
+/** "1 of 3 steps; 4 of 12" — how often test IoU went down from one phase to the next. */
+export function fallsText(f: FallCount): string {
+  return `${f.meanFalls} of ${f.meanSteps} steps; ${f.seedFalls} of ${f.seedSteps}`;
+}
+
+/** nnActive's pairwise penalty matrix (`PenaltyMatrix`): row beat column at that many labelled budgets. */
+function penaltySection(stats: BenchmarkStatistics): string[] {
+  const p = stats.penalty;
+  if (!p || p.budgets.every((row) => row.every((n) => n === 0))) return [];
+  const rows = p.strategies.map((a, i) => [a, ...p.strategies.map((_, j) => (i === j ? '—' : `${p.wins[i][j]} of ${p.budgets[i][j]}`)),
+    String(p.wins[i].reduce((x, y) => x + y, 0))]);
+  return [
+    '## Pairwise comparison', '',
+    `Each cell: at how many labelled budgets the row's strategy had a significantly higher test IoU than the column's ` +
+      `(paired over seeds, the whole ${100 * stats.level}% t interval of the difference above 0), out of the budgets both recorded on ` +
+      'every seed (nnActive\'s pairwise penalty matrix). The last column sums the row: how often the strategy won.', '',
+    ...table(['strategy', ...p.strategies, 'wins'], rows), '',
+  ];
+}
+
 function reachSummaryText(summary: ReachSummary | undefined): string {
   if (!summary) return '—';
   const missing = summary.notReached.length ? ` (not: seed ${seedList(summary.notReached)})` : '';
@@ -153,12 +173,13 @@ function singleSeedReachSection(data: BenchmarkReportData, run: SeedRun): string
   const baseline = run.baseline;
   const baselineThreshold = baseline ? baseline.iou - BASELINE_TOLERANCE : undefined;
   const header = ['acquisition', 'run', 'phases', 'best IoU', `reached target IoU ≥ ${data.targetIoU.toFixed(3)}`,
-    ...(baselineThreshold !== undefined ? [`reached baseline IoU ≥ ${baselineThreshold.toFixed(3)}`] : []), 'stopped'];
+    ...(baselineThreshold !== undefined ? [`reached baseline IoU ≥ ${baselineThreshold.toFixed(3)}`] : []), 'IoU fell', 'stopped'];
   const rows = run.curves.map((c) => [
     c.acquisition, `\`${c.runId}\``, String(c.points.length),
     c.points.length ? metric(Math.max(...c.points.map((p) => p.iou))) : '—',
     reachedText(firstPointReaching(c, data.targetIoU), total),
     ...(baselineThreshold !== undefined ? [reachedText(firstPointReaching(c, baselineThreshold), total)] : []),
+    (({ falls, steps }) => `${falls} of ${steps} steps`)(fallsOf([...c.points].sort((a, b) => a.phase - b.phase).map((p) => p.iou))),
     c.stopReason,
   ]);
   return [
@@ -174,10 +195,11 @@ function multiSeedReachSection(data: BenchmarkReportData, stats: BenchmarkStatis
   const total = trainingSetSize(data);
   const withBaseline = stats.strategies.some((s) => s.toBaseline);
   const summaryHeader = ['strategy', 'reached target', `labels to target IoU ≥ ${data.targetIoU.toFixed(3)}`,
-    ...(withBaseline ? ['reached baseline', 'labels to baseline'] : [])];
+    ...(withBaseline ? ['reached baseline', 'labels to baseline'] : []), 'IoU fell (mean curve; seeds\' curves)'];
   const summaryRows = stats.strategies.map((s) => [
     s.strategy, reachSummaryText(s.toTarget), labelsText(s.toTarget, total),
     ...(withBaseline ? [reachSummaryText(s.toBaseline), labelsText(s.toBaseline, total)] : []),
+    fallsText(s.falls),
   ]);
   const seedHeader = ['strategy', 'seed', 'run', 'phases', 'best IoU', 'AULC', 'reached target',
     ...(withBaseline ? ['baseline IoU', 'reached baseline'] : []), 'stopped'];
@@ -268,6 +290,7 @@ export function reportMarkdown(data: BenchmarkReportData, images: readonly Repor
     ...metadataSection(data, runs),
     ...curvesSection(stats, curveImages),
     ...verdictSection(stats),
+    ...(single ? [] : penaltySection(stats)),
     ...(single ? singleSeedReachSection(data, runs[0]) : multiSeedReachSection(data, stats)),
     ...(single ? singleSeedPhaseSections(data, runs[0]) : multiSeedPhaseSections(data, stats)),
     ...leaderboardSection(data, images),

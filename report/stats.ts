@@ -219,6 +219,26 @@ export interface StrategyStatistics {
   toBaseline?: ReachSummary;
   /** Undefined for the reference strategy itself. */
   vsReference?: PairedComparison;
+  /** Phase-to-phase steps where test IoU went down: of the mean curve, and summed over each seed's own curve. */
+  falls: FallCount;
+}
+
+export interface FallCount {
+  meanFalls: number;
+  meanSteps: number;
+  seedFalls: number;
+  seedSteps: number;
+}
+
+/**
+ * nnActive's pairwise penalty matrix: `wins[a][b]` counts the labelled budgets (counts every run of both recorded) at
+ * which strategy a's test IoU beat b's significantly — the paired difference over seeds has its whole interval above
+ * 0 — out of `budgets[a][b]` such budgets. A row's sum says how often a strategy wins, a column's how often it loses.
+ */
+export interface PenaltyMatrix {
+  strategies: string[];
+  wins: number[][];
+  budgets: number[][];
 }
 
 export interface BenchmarkStatistics {
@@ -233,6 +253,8 @@ export interface BenchmarkStatistics {
   baseline?: Interval;
   baselineDice?: Interval;
   strategies: StrategyStatistics[];
+  /** Undefined with fewer than two strategies. */
+  penalty?: PenaltyMatrix;
 }
 
 export interface StatisticsInput {
@@ -263,6 +285,36 @@ function reachSummary(outcomes: readonly SeedOutcome[], pick: (o: SeedOutcome) =
     labelled: meanInterval(reached.map((o) => pick(o)!.labelled), level),
     notReached: outcomes.filter((o) => pick(o) === undefined).map((o) => o.seed),
   };
+}
+
+/** Steps (in phase order) at which the values went down by more than floating-point noise, and the number of steps. */
+export function fallsOf(values: readonly number[]): { falls: number; steps: number } {
+  let falls = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] < values[i - 1] - THRESHOLD_EPSILON) falls++;
+  return { falls, steps: Math.max(0, values.length - 1) };
+}
+
+/** See `PenaltyMatrix`: paired IoU differences over seeds at every labelled count both strategies' runs all recorded. */
+export function penaltyMatrix(runs: readonly SeedRun[], strategies: readonly string[], level = CONFIDENCE_LEVEL): PenaltyMatrix {
+  const iouAt = (strategy: string) => new Map(runs.flatMap((run) => {
+    const curve = run.curves.find((c) => c.acquisition === strategy);
+    return curve ? [[run.seed, new Map(curve.points.map((p) => [p.labelled, p.iou]))] as const] : [];
+  }));
+  const bySeed = new Map(strategies.map((s) => [s, iouAt(s)]));
+  const wins = strategies.map(() => strategies.map(() => 0));
+  const budgets = strategies.map(() => strategies.map(() => 0));
+  strategies.forEach((a, i) => strategies.forEach((b, j) => {
+    if (i === j) return;
+    const seeds = [...bySeed.get(a)!.keys()].filter((seed) => bySeed.get(b)!.has(seed));
+    if (seeds.length < 2) return;
+    const counts = [...bySeed.get(a)!.get(seeds[0])!.keys()].filter((n) => seeds.every((seed) => bySeed.get(a)!.get(seed)!.has(n) && bySeed.get(b)!.get(seed)!.has(n)));
+    for (const n of counts) {
+      budgets[i][j] += 1;
+      const diff = meanInterval(seeds.map((seed) => bySeed.get(a)!.get(seed)!.get(n)! - bySeed.get(b)!.get(seed)!.get(n)!), level);
+      if (diff?.lower !== undefined && diff.lower > 0) wins[i][j] += 1;
+    }
+  }));
+  return { strategies: [...strategies], wins, budgets };
 }
 
 /** Strategy names in first-appearance order over the seeds. */
@@ -315,11 +367,18 @@ export function benchmarkStatistics(input: StatisticsInput): BenchmarkStatistics
     });
 
     const aulcValues = seeds.flatMap((s) => (s.aulc === undefined ? [] : [s.aulc]));
+    const meanFalls = fallsOf(curve.map((p) => p.iou.mean));
+    const seedFalls = entries.map(({ curve: c }) => fallsOf([...c.points].sort((a, b) => a.phase - b.phase).map((p) => p.iou)));
+    const falls: FallCount = {
+      meanFalls: meanFalls.falls, meanSteps: meanFalls.steps,
+      seedFalls: seedFalls.reduce((a, f) => a + f.falls, 0), seedSteps: seedFalls.reduce((a, f) => a + f.steps, 0),
+    };
     const hasBaseline = entries.some(({ run }) => run.baseline);
     const stats: StrategyStatistics = {
       strategy,
       curve,
       seeds,
+      falls,
       ...(aulcValues.length ? { aulc: meanInterval(aulcValues, level) } : {}),
       toTarget: reachSummary(seeds, (s) => s.toTarget, level),
       ...(hasBaseline ? { toBaseline: reachSummary(seeds.filter((s) => s.baselineIoU !== undefined), (s) => s.toBaseline, level) } : {}),
@@ -365,6 +424,7 @@ export function benchmarkStatistics(input: StatisticsInput): BenchmarkStatistics
     ...(range ? { range } : {}),
     ...(baselines.length ? { baseline: meanInterval(baselines.map((b) => b.iou), level), baselineDice: meanInterval(baselines.map((b) => b.dice), level) } : {}),
     strategies,
+    ...(strategies.length >= 2 ? { penalty: penaltyMatrix(runs, strategies.map((s) => s.strategy), level) } : {}),
   };
 }
 

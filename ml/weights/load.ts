@@ -7,12 +7,13 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../types';
 import { encoderRegistry, withInitSettings } from '../zoo';
 import { planLoad, planProblems, type LoadPlan, type Transform } from './plan';
-import { SafetensorsFile } from './safetensors';
+import { encodeSafetensors, SafetensorsFile } from './safetensors';
 
 export type WeightsScope = 'encoder' | 'model';
 
@@ -45,13 +46,60 @@ export interface WeightsSource {
   smpConfig?: { encoder_name?: string; in_channels?: number; classes?: number; _model_class?: string; arch?: string; encoder_depth?: number };
 }
 
-/** A safetensors file, or a smp `save_pretrained` directory (model.safetensors + config.json). */
+/**
+ * A directory holding a tfjs layers model (`model.json` + weight shards: this project's `export` package), written as
+ * one safetensors file with the zoo's own variable names, named by its content's hash in the system's temporary
+ * folder. Its weights are then planned and loaded like any other file (by name: `isZooNamed`).
+ */
+export function tfjsModelAsSafetensors(dir: string): string {
+  const modelJson = path.join(dir, 'model.json');
+  let manifest: { weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  try {
+    manifest = JSON.parse(fs.readFileSync(modelJson, 'utf8')) as typeof manifest;
+  } catch (error) {
+    throw new WeightsMismatchError(`${modelJson} is not valid JSON (${(error as Error).message}).`, []);
+  }
+  if (!Array.isArray(manifest.weightsManifest)) throw new WeightsMismatchError(`${modelJson} has no weightsManifest: not a tfjs layers model.`, []);
+  const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
+  for (const group of manifest.weightsManifest) {
+    const shards = group.paths.map((p) => {
+      const shard = path.join(dir, p);
+      if (!fs.existsSync(shard)) throw new WeightsMismatchError(`${modelJson} names the weights file ${p}, which is not in ${dir}.`, []);
+      return fs.readFileSync(shard);
+    });
+    const joined = Buffer.concat(shards);
+    const expected = group.weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    if (group.weights.some((w) => w.dtype !== 'float32') || joined.byteLength !== expected) {
+      throw new WeightsMismatchError(`${dir}: the weights files hold ${joined.byteLength} bytes, model.json declares ${expected} (float32): truncated or not this model's.`, []);
+    }
+    const decoded = tf.io.decodeWeights(joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength), group.weights);
+    for (const w of group.weights) {
+      const tensor = decoded[w.name];
+      tensors.push({ name: w.name, shape: [...w.shape], data: tensor.dataSync() as Float32Array });
+      tensor.dispose();
+    }
+  }
+  const bytes = encodeSafetensors(tensors, { source: 'echo-al tfjs model' });
+  const file = path.join(os.tmpdir(), `echo-al-weights-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.safetensors`);
+  if (!fs.existsSync(file)) {
+    const partial = `${file}.partial-${process.pid}`;
+    fs.writeFileSync(partial, bytes);
+    fs.renameSync(partial, file);
+  }
+  return file;
+}
+
+/**
+ * A safetensors file, a smp `save_pretrained` directory (model.safetensors + config.json), or a directory holding a
+ * tfjs layers model (this project's `export` package: a model trained here on other data).
+ */
 export function resolveWeightsSource(given: string): WeightsSource {
   if (!fs.existsSync(given)) throw new WeightsMismatchError(`weights '${given}' do not exist.`, []);
   const label = path.basename(path.resolve(given));
   if (!fs.statSync(given).isDirectory()) return { file: given, label };
   const file = path.join(given, 'model.safetensors');
-  if (!fs.existsSync(file)) throw new WeightsMismatchError(`${given} is a directory without model.safetensors (expected a smp save_pretrained directory).`, []);
+  if (!fs.existsSync(file) && fs.existsSync(path.join(given, 'model.json'))) return { file: tfjsModelAsSafetensors(given), label };
+  if (!fs.existsSync(file)) throw new WeightsMismatchError(`${given} is a directory without model.safetensors or model.json (expected a smp save_pretrained directory or an exported package).`, []);
   const configFile = path.join(given, 'config.json');
   let smpConfig: WeightsSource['smpConfig'];
   if (fs.existsSync(configFile)) {

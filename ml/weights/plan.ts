@@ -150,8 +150,40 @@ function decoderLayerName(arch: string, modulePath: string, existing: (layer: st
   return candidates.find(existing);
 }
 
+/**
+ * Tensors named as the zoo names its variables (`<layer>/<weight>`, HWIO kernels): this project's own models (an
+ * `export` package). PyTorch names never hold a `/`.
+ */
+export function isZooNamed(sources: readonly SourceTensor[]): boolean {
+  return sources.length > 0 && sources.every((s) => s.name.includes('/'));
+}
+
+/** Zoo-named tensors: matched by name and copied; decoder tensors of an encoder-scope load are skipped. */
+function planZooNamed(sources: SourceTensor[], inScope: TargetVariable[], scope: PlanOptions['scope']): LoadPlan {
+  const byName = new Map(inScope.map((t) => [t.name, t]));
+  const plan: LoadPlan = { assignments: [], missing: [], unexpected: [], wrongShape: [], skipped: [] };
+  const filled = new Set<string>();
+  for (const s of sources) {
+    const target = byName.get(s.name);
+    if (!target) {
+      if (scope === 'encoder' && !s.name.startsWith(`${ENCODER}_`)) plan.skipped.push({ name: s.name, reason: 'not part of the encoder' });
+      else plan.unexpected.push(s.name);
+      continue;
+    }
+    filled.add(target.name);
+    const same = s.shape.length === target.shape.length && s.shape.every((d, i) => d === target.shape[i]);
+    if (same) plan.assignments.push({ source: s.name, target: target.name, transform: 'copy' });
+    else plan.wrongShape.push({ source: s.name, target: target.name, sourceShape: s.shape, targetShape: target.shape });
+  }
+  plan.missing = inScope.filter((t) => !filled.has(t.name)).map((t) => t.name);
+  return plan;
+}
+
 /** Plans filling `targets` from `sources`; see `LoadPlan`. */
 export function planLoad(sources: SourceTensor[], targets: TargetVariable[], options: PlanOptions): LoadPlan {
+  if (isZooNamed(sources)) {
+    return planZooNamed(sources, targets.filter((t) => options.scope === 'model' || t.name.startsWith(`${ENCODER}_`)), options.scope);
+  }
   const family = namingFamily(options.encoderFamily);
   const naming = familyNaming(family);
   const inScope = targets.filter((t) => options.scope === 'model' || t.name.startsWith(`${ENCODER}_`));

@@ -151,13 +151,13 @@ describe('report', () => {
   it('states the labelled share each function needed to reach the target and the baseline', () => {
     const md = rendered.markdown;
     const header = md.split('\n').find((l) => l.startsWith('| acquisition |'));
-    expect(header).toBe('| acquisition | run | phases | best IoU | reached target IoU ≥ 0.870 | reached baseline IoU ≥ 0.880 | stopped |');
+    expect(header).toBe('| acquisition | run | phases | best IoU | reached target IoU ≥ 0.870 | reached baseline IoU ≥ 0.880 | IoU fell | stopped |');
     // mfe: phase 3 is the first with IoU ≥ 0.87 (0.875): 140 of 400 images = 35.0 %; baseline 0.89 − 0.01 first met by 0.885 in phase 4.
     expect(rowAfter(md, '## Labelled share needed', 'mfe')).toEqual([
-      'mfe', '`bench-7-mfe`', '4', '0.8850', '140 images, 35.0% of 400 (phase 3)', '190 images, 47.5% of 400 (phase 4)', 'budget-spent',
+      'mfe', '`bench-7-mfe`', '4', '0.8850', '140 images, 35.0% of 400 (phase 3)', '190 images, 47.5% of 400 (phase 4)', '0 of 3 steps', 'budget-spent',
     ]);
     expect(rowAfter(md, '## Labelled share needed', 'random')).toEqual([
-      'random', '`bench-7-random`', '4', '0.8600', 'not reached', 'not reached', 'budget-spent',
+      'random', '`bench-7-random`', '4', '0.8600', 'not reached', 'not reached', '0 of 3 steps', 'budget-spent',
     ]);
   });
 
@@ -292,9 +292,12 @@ describe('multi-seed report', () => {
     expect(rowAfter(md, '## Labelled share needed', 'mfe')).toEqual([
       'mfe', '3 of 3', '43.3 [29.0, 57.7] images = 43.3% [29.0%, 57.7%]',
       // Baselines 0.86, 0.84, 0.85: seed 0 never gets within 0.01 (best 0.8), seeds 1 and 2 at 50.
-      '2 of 3 (not: seed 0)', '50 [50, 50] images = 50.0% [50.0%, 50.0%]',
+      '2 of 3 (not: seed 0)', '50 [50, 50] images = 50.0% [50.0%, 50.0%]', '0 of 3 steps; 0 of 8',
     ]);
-    expect(rowAfter(md, '## Labelled share needed', 'random')).toEqual(['random', '0 of 3 (not: seed 0, 1, 2)', 'not reached', '0 of 3 (not: seed 0, 1, 2)', 'not reached']);
+    expect(rowAfter(md, '## Labelled share needed', 'random')).toEqual(['random', '0 of 3 (not: seed 0, 1, 2)', 'not reached', '0 of 3 (not: seed 0, 1, 2)', 'not reached', '0 of 3 steps; 0 of 9']);
+    // Random never beats mfe; mfe beats random at every one of the three budgets both recorded on every seed (20, 30, 40).
+    expect(rowAfter(md, '## Pairwise comparison', 'mfe')).toEqual(['mfe', '—', '3 of 3', '3']);
+    expect(rowAfter(md, '## Pairwise comparison', 'random')).toEqual(['random', '0 of 3', '—', '0']);
     const perSeed = md.slice(md.indexOf('### Per seed'));
     expect(rowAfter(perSeed, '### Per seed', 'mfe')).toEqual([
       'mfe', '0', '`bench-9-s0-mfe`', '3', '0.8000', '0.7333', '40 images, 40.0% of 100 (phase 3)', '0.8600', 'not reached', 'target-reached',

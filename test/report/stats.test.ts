@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  benchmarkStatistics, curveFunction, meanInterval, normalisedArea, studentTCdf, studentTQuantile, valueAt, verdictFrom,
+  benchmarkStatistics, curveFunction, fallsOf, meanInterval, normalisedArea, penaltyMatrix, studentTCdf, studentTQuantile, valueAt, verdictFrom,
 } from '../../report/stats';
 import type { AcquisitionCurve, SeedRun } from '../../report/types';
 
@@ -183,5 +183,33 @@ describe('benchmark statistics', () => {
     // At 30 only seed 1 has a value: n = 1, no interval, nothing carried.
     expect(mfeUneven.curve[2]).toMatchObject({ labelled: 30, carried: 0, iou: { n: 1, mean: 0.75 } });
     expect(mfeUneven.seeds.map((x) => x.aulc)).toEqual([expect.closeTo(0.6, 12), expect.closeTo(0.6, 12)]);
+  });
+});
+
+describe('falls and the pairwise penalty matrix', () => {
+  it('counts the steps where IoU went down, of the mean curve and of each seed', () => {
+    const runs: SeedRun[] = [
+      { seed: 1, curves: [curve('random', 1, [0.5, 0.4, 0.6])] },
+      { seed: 2, curves: [curve('random', 2, [0.5, 0.7, 0.6])] },
+    ];
+    expect(fallsOf([0.5, 0.4, 0.4, 0.6])).toEqual({ falls: 1, steps: 3 });
+    expect(fallsOf([])).toEqual({ falls: 0, steps: 0 });
+    const stats = benchmarkStatistics({ runs, targetIoU: 0.9, trainingSetSize: 100 });
+    // Mean curve 0.5, 0.55, 0.6 rises; the seeds fell once each.
+    expect(stats.strategies[0].falls).toEqual({ meanFalls: 0, meanSteps: 2, seedFalls: 2, seedSteps: 4 });
+  });
+
+  it('counts the budgets where a strategy beat another significantly over seeds', () => {
+    // a beats b by 0.1 ± small noise at 10 and 20; at 30 the difference changes sign between seeds.
+    const runs: SeedRun[] = [1, 2, 3].map((seed) => ({
+      seed,
+      curves: [curve('a', seed, [0.6 + 0.001 * seed, 0.7, seed === 2 ? 0.5 : 0.8]), curve('b', seed, [0.5, 0.6 - 0.001 * seed, 0.7])],
+    }));
+    const p = penaltyMatrix(runs, ['a', 'b']);
+    expect(p.budgets).toEqual([[0, 3], [3, 0]]);
+    expect(p.wins).toEqual([[0, 2], [0, 0]]);
+    expect(benchmarkStatistics({ runs, targetIoU: 0.9, trainingSetSize: 100, reference: 'b' }).penalty).toEqual(p);
+    // One seed gives no interval: no budget is counted.
+    expect(penaltyMatrix(runs.slice(0, 1), ['a', 'b']).budgets).toEqual([[0, 0], [0, 0]]);
   });
 });
