@@ -121,6 +121,13 @@ export interface LabelStudioConfig {
   bin?: string;
 }
 
+export interface WeightsConfig {
+  /** Where `--encoder-weights imagenet` downloads from (`ECHO_WEIGHTS_HUB`, default Hugging Face; a mirror's address works too). */
+  hub: string;
+  /** Where downloaded weights are kept (`ECHO_WEIGHTS_CACHE`, default `.cache/` in the project). */
+  cacheDir: string;
+}
+
 export interface ProjectConfig {
   temporal: TemporalConfig;
   minio: MinioConfig;
@@ -129,6 +136,7 @@ export interface ProjectConfig {
   taskQueues: { light: string; accel: string };
   worker: WorkerConfig;
   tf: TensorFlowConfig;
+  weights: WeightsConfig;
   /** Print stack traces of CLI errors. */
   debug: boolean;
   /**
@@ -193,6 +201,10 @@ export function loadConfig(): ProjectConfig {
       oneDnnMaxIsa: env('ONEDNN_MAX_CPU_ISA', 'AVX2'),
       intraOpThreads: envThreads('TF_NUM_INTRAOP_THREADS'),
       interOpThreads: envThreads('TF_NUM_INTEROP_THREADS'),
+    },
+    weights: {
+      hub: env('ECHO_WEIGHTS_HUB', 'https://huggingface.co').replace(/\/+$/, ''),
+      cacheDir: path.resolve(projectRoot, env('ECHO_WEIGHTS_CACHE', '.cache')),
     },
     debug: envFlag('ECHO_DEBUG', false),
     dicomSalt: optionalEnv('DICOM_ID_SALT'),

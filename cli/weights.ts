@@ -4,9 +4,9 @@
  * offending tensor, before any run starts — then uploaded under their sha256 for the training activity.
  */
 import * as fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { projectRoot } from '../config';
+import { loadConfig } from '../config';
+import type { ObjectStore } from '../store/objectStore';
 import { type ModelChoice, weightsKeys, type WeightsRef, type WeightsScope } from '../contracts';
 import type { CliContext } from './context';
 import { UsageError } from './context';
@@ -18,8 +18,8 @@ export interface WeightsOptions {
 
 export function addWeightsOptions(command: Command): Command {
   return command
-    .option('--encoder-weights <file|dir|imagenet>', 'start the encoder from PyTorch weights: a safetensors file (timm / smp encoder weights), a smp save_pretrained directory, or imagenet (from .cache/weights/<encoder>.imagenet/; offline: the message names the file to fetch)')
-    .option('--init-weights <file|dir>', 'start the whole model from a smp save_pretrained directory (or its model.safetensors) of the same architecture and encoder');
+    .option('--encoder-weights <file|dir|imagenet>', 'start the encoder from pretrained weights: a safetensors file (timm / smp encoder weights), a smp save_pretrained directory, a model exported by this project (`export` folder: its encoder), or imagenet (.cache/weights/<encoder>.imagenet/, downloaded once from ECHO_WEIGHTS_HUB when online; offline: the message names the file to fetch)')
+    .option('--init-weights <file|dir>', 'start the whole model from a smp save_pretrained directory (or its model.safetensors), or a model exported by this project, of the same architecture and encoder');
 }
 
 /** The weights option given (at most one), as path and scope. */
@@ -37,14 +37,27 @@ export function weightsChoice(o: WeightsOptions): { given: string; scope: Weight
 export async function prepareWeights(ctx: CliContext, o: WeightsOptions, model: ModelChoice): Promise<WeightsRef | undefined> {
   const choice = weightsChoice(o);
   if (!choice) return undefined;
-  if (choice.given === 'imagenet') {
+  return uploadWeights(ctx.store(), choice, model);
+}
+
+/** `--encoder-weights imagenet`: the cached file, else downloaded from the hub once (hash checked), else a usage error naming the file. */
+async function imagenetFile(encoder: string): Promise<string> {
+  const { DownloadError, fetchImagenetWeights } = await import('../ml/weights/download');
+  const { weights } = loadConfig();
+  try {
+    return await fetchImagenetWeights(encoder, weights.cacheDir, weights.hub, (message) => console.error(message));
+  } catch (error) {
+    if (error instanceof DownloadError) throw new UsageError(`--encoder-weights imagenet: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Checks `choice` against `model` (see `prepareWeights`) and uploads it under its sha256. */
+export async function uploadWeights(store: ObjectStore, choice: { given: string; scope: WeightsScope; flag: string }, model: ModelChoice): Promise<WeightsRef> {
+  let given = choice.given;
+  if (given === 'imagenet') {
     if (choice.scope !== 'encoder') throw new UsageError('imagenet weights are encoder weights: use --encoder-weights imagenet');
-    // This machine reaches no weights hub: the cached file, or the exact file to fetch and where to put it.
-    const { imagenetWeights, offlineImagenetMessage } = await import('../ml/weights/download');
-    const cacheDir = path.join(projectRoot, '.cache');
-    const { file } = imagenetWeights(model.encoder, cacheDir);
-    if (!fs.existsSync(file)) throw new UsageError(`--encoder-weights imagenet: ${offlineImagenetMessage(model.encoder, cacheDir)}`);
-    choice.given = file;
+    given = await imagenetFile(model.encoder);
   }
   const { planTorchWeights, sha256File, WeightsMismatchError } = await import('../ml/weights/load');
   const { SafetensorsError } = await import('../ml/weights/safetensors');
@@ -55,7 +68,7 @@ export async function prepareWeights(ctx: CliContext, o: WeightsOptions, model: 
   }));
   let planned;
   try {
-    planned = planTorchWeights(net.model, net.config, choice.given, choice.scope);
+    planned = planTorchWeights(net.model, net.config, given, choice.scope);
   } catch (error) {
     if (error instanceof WeightsMismatchError || error instanceof SafetensorsError) throw new UsageError(`${choice.flag}: ${error.message}`);
     throw error;
@@ -63,7 +76,6 @@ export async function prepareWeights(ctx: CliContext, o: WeightsOptions, model: 
     net.model.dispose();
   }
   const sha256 = sha256File(planned.source.file);
-  const store = ctx.store();
   await store.putBytes(weightsKeys.file(sha256), fs.readFileSync(planned.source.file));
   if (planned.source.smpConfig) await store.putJson(weightsKeys.smpConfig(sha256), planned.source.smpConfig);
   return { sha256, source: planned.source.label, scope: choice.scope, hasSmpConfig: planned.source.smpConfig !== undefined };

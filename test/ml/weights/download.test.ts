@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DownloadError, fetchVerified, imagenetWeights, offlineImagenetMessage } from '../../../ml/weights/download';
+import { DownloadError, fetchImagenetWeights, fetchVerified, imagenetWeights, offlineImagenetMessage } from '../../../ml/weights/download';
 import { encodeSafetensors } from '../../../ml/weights/safetensors';
 
 const fixture = encodeSafetensors([{ name: 'conv1.weight', shape: [2, 1, 1, 1], data: Float32Array.from([1, 2]) }]);
@@ -22,6 +22,16 @@ beforeAll(async () => {
     if (req.url === '/smp-hub/resnet18.imagenet/model.safetensors') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       res.end(Buffer.from(fixture));
+    } else if (req.url?.startsWith('/hub/') && req.url.endsWith('/resolve/main/model.safetensors')) {
+      // As the Hugging Face hub answers: HEAD redirects to the storage with the LFS sha256 in X-Linked-Etag.
+      const lying = req.url.includes('/smp-hub/lying.');
+      if (req.method === 'HEAD') {
+        res.writeHead(302, { location: '/smp-hub/resnet18.imagenet/model.safetensors', 'x-linked-etag': `"${lying ? 'f'.repeat(64) : digest}"` });
+        res.end();
+      } else {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end(Buffer.from(fixture));
+      }
     } else {
       res.writeHead(404);
       res.end();
@@ -60,5 +70,36 @@ describe('weights download', () => {
     expect(url).toBe('https://huggingface.co/smp-hub/resnet34.imagenet/resolve/main/model.safetensors');
     expect(file).toBe('/srv/echo/.cache/weights/resnet34.imagenet/model.safetensors');
     expect(offlineImagenetMessage('resnet34', '/srv/echo/.cache')).toBe(`offline: fetch ${url} and put it at ${file} (or pass its path to --encoder-weights)`);
+  });
+
+  it('imagenet: downloads from the hub once, checked against the sha256 the hub declares, then reads the cache', async () => {
+    const cache = path.join(dir, 'hub-cache');
+    const log: string[] = [];
+    const file = await fetchImagenetWeights('resnet18', cache, `${base}/hub`, (m) => log.push(m));
+    expect(file).toBe(path.join(cache, 'weights', 'resnet18.imagenet', 'model.safetensors'));
+    expect(new Uint8Array(fs.readFileSync(file))).toEqual(fixture);
+    expect(log.at(-1)).toBe('downloaded, sha256 verified');
+    const before = requests;
+    expect(await fetchImagenetWeights('resnet18', cache, `${base}/hub`)).toBe(file);
+    expect(requests).toBe(before);
+  });
+
+  it('imagenet: keeps nothing when the file differs from what the hub declares', async () => {
+    const cache = path.join(dir, 'lying-cache');
+    await expect(fetchImagenetWeights('lying', cache, `${base}/hub`)).rejects.toThrow(/expected f{64}: not kept/);
+    expect(fs.existsSync(cache)).toBe(false);
+  });
+
+  it('imagenet: an unreachable hub fails at once, naming the file to fetch and where to put it', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const cache = path.join(dir, 'offline-cache');
+    const error = await fetchImagenetWeights('resnet34', cache, `http://127.0.0.1:${port}`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DownloadError);
+    expect((error as Error).message).toContain(`cannot reach http://127.0.0.1:${port}`);
+    expect((error as Error).message).toContain(`offline: fetch http://127.0.0.1:${port}/smp-hub/resnet34.imagenet/resolve/main/model.safetensors and put it at ${path.join(cache, 'weights', 'resnet34.imagenet', 'model.safetensors')}`);
+    expect(fs.existsSync(cache)).toBe(false);
   });
 });
