@@ -55,13 +55,18 @@ async function imagenetFile(encoder: string): Promise<string> {
 /** Checks `choice` against `model` (see `prepareWeights`) and uploads it under its sha256. */
 export async function uploadWeights(store: ObjectStore, choice: { given: string; scope: WeightsScope; flag: string }, model: ModelChoice): Promise<WeightsRef> {
   let given = choice.given;
+  let label: string | undefined;
   if (given === 'imagenet') {
     if (choice.scope !== 'encoder') throw new UsageError('imagenet weights are encoder weights: use --encoder-weights imagenet');
     given = await imagenetFile(model.encoder);
+    label = `${model.encoder}.imagenet`;
   }
   const { planTorchWeights, sha256File, WeightsMismatchError } = await import('../ml/weights/load');
   const { SafetensorsError } = await import('../ml/weights/safetensors');
   const { buildModel, withInitSettings } = await import('../ml/zoo');
+  // The native backend, quietly (tfjs' pure-JS fallback would print its "install our node backend" banner).
+  const { initBackend } = await import('../ml/backend');
+  await initBackend(undefined, () => {});
   const net = withInitSettings({ mode: 'zeros' }, () => buildModel({
     arch: model.arch, encoder: model.encoder, encoderDepth: model.encoderDepth, inputShape: [128, 128, 1], classes: 1,
     dropout: { strategy: 'none', rate: 0 }, widthScale: model.widthScale ?? 1,
@@ -78,5 +83,5 @@ export async function uploadWeights(store: ObjectStore, choice: { given: string;
   const sha256 = sha256File(planned.source.file);
   await store.putBytes(weightsKeys.file(sha256), fs.readFileSync(planned.source.file));
   if (planned.source.smpConfig) await store.putJson(weightsKeys.smpConfig(sha256), planned.source.smpConfig);
-  return { sha256, source: planned.source.label, scope: choice.scope, hasSmpConfig: planned.source.smpConfig !== undefined };
+  return { sha256, source: label ?? planned.source.label, scope: choice.scope, hasSmpConfig: planned.source.smpConfig !== undefined };
 }
