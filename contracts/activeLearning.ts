@@ -93,6 +93,11 @@ export interface PhaseRecord {
   replaced?: number;
   /** Pseudo-labelled pool frames the phase's segmentation model trained on beside the `labelled` real masks. */
   pseudoLabels?: number;
+  /**
+   * A warm-started phase whose segmentation model did worse on validation than the previous phase's was trained again
+   * from scratch: both validation IoUs, and which pair the phase kept (the better on validation).
+   */
+  warmRetry?: { warmValIoU: number; scratchValIoU: number; kept: 'warm' | 'scratch' };
 }
 
 export interface InvalidSubmission {

@@ -60,6 +60,9 @@ export const runKeys = {
   phase: (runId: string, phase: number) => `runs/${runId}/phase-${phase}`,
   segmentationModel: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/model-seg`,
   uncertaintyModel: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/model-unc`,
+  /** A warm-started phase's pair trained again from scratch (its warm segmentation model fell on validation). */
+  segmentationModelFromScratch: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/model-seg-scratch`,
+  uncertaintyModelFromScratch: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/model-unc-scratch`,
   labelled: (runId: string, phase: number) => `runs/${runId}/labelled/phase-${phase}.json`,
   pool: (runId: string, phase: number) => `runs/${runId}/pool/phase-${phase}.json`,
   request: (runId: string, phase: number) => `runs/${runId}/phase-${phase}/request.json`,

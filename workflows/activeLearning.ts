@@ -9,7 +9,7 @@
  * written to `runs/<id>/state.json` at every phase boundary, so `--resume-from` can continue a run that failed.
  * The steps are in workflows/al/steps.ts, the run's state, status and handlers in workflows/al/run.ts.
  */
-import { ApplicationFailure, continueAsNew } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, patched } from '@temporalio/workflow';
 import {
   ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type BootstrapRequestPlan, isAcquisitionFunction, isEvaluationSplit, type LabelRequest,
   isSemiSupervisedMode, SCORE_BLOCK, SEMI_SUPERVISED_MODES, selectionProblem,
@@ -17,8 +17,11 @@ import {
 import { type AlRun, openRun } from './al/run';
 import {
   answerFromOracle, completeBootstrap, evaluatePhase, finish, makePseudoLabels, mergeLabels, pseudoLabelling, requestBootstrapLabels, requestLabels,
-  scoreAndSelect, stopRule, trainPair, waitAndClose,
+  retryWarmFromScratch, scoreAndSelect, stopRule, trainPair, waitAndClose,
 } from './al/steps';
+
+/** Versioning marker: warm-started phases whose model fell on validation are retried from scratch (runs started before replay without). */
+export const WARM_START_RETRY = 'al-warm-start-retry';
 
 function validate(input: ActiveLearningInput): void {
   const fail = (message: string) => {
@@ -86,8 +89,9 @@ export async function activeLearning(input: ActiveLearningInput): Promise<Active
   }
   if (state.stopRequested) return finish(run, 'stopped');
 
-  const pair = await trainPair(run);
-  const record = await evaluatePhase(run, pair);
+  let pair = await trainPair(run);
+  let record = await evaluatePhase(run, pair);
+  if (input.warmStart && patched(WARM_START_RETRY)) ({ pair, record } = await retryWarmFromScratch(run, pair, record));
   const reason = stopRule(run, record);
   if (reason) return finish(run, reason);
 

@@ -19,38 +19,85 @@ export interface TrainedPair {
   /** Absent for acquisition functions that need no uncertainty model ('random'). */
   unc?: TrainOutcome;
   trainMs: number;
+  /** Started from the previous phase's models. */
+  warm: boolean;
 }
 
-/** 1. The segmentation model (no dropout) and the uncertainty model (with dropout), in parallel. */
-export async function trainPair(run: AlRun): Promise<TrainedPair> {
+/**
+ * 1. The segmentation model (no dropout) and the uncertainty model (with dropout), in parallel; from the previous
+ * phase's models with warm starts, unless `start` is 'scratch' (the retry of `retryWarmFromScratch`).
+ */
+export async function trainPair(run: AlRun, start: 'default' | 'scratch' = 'default'): Promise<TrainedPair> {
   const { input, state, runId } = run;
-  run.publish('training');
+  run.publish(start === 'scratch' ? 'training-from-scratch' : 'training');
   // The best epoch on the validation split is what a phase keeps (when the dataset has one).
   const common = {
     runId, datasetId: input.datasetId, trainItemsKey: state.labelledKey, model: input.model, hyper: input.hyper,
     ...(state.valKey && state.valCount ? { valIdsKey: state.valKey } : {}),
   };
   const started = Date.now();
-  const from = input.warmStart ? state.previousModels : undefined;
+  const scratch = start === 'scratch';
+  const from = input.warmStart && !scratch ? state.previousModels : undefined;
   const [seg, unc] = await Promise.all([
     run.accel.trainSegmentationModel({
-      ...common, outputPrefix: runKeys.segmentationModel(runId, state.phase), dropout: { strategy: 'none', rate: 0 }, ...(from ? { initFrom: from.seg } : {}),
+      ...common, outputPrefix: (scratch ? runKeys.segmentationModelFromScratch : runKeys.segmentationModel)(runId, state.phase),
+      dropout: { strategy: 'none', rate: 0 }, ...(from ? { initFrom: from.seg } : {}),
       ...(state.pseudoLabels?.count ? { extraItemsKey: state.pseudoLabels.key } : {}),
     }),
     // Pseudo-labelling needs the uncertainty model's judgement even when the acquisition is random.
     needsUncertaintyModel(input.acquisition) || pseudoLabelling(input)
       ? run.accel.trainSegmentationModel({
-        ...common, outputPrefix: runKeys.uncertaintyModel(runId, state.phase), dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 },
+        ...common, outputPrefix: (scratch ? runKeys.uncertaintyModelFromScratch : runKeys.uncertaintyModel)(runId, state.phase),
+        dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 },
         ...(from?.unc ? { initFrom: from.unc } : {}),
       })
       : Promise.resolve(undefined),
   ]);
-  if (input.warmStart) state.previousModels = { seg: seg.modelKey, ...(unc ? { unc: unc.modelKey } : {}) };
-  return { seg, unc, trainMs: Date.now() - started };
+  const pair: TrainedPair = { seg, unc, trainMs: Date.now() - started, warm: from !== undefined };
+  rememberForWarmStart(run, pair);
+  return pair;
+}
+
+/** The next phase warm-starts from this pair (with warm starts). */
+function rememberForWarmStart(run: AlRun, pair: TrainedPair): void {
+  if (run.input.warmStart) run.state.previousModels = { seg: pair.seg.modelKey, ...(pair.unc ? { unc: pair.unc.modelKey } : {}) };
 }
 
 /** 2. The segmentation model on the validation split (what the stop rule reads) and the test split (reported only). */
 export async function evaluatePhase(run: AlRun, pair: TrainedPair): Promise<PhaseRecord> {
+  const record = await evaluatePair(run, pair);
+  run.state.history = [...run.state.history, record];
+  run.publish('evaluated');
+  log.info('phase evaluated', { phase: record.phase, valIoU: record.valIoU, testIoU: record.iou, labelled: record.labelled });
+  return record;
+}
+
+/**
+ * 2b. A warm-started pair whose segmentation model did worse on validation than the previous phase's — as one that
+ * started from a model collapsed to background does, whatever labels are added — is trained again from scratch, and
+ * the phase keeps the better of the two on validation (test only reports). Without a validation split: no retry.
+ */
+export async function retryWarmFromScratch(run: AlRun, pair: TrainedPair, record: PhaseRecord): Promise<{ pair: TrainedPair; record: PhaseRecord }> {
+  const { state } = run;
+  const previous = state.history.at(-2);
+  if (!pair.warm || record.valIoU === undefined || previous?.valIoU === undefined || record.valIoU >= previous.valIoU) return { pair, record };
+  log.info('warm start fell on validation; training the pair again from scratch', { phase: state.phase, warm: record.valIoU, previous: previous.valIoU });
+  const scratch = await trainPair(run, 'scratch');
+  const scratchRecord = await evaluatePair(run, scratch);
+  const keepScratch = scratchRecord.valIoU! > record.valIoU;
+  const kept = keepScratch ? scratch : pair;
+  const keptRecord: PhaseRecord = {
+    ...(keepScratch ? scratchRecord : record), trainMs: pair.trainMs + scratch.trainMs,
+    warmRetry: { warmValIoU: record.valIoU, scratchValIoU: scratchRecord.valIoU!, kept: keepScratch ? 'scratch' : 'warm' },
+  };
+  state.history = [...state.history.slice(0, -1), keptRecord];
+  rememberForWarmStart(run, kept);
+  run.publish('evaluated');
+  return { pair: kept, record: keptRecord };
+}
+
+/** The pair's segmentation model on validation and test, as the phase's record (not yet in the history). */
+async function evaluatePair(run: AlRun, pair: TrainedPair): Promise<PhaseRecord> {
   const { input, state } = run;
   run.publish('evaluating');
   const evaluate = (idsKey: string) => run.accel.evaluateSegmentationModel({
@@ -67,9 +114,6 @@ export async function evaluatePhase(run: AlRun, pair: TrainedPair): Promise<Phas
     ...(test.iouHalfWidth !== undefined ? { testIoUHalfWidth: test.iouHalfWidth } : {}),
     ...(state.pseudoLabels?.count ? { pseudoLabels: state.pseudoLabels.count } : {}),
   };
-  state.history = [...state.history, record];
-  run.publish('evaluated');
-  log.info('phase evaluated', { phase: state.phase, valIoU: validation?.iou, testIoU: test.iou, labelled: state.labelledCount });
   return record;
 }
 

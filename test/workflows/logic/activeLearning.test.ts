@@ -212,6 +212,33 @@ describe('active learning (workflow logic, stubbed activities)', () => {
     ]);
   });
 
+  it('with --warm-start, a phase whose warm model fell on validation is trained again from scratch, and the better pair is kept', async () => {
+    const queues = uniqueQueues('warm-retry');
+    // Phase 1's warm model falls (0.3 < phase 0's 0.5): its scratch retry (0.6) is kept, and phase 2 starts from it.
+    // Phase 2's warm model falls too (0.4 < 0.6), and its retry is worse still (0.35): the warm pair is kept.
+    const world = alWorld({ initial: 4, pool: 20, valIoU: (p) => [0.5, 0.3, 0.4][p], testIoU: (p) => [0.52, 0.31, 0.41][p], scratchIoU: (p) => [0, 0.6, 0.35][p] });
+    const workflowId = `logic-warm-retry-${Date.now()}`;
+    const result = await withWorkers(env, queues, world, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: queues.light, workflowId, args: [input(queues, { warmStart: true })],
+    }));
+    const model = (kind: string, phase: number, scratch = false) => `runs/${workflowId}/phase-${phase}/model-${kind}${scratch ? '-scratch' : ''}`;
+    expect(world.calls.filter((c) => c.startsWith('train:seg'))).toEqual([
+      'train:seg:0', `train:seg:1:from:${model('seg', 0)}`, 'train:seg:1:scratch', `train:seg:2:from:${model('seg', 1, true)}`, 'train:seg:2:scratch',
+    ]);
+    expect(world.calls.filter((c) => c.startsWith('train:unc'))).toContain(`train:unc:2:from:${model('unc', 1, true)}`);
+    expect(result.history.map((h) => [h.phase, h.valIoU, h.iou, h.warmRetry?.kept])).toEqual([
+      [0, 0.5, 0.52, undefined], [1, 0.6, 0.6, 'scratch'], [2, 0.4, 0.41, 'warm'],
+    ]);
+    expect(result.history[1].warmRetry).toEqual({ warmValIoU: 0.3, scratchValIoU: 0.6, kept: 'scratch' });
+    // Without warm starts nothing is retried.
+    const plainQueues = uniqueQueues('no-retry');
+    const plain = alWorld({ initial: 4, pool: 20, valIoU: (p) => [0.5, 0.3, 0.4][p], testIoU: (p) => [0.52, 0.31, 0.41][p], scratchIoU: () => 0.9 });
+    await withWorkers(env, plainQueues, plain, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: plainQueues.light, workflowId: `${workflowId}-plain`, args: [input(plainQueues)],
+    }));
+    expect(plain.calls.filter((c) => c.startsWith('train:seg'))).toEqual(['train:seg:0', 'train:seg:1', 'train:seg:2']);
+  });
+
   it('with --semi-supervised pseudo-label, phase n+1\'s segmentation model trains on phase n\'s pseudo-labels (never on frames just requested), also with random', async () => {
     const queues = uniqueQueues('pseudo');
     const world = alWorld(rising);

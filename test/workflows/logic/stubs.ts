@@ -19,6 +19,8 @@ export interface AlScript {
   /** Validation and test IoU of phase n's segmentation model. */
   valIoU: (phase: number) => number;
   testIoU: (phase: number) => number;
+  /** Validation and test IoU of phase n's segmentation model trained again from scratch (default: as `valIoU` / `testIoU`). */
+  scratchIoU?: (phase: number) => number;
   /** Ids whose merge check fails the first time (the stored mask changed after it was accepted). */
   changedAfterAcceptance?: string[];
   /**
@@ -114,7 +116,7 @@ export function alWorld(script: AlScript): AlWorld {
   };
   const accel: StubAccel = {
     async trainSegmentationModel(req) {
-      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}${req.initFrom ? `:from:${req.initFrom}` : ''}`
+      calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}${req.outputPrefix.endsWith('-scratch') ? ':scratch' : ''}${req.initFrom ? `:from:${req.initFrom}` : ''}`
         + `${req.extraItemsKey ? `:extra:${req.extraItemsKey}` : ''}`);
       return { modelKey: req.outputPrefix, params: 1, epochsRun: req.hyper.epochs, finalLoss: 0.1, ms: 1, resumedFromEpoch: 0, attempt: 1 };
     },
@@ -122,7 +124,8 @@ export function alWorld(script: AlScript): AlWorld {
       const phase = phaseOf(input.modelKey);
       const split = input.idsKey === 'val' ? 'val' : 'test';
       calls.push(`evaluate:${split}:${phase}`);
-      const iou = split === 'val' ? script.valIoU(phase) : script.testIoU(phase);
+      const iou = input.modelKey.endsWith('-scratch') && script.scratchIoU ? script.scratchIoU(phase)
+        : split === 'val' ? script.valIoU(phase) : script.testIoU(phase);
       return { iou, dice: (2 * iou) / (1 + iou), images: split === 'val' ? 5 : 10 };
     },
     async scorePoolShard(input) {
