@@ -49,7 +49,8 @@ export function codeVersion(): { version: string; gitCommit: string | null } {
   return { version, gitCommit };
 }
 
-function metadataOf(config: ModelConfig, source: PackageSource, uncertainty: ModelConfig | undefined): ModelPackageMetadata {
+/** The metadata of a package (metadata.json), also written into an ONNX file's metadata_props. */
+export function packageMetadata(config: ModelConfig, source: PackageSource, uncertainty: ModelConfig | undefined): ModelPackageMetadata {
   const [height, width, channels] = config.inputShape;
   return {
     format: PACKAGE_FORMAT,
@@ -148,7 +149,7 @@ export async function writeModelPackage(store: BlobStore, source: PackageSource,
   const files = await storedModelFiles(store, source.modelKey);
   const uncertaintyConfig = source.uncertaintyKey ? await readModelConfig(store, source.uncertaintyKey) : undefined;
   const uncertaintyFiles = source.uncertaintyKey ? await storedModelFiles(store, source.uncertaintyKey) : undefined;
-  const metadata = metadataOf(config, source, uncertaintyConfig);
+  const metadata = packageMetadata(config, source, uncertaintyConfig);
   copyModelFiles(files, dir);
   const written: string[] = [...MODEL_FILES];
   if (uncertaintyFiles && uncertaintyConfig) {
