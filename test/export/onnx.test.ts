@@ -4,14 +4,20 @@
  * probabilities equal tfjs' within 1e-4 and the thresholded masks are identical. A layer class without an ONNX mapping
  * is refused with its name.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModel, exportOnnx, ONNX_OPSET } from '../../export/onnx';
-import { packageMetadata } from '../../export/package';
+import { packageMetadata, writeModelPackage, writeOnnxPackage } from '../../export/package';
 import { initBackend } from '../../ml/backend';
+import { loadStoredModel } from '../../ml/predict';
 import type { ArchName, ModelConfig } from '../../ml/types';
 import { buildModel, listArchitectures } from '../../ml/zoo';
+import { MemoryBlobStore } from '../../store/blobStore';
+import { MODEL_SIZE, storeTinyModel } from '../predict/helpers';
 
 const TOLERANCE = 1e-4;
 const THRESHOLD = 0.5;
@@ -202,5 +208,34 @@ describe('exportOnnx → onnxruntime-node', () => {
     const config = { arch: 'Unet', encoder: 'resnet18', encoderDepth: 3, inputShape: [8, 8, 2], classes: 1, dropout: { strategy: 'none', rate: 0 } } as ModelConfig;
     expect(() => exportOnnx(model, config, metadataFor(config))).toThrow(/layer 'odd_norm' of class LayerNormalization has no ONNX mapping/);
     model.dispose();
+  });
+});
+
+describe('writeOnnxPackage (export --format onnx)', () => {
+  it('writes model.onnx and metadata.json from a stored model, replacing an earlier tfjs package, and ONNX Runtime gives its probabilities', async () => {
+    const store = new MemoryBlobStore();
+    await storeTinyModel(store, 'models/tiny');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-onnx-'));
+    try {
+      await writeModelPackage(store, { modelKey: 'models/tiny' }, dir);
+      const { metadata, files } = await writeOnnxPackage(store, { modelKey: 'models/tiny', runId: 'run-1' }, dir);
+      expect(fs.readdirSync(dir).sort()).toEqual(['metadata.json', 'model.onnx']);
+      expect(files).toEqual([path.join(dir, 'model.onnx'), path.join(dir, 'metadata.json')]);
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'metadata.json'), 'utf8'))).toEqual(metadata);
+      expect(metadata.source.runId).toBe('run-1');
+
+      const net = await loadStoredModel(store, 'models/tiny');
+      const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'));
+      const x = tf.randomUniform([3, MODEL_SIZE, MODEL_SIZE, 1], 0, 1, 'float32', 9);
+      const expected = (net.model.predict(x) as tf.Tensor).dataSync();
+      const result = await session.run({ input: new ort.Tensor('float32', x.dataSync() as Float32Array, [3, MODEL_SIZE, MODEL_SIZE, 1]) });
+      const actual = result.output.data as Float32Array;
+      x.dispose();
+      net.model.dispose();
+      await session.release();
+      expect(Math.max(...Array.from(expected, (e, i) => Math.abs(e - actual[i])))).toBeLessThan(TOLERANCE);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
