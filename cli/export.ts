@@ -1,6 +1,6 @@
 /**
- * `export ID --out DIR`: a run's latest segmentation model (or a model key) as a self-contained package
- * (export/package.ts). Also where `predict` finds the model behind `--run` and `--model`:
+ * `export ID --out DIR [--format tfjs|onnx]`: a run's latest segmentation model (or a model key) as a self-contained
+ * package, or as an ONNX file with the same metadata (export/package.ts). Also where `predict` finds the model behind `--run` and `--model`:
  *
  * - a run id: the highest phase n with a complete segmentation model, `runs/<id>/phase-<n>/model-seg/config.json`
  *   (written after the final weights), for an active-learning run or a pipeline's `<id>-al` child; a search's best
@@ -15,9 +15,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import {
-  type ActiveLearningCheckpoint, childIds, datasetKeys, modelKeys, type PhaseRecord, runKeys, searchKeys, type TrialResult,
+  type ActiveLearningCheckpoint, childIds, datasetKeys, EXPORT_FORMATS, type ExportFormat, modelKeys, type PhaseRecord, runKeys, searchKeys, type TrialResult,
 } from '../contracts';
 import type { PackageSource } from '../export/package';
 import { MissingKeyError } from '../store/blobStore';
@@ -149,18 +149,23 @@ function checkPackageFolder(dir: string): void {
 export function registerExportCommand(program: Command, ctx: CliContext): void {
   program.command('export').description('write a run\'s latest segmentation model (or a model key) as a self-contained package')
     .argument('<id>', 'run id (active learning, pipeline or search) or model key (runs/<run>/phase-<n>/model-seg)')
-    .requiredOption('--out <dir>', 'the package folder (model.json, weights.bin, metadata.json, README.md)')
+    .requiredOption('--out <dir>', 'the package folder (tfjs: model.json, weights.bin, metadata.json, README.md; onnx: model.onnx, metadata.json)')
+    .addOption(new Option('--format <format>', 'tfjs: the layers model for export/loader.ts; onnx: model.onnx for ONNX Runtime and other ONNX runtimes').choices(EXPORT_FORMATS).default('tfjs'))
     .option('--json', 'print the package\'s metadata and files as JSON')
-    .action(async (id: string, options: { out: string; json?: boolean }) => {
+    .action(async (id: string, options: { out: string; format: ExportFormat; json?: boolean }) => {
       const dir = path.resolve(options.out);
       checkPackageFolder(dir);
       const model = await resolveModel(ctx, id);
-      const { writeModelPackage } = await import('../export/package');
-      const { metadata, files } = await writeModelPackage(ctx.store(), model, dir);
-      if (options.json) return console.log(JSON.stringify({ dir, modelKey: model.modelKey, metadata, files }, null, 2));
+      const { writeModelPackage, writeOnnxPackage } = await import('../export/package');
+      const write = options.format === 'onnx' ? writeOnnxPackage : writeModelPackage;
+      const { metadata, files } = await write(ctx.store(), model, dir);
+      if (options.json) return console.log(JSON.stringify({ dir, format: options.format, modelKey: model.modelKey, metadata, files }, null, 2));
       const s = metadata.source;
-      console.log(`exported ${model.modelKey} → ${dir}\n  ${metadata.architecture} + ${metadata.encoder}, input ${metadata.input.height}×${metadata.input.width}×${metadata.input.channels}` +
+      const usage = options.format === 'onnx'
+        ? `run ${path.join(dir, 'model.onnx')} with ONNX Runtime: input 'input' [N, ${metadata.input.height}, ${metadata.input.width}, ${metadata.input.channels}] float32, output 'output' probabilities [N, H, W, ${metadata.classes}]`
+        : `load it with loadSegmentationModel('${dir}') from export/loader.ts (see ${path.join(dir, 'README.md')})`;
+      console.log(`exported ${model.modelKey} → ${dir} (${options.format})\n  ${metadata.architecture} + ${metadata.encoder}, input ${metadata.input.height}×${metadata.input.width}×${metadata.input.channels}` +
         `, dataset ${s.datasetId ?? 'unknown'}, ${s.labelledCount ?? '?'} labelled, validation IoU ${s.validationIoU?.toFixed(4) ?? '—'}, test IoU ${s.testIoU?.toFixed(4) ?? '—'}` +
-        `${metadata.uncertainty ? ', with its uncertainty model' : ''}\n  load it with loadSegmentationModel('${dir}') from export/loader.ts (see ${path.join(dir, 'README.md')})`);
+        `${metadata.uncertainty ? ', with its uncertainty model' : ''}\n  ${usage}`);
     });
 }

@@ -150,6 +150,10 @@ export type CamusView = (typeof CAMUS_VIEWS)[number];
 export const CAMUS_FRAMES = ['ED', 'ES'] as const;
 export type CamusFrame = (typeof CAMUS_FRAMES)[number];
 
+/** Formats of `export`: the tfjs package (default) or an ONNX file with the same metadata. */
+export const EXPORT_FORMATS = ['tfjs', 'onnx'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 /** Formats of `labels pending`. */
 export const REQUEST_FORMATS = ['json', 'csv'] as const;
 export type RequestFormat = (typeof REQUEST_FORMATS)[number];

@@ -9,6 +9,9 @@
  *
  * `export/loader.ts` loads it (`loadSegmentationModel`); `packageAsStoredModel` turns it back into the store's model
  * layout (config.json + final/) so workers can run `predict --package` on it.
+ *
+ * The ONNX format (`writeOnnxPackage`) writes model.onnx (export/onnx: the deterministic segmentation model, input
+ * and output NHWC as above, the metadata also in its metadata_props) and the same metadata.json, nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -31,6 +34,7 @@ export interface PackageSource {
 }
 
 const MODEL_FILES = ['model.json', 'weights.bin'] as const;
+export const ONNX_FILE = 'model.onnx';
 
 async function readModelConfig(store: BlobStore, modelKey: string): Promise<ModelConfig> {
   return JSON.parse(new TextDecoder().decode(await store.getBytes(modelKeys.config(modelKey)))) as ModelConfig;
@@ -49,7 +53,8 @@ export function codeVersion(): { version: string; gitCommit: string | null } {
   return { version, gitCommit };
 }
 
-function metadataOf(config: ModelConfig, source: PackageSource, uncertainty: ModelConfig | undefined): ModelPackageMetadata {
+/** The metadata of a package (metadata.json), also written into an ONNX file's metadata_props. */
+export function packageMetadata(config: ModelConfig, source: PackageSource, uncertainty: ModelConfig | undefined): ModelPackageMetadata {
   const [height, width, channels] = config.inputShape;
   return {
     format: PACKAGE_FORMAT,
@@ -148,8 +153,9 @@ export async function writeModelPackage(store: BlobStore, source: PackageSource,
   const files = await storedModelFiles(store, source.modelKey);
   const uncertaintyConfig = source.uncertaintyKey ? await readModelConfig(store, source.uncertaintyKey) : undefined;
   const uncertaintyFiles = source.uncertaintyKey ? await storedModelFiles(store, source.uncertaintyKey) : undefined;
-  const metadata = metadataOf(config, source, uncertaintyConfig);
+  const metadata = packageMetadata(config, source, uncertaintyConfig);
   copyModelFiles(files, dir);
+  fs.rmSync(path.join(dir, ONNX_FILE), { force: true });
   const written: string[] = [...MODEL_FILES];
   if (uncertaintyFiles && uncertaintyConfig) {
     copyModelFiles({ ...uncertaintyFiles, 'config.json': new TextEncoder().encode(JSON.stringify(uncertaintyConfig, null, 2)) }, path.join(dir, 'uncertainty'));
@@ -161,6 +167,31 @@ export async function writeModelPackage(store: BlobStore, source: PackageSource,
   fs.writeFileSync(path.join(dir, 'README.md'), readme(metadata));
   written.push('metadata.json', 'README.md');
   return { metadata, files: written.map((f) => path.join(dir, f)) };
+}
+
+/**
+ * Writes a stored model as ONNX to `dir`: model.onnx and metadata.json (an earlier tfjs package's files there are
+ * removed). The uncertainty model is not exported: the file is the deterministic segmentation model.
+ */
+export async function writeOnnxPackage(store: BlobStore, source: PackageSource, dir: string): Promise<{ metadata: ModelPackageMetadata; files: string[] }> {
+  // Loaded here, not at the top: the tfjs package needs neither tfjs nor the protobuf schema.
+  await import('../ml/layers');
+  const { loadModelFromCheckpoint } = await import('../ml/train/checkpoint');
+  const { exportOnnx } = await import('./onnx');
+  const config = await readModelConfig(store, source.modelKey);
+  const model = await loadModelFromCheckpoint(store, modelKeys.finalWeights(source.modelKey));
+  const metadata = packageMetadata(config, source, undefined);
+  try {
+    const bytes = exportOnnx(model, config, metadata);
+    fs.mkdirSync(dir, { recursive: true });
+    for (const stale of [...MODEL_FILES, 'README.md']) fs.rmSync(path.join(dir, stale), { force: true });
+    fs.rmSync(path.join(dir, 'uncertainty'), { recursive: true, force: true });
+    fs.writeFileSync(path.join(dir, ONNX_FILE), bytes);
+  } finally {
+    model.dispose();
+  }
+  fs.writeFileSync(path.join(dir, 'metadata.json'), `${JSON.stringify(metadata, null, 2)}\n`);
+  return { metadata, files: [ONNX_FILE, 'metadata.json'].map((f) => path.join(dir, f)) };
 }
 
 /** Reads a package's metadata, or explains why `dir` is not a package. */

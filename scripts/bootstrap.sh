@@ -19,7 +19,10 @@ want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[npm] installing packages (npm ci)…"
   # Install scripts are skipped: tfjs-node's would try to download libtensorflow, which scripts/setup-tf.ts
-  # handles with an offline fallback; the few other packages with scripts are rebuilt just below.
+  # handles with an offline fallback; onnxruntime-node's would fetch its CUDA provider from NuGet (its CPU binaries
+  # are in the package; a GPU host runs `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`, a plain
+  # `npm install` offline needs ONNXRUNTIME_NODE_INSTALL=skip); the few other packages with scripts are rebuilt
+  # just below.
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
     || fail "npm ci failed; check that the npm registry is reachable (npm config get registry)."
   npm rebuild --no-audit --no-fund --loglevel=error protobufjs @swc/core >/dev/null \

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 /** Averaging matrix of `nn.AdaptiveAvgPool2d` along one axis: bin i covers [⌊i·n/out⌋, ⌈(i+1)·n/out⌉). */
-function adaptiveMatrix(inSize: number, outSize: number): number[][] {
+export function adaptiveMatrix(inSize: number, outSize: number): number[][] {
   const rows: number[][] = [];
   for (let i = 0; i < outSize; i++) {
     const start = Math.floor((i * inSize) / outSize);

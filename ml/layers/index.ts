@@ -32,7 +32,7 @@ export const customLayers = [
 
 for (const layerClass of customLayers) tf.serialization.registerClass(layerClass);
 
-export { AdaptiveAvgPool2d } from './adaptiveAvgPool2d';
+export { AdaptiveAvgPool2d, adaptiveMatrix } from './adaptiveAvgPool2d';
 export { ChannelSlice } from './channelSlice';
 export { GroupNorm } from './groupNorm';
 export { HardActivation } from './hardActivation';
@@ -40,4 +40,4 @@ export { MCDropout, dropoutMask, setMCDropoutSeed, setMCMode, type MCDropoutArgs
 export { PositionAttention } from './positionAttention';
 export { RadixSoftmax, RadixSum } from './radix';
 export { ResizeBilinear } from './resizeBilinear';
-export { TorchConv2d, type Initializer, type PaddingMode, type TorchConv2dArgs } from './torchConv2d';
+export { TorchConv2d, samePadding, type Initializer, type PaddingMode, type TorchConv2dArgs } from './torchConv2d';

@@ -50,7 +50,7 @@ export interface TorchConv2dArgs {
 type Pads = [number, number, number, number];
 
 /** TensorFlow's 'same' padding of one axis: the output is ⌈n / stride⌉, the odd pixel goes at the end. */
-function samePadding(n: number, kernelSize: number, stride: number, dilation: number): [number, number] {
+export function samePadding(n: number, kernelSize: number, stride: number, dilation: number): [number, number] {
   const total = Math.max((Math.ceil(n / stride) - 1) * stride + dilation * (kernelSize - 1) + 1 - n, 0);
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
 import { type ActiveLearningCheckpoint, type ModelPackageMetadata, type PredictBatchRecord, predictKeys, runKeys } from '../../contracts';
@@ -255,6 +256,29 @@ describe('predict and export with the services', () => {
     for (const row of rows) {
       expect(fs.readFileSync(path.join(out, row.mask)).equals(fs.readFileSync(path.join(scratch, 'png-local', row.mask))), row.image).toBe(true);
     }
+  });
+
+  it('exports the same model as ONNX (--format onnx): model.onnx and its metadata, which ONNX Runtime runs to the model\'s probabilities', async () => {
+    const dir = path.join(scratch, 'onnx');
+    const exported = await cli('export', runId, '--out', dir, '--format', 'onnx', '--json');
+    expect(exported.status, exported.err).toBe(0);
+    const { format, metadata } = JSON.parse(exported.out) as { format: string; metadata: ModelPackageMetadata };
+    expect(format).toBe('onnx');
+    expect(fs.readdirSync(dir).sort()).toEqual(['metadata.json', 'model.onnx']);
+    expect(metadata).toMatchObject({
+      architecture: 'Unet', inputShape: [MODEL_SIZE, MODEL_SIZE, 1],
+      source: { modelKey: runKeys.segmentationModel(runId, 1), runId, phase: 1, datasetId, labelledCount: 9 }, uncertainty: null,
+    });
+    const net = await loadStoredModel(store, runKeys.segmentationModel(runId, 1));
+    const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'));
+    const x = tf.randomUniform([2, MODEL_SIZE, MODEL_SIZE, 1], 0, 1, 'float32', 3);
+    const expected = (net.model.predict(x) as tf.Tensor).dataSync();
+    const { output } = await session.run({ input: new ort.Tensor('float32', x.dataSync() as Float32Array, [2, MODEL_SIZE, MODEL_SIZE, 1]) });
+    x.dispose();
+    net.model.dispose();
+    await session.release();
+    const actual = output.data as Float32Array;
+    expect(Math.max(...Array.from(expected, (e, i) => Math.abs(e - actual[i])))).toBeLessThan(1e-4);
   });
 
   it('names an unknown run and a run without a model yet (exit 1)', async () => {
