@@ -109,7 +109,7 @@ export function addStrategiesOptions(command: Command): Command {
     .addOption(new Option('--acquisitions <list>').hideHelp().argParser((value: string): never => {
       throw new InvalidArgumentError(`--acquisitions is now --strategies (e.g. --strategies ${value}; add :stratified or :stochastic to a function to change how the batch is picked).`);
     }))
-    .option('--seeds <n>', 'seeds of the paired comparison (each its own initial set and training seeds)', positiveInt, 3)
+    .option('--seeds <n>', 'seeds of the paired comparison (each its own initial set and training seeds; nnActive uses 4)', positiveInt, 4)
     .option('--beta <b>', 'stochastic selection: probability ∝ score^beta', numberIn(0, 100, 'a number in [0, 100]', true), DEFAULT_BETA);
 }
 
