@@ -3,12 +3,13 @@
  * DICOMweb, and must give exactly what the folder importer gives for the same files; an interrupted import resumes
  * without downloading again what it stored.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../config';
+import { loadConfig, projectRoot } from '../../config';
 import { importDicom } from '../../data/import';
 import { importDicomWeb } from '../../data/import/dicomweb';
 import type { ImportSummary } from '../../data/import/importCore';
@@ -130,4 +131,44 @@ describe('dataset import over DICOMweb', () => {
     expect(String(error)).not.toContain(unknown);
     await expect(importDicomWeb(store, { ...base, query: 'AccessionNumber=NOSUCH' })).rejects.toThrow('no study matches the query');
   });
+
+  it('runs as `dataset import --format dicomweb` with a token file; refuses bad command lines before contacting anything', async () => {
+    const dataDir = path.join(scratch, 'cli-data');
+    const tokenFile = path.join(scratch, 'token');
+    fs.writeFileSync(tokenFile, 'an-access-token\n');
+    const env = { ECHO_DATA_DIR: dataDir, DICOM_ID_SALT: salt };
+    const args = ['dataset', 'import', '--format', 'dicomweb', '--url', pacs.orthanc.dicomWebUrl, '--size', '24', '--initial', '1', '--json'];
+    const run = await cli([...args, '--study', identities[0].studyUid, identities[3].studyUid, '--token-file', tokenFile, '--every', '2'], env);
+    expect(run.status, run.err).toBe(0);
+    const summary = JSON.parse(run.out) as ImportSummary & { downloaded: number; cached: number };
+    datasets.add(summary.datasetId);
+    // Study 1: two series (4 and 3 frames, every 2nd: 2 + 2); study 4: 4 frames → 2.
+    expect(summary).toMatchObject({ imported: 6, downloaded: 3, cached: 0 });
+    const again = await cli([...args, '--study', identities[0].studyUid, identities[3].studyUid, '--token-file', tokenFile, '--every', '2'], env);
+    expect(JSON.parse(again.out)).toMatchObject({ datasetId: summary.datasetId, reused: true, downloaded: 0, cached: 3 });
+    for (const secret of [identities[0].studyUid, identities[0].patientName]) expect(run.out + run.err).not.toContain(secret);
+
+    const unreachable = { ...env, MINIO_PORT: '1', TEMPORAL_ADDRESS: '127.0.0.1:1' };
+    const refusals: Array<[string[], string]> = [
+      [['dataset', 'import', '--format', 'dicomweb', '--study', '1.2.3'], '--format dicomweb needs --url'],
+      [['dataset', 'import', '--format', 'dicomweb', '--url', 'http://127.0.0.1:1/dicom-web'], 'needs --study UID… or --query'],
+      [['dataset', 'import', '--format', 'dicomweb', '--url', 'http://127.0.0.1:1/dicom-web', '--study', '1.2.3', '--query', 'ModalitiesInStudy=US'], 'give --study or --query, not both'],
+      [['dataset', 'import', '--format', 'dicomweb', '--url', 'http://127.0.0.1:1/dicom-web', '--study', 'DROP TABLE'], "'DROP TABLE' is not one"],
+      [['dataset', 'import', '--format', 'dicomweb', '--url', 'http://127.0.0.1:1/dicom-web', '--study', '1.2.3', '--dir', '.'], '--dir does not apply to --format dicomweb'],
+      [['dataset', 'import', '--format', 'dicom', '--dir', '.', '--url', 'http://x'], '--url does not apply to --format dicom'],
+      [['dataset', 'import', '--format', 'dicomweb', '--url', 'http://127.0.0.1:1/dicom-web', '--study', '1.2.3', '--token-file', '/nonexistent/token'], '--token-file /nonexistent/token cannot be read (ENOENT)'],
+    ];
+    for (const [command, message] of refusals) {
+      const result = await cli(command, unreachable);
+      expect(result.status, command.join(' ')).toBe(2);
+      expect(result.err, command.join(' ')).toContain(message);
+    }
+  });
 });
+
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(path.join(projectRoot, 'node_modules', '.bin', 'tsx'), ['client.ts', ...args], { cwd: projectRoot, timeout: 120_000, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, out: stdout, err: stderr }));
+  });
+}
