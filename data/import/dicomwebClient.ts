@@ -89,9 +89,14 @@ export class DicomWebClient {
       const response = await this.get(`${path}?${query}`, 'application/dicom+json', what);
       // QIDO-RS answers 204 No Content when nothing matches.
       const text = response.status === 204 ? '' : await response.text();
-      const page = text.trim() === '' ? [] : (JSON.parse(text) as DicomJson[]);
-      if (!Array.isArray(page)) throw new DicomWebError(`${what}: the server's answer is not a DICOM JSON array`);
-      out.push(...page);
+      let page: unknown;
+      try {
+        page = text.trim() === '' ? [] : JSON.parse(text);
+      } catch {
+        page = undefined;
+      }
+      if (!Array.isArray(page)) throw new DicomWebError(`${what}: the server's answer is not a DICOM JSON array; is --url the DICOMweb root (e.g. …/dicom-web)?`);
+      out.push(...(page as DicomJson[]));
       if (page.length < PAGE) return out;
     }
   }
