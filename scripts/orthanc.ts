@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, type OrthancConfig } from '../config';
+import type { OrthancConfig } from '../config';
 import { portInUse, stopProcessGroup } from './labelStudio';
 import { SetupError } from './tools';
 
@@ -218,9 +218,4 @@ export async function startOrthanc(options: OrthancStartOptions): Promise<Runnin
   }
   await stopProcessGroup(pid);
   throw new SetupError(`Orthanc did not answer at ${url} within 60 s; see ${options.logFile}.`);
-}
-
-/** The local Orthanc's settings (config.ts reads the environment). */
-export function orthancSettingsFromEnv(): OrthancConfig {
-  return loadConfig().orthanc;
 }
