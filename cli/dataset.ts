@@ -138,10 +138,10 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   if (options.groupRegex && options.groupCsv) throw new UsageError('give --group-regex or --group-csv, not both');
   if (options.every && options.frameList) throw new UsageError('give --every or --frame-list, not both');
   if (options.masks && !(fs.existsSync(options.masks) && fs.statSync(options.masks).isDirectory())) throw new UsageError(`--masks ${options.masks} is not a folder`);
+  const dicomWeb = options.format === 'dicomweb' ? dicomWebRequest(ctx, options) : undefined;
   const dicomLike = options.format === 'dicom' || options.format === 'dicomweb';
   const salt = dicomLike ? dicomSalt(ctx) : undefined;
   const frames = options.format === 'camus' ? camusFrames(options.frames) : undefined;
-  const dicomWeb = options.format === 'dicomweb' ? dicomWebRequest(ctx, options) : undefined;
   let dir: string;
   if (dicomWeb) {
     dir = dicomWeb.cacheFolder;
