@@ -121,6 +121,17 @@ export interface LabelStudioConfig {
   bin?: string;
 }
 
+export interface OrthancConfig {
+  /** The local Orthanc's HTTP port (`ORTHANC_PORT`); it answers only on 127.0.0.1 (remote access off). */
+  port: number;
+  /** `services:start` also starts Orthanc (`ORTHANC_ENABLE=1`, like `--pacs`). */
+  enableLocal: boolean;
+  /** An `Orthanc` executable to use instead of the one unpacked into `<tools>/orthanc` (`ORTHANC_BIN`, e.g. /usr/sbin/Orthanc). */
+  bin?: string;
+  /** The DICOMweb plugin that `ORTHANC_BIN` loads (`ORTHANC_DICOMWEB_PLUGIN`). */
+  dicomWebPlugin: string;
+}
+
 export interface WeightsConfig {
   /** Where `--encoder-weights imagenet` downloads from (`ECHO_WEIGHTS_HUB`, default Hugging Face; a mirror's address works too). */
   hub: string;
@@ -133,6 +144,7 @@ export interface ProjectConfig {
   minio: MinioConfig;
   labels: LabelsConfig;
   labelStudio: LabelStudioConfig;
+  orthanc: OrthancConfig;
   taskQueues: { light: string; accel: string };
   worker: WorkerConfig;
   tf: TensorFlowConfig;
@@ -182,6 +194,13 @@ export function loadConfig(): ProjectConfig {
       userToken: env('LABEL_STUDIO_USER_TOKEN', 'echo-al-local-label-studio-token'),
       enableLocal: envFlag('LABEL_STUDIO_ENABLE', false),
       bin: optionalEnv('LABEL_STUDIO_BIN'),
+    },
+    orthanc: {
+      port: envInt('ORTHANC_PORT', 8042),
+      enableLocal: envFlag('ORTHANC_ENABLE', false),
+      bin: optionalEnv('ORTHANC_BIN'),
+      // Where Debian's orthanc-dicomweb package puts it.
+      dicomWebPlugin: env('ORTHANC_DICOMWEB_PLUGIN', '/usr/share/orthanc/plugins/libOrthancDicomWeb.so'),
     },
     taskQueues: {
       light: env('TASK_QUEUE_LIGHT', 'echo-al-light'),

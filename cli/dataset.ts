@@ -6,6 +6,8 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CAMUS_FRAMES, CAMUS_VIEWS, type CamusFrame, type CamusView, IMPORT_FORMATS, type ImportFormat } from '../contracts';
 import { importCamus, importDicom, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
 import { locateDicomTokens } from '../data/import/dicom';
+import { dicomWebCacheFolder, importDicomWeb } from '../data/import/dicomweb';
+import { authorizationFromToken } from '../data/import/dicomwebClient';
 import { HETEROGENEITY_KINDS, type HeterogeneityKind, type HeterogeneityOptions } from '../data/synthetic';
 import { DEFAULT_VAL_SHARE, listUnfinishedDatasets, removeUnfinishedDataset, splitByGroup } from '../data/import/importCore';
 import { datasetKeys, listDatasets, readItems, readManifest, readSplit, splitNames, writeDataset } from '../data/manifest';
@@ -40,15 +42,20 @@ interface ImportOptions {
   every?: number;
   frameList?: number[];
   masks?: string;
+  url?: string;
+  study?: string[];
+  query?: string;
+  tokenFile?: string;
 }
 
-const COMMON_IMPORT_OPTIONS = ['format', 'dir', 'size', 'initial', 'testShare', 'valShare', 'testVideos', 'valVideos', 'seed', 'name', 'json'];
+const COMMON_IMPORT_OPTIONS = ['format', 'size', 'initial', 'testShare', 'valShare', 'testVideos', 'valVideos', 'seed', 'name', 'json'];
 /** Options each format reads, beyond the common ones. */
 const FORMAT_OPTIONS: Record<ImportFormat, string[]> = {
-  pairs: ['maskPattern', 'label', 'groupRegex', 'groupCsv'],
-  camus: ['views', 'frames', 'splitLists', 'label'],
-  dicom: ['every', 'frameList', 'masks', 'label'],
-  synthetic: ['videos', 'framesPerVideo', 'heterogeneity'],
+  pairs: ['dir', 'maskPattern', 'label', 'groupRegex', 'groupCsv'],
+  camus: ['dir', 'views', 'frames', 'splitLists', 'label'],
+  dicom: ['dir', 'every', 'frameList', 'masks', 'label'],
+  dicomweb: ['url', 'study', 'query', 'tokenFile', 'every', 'frameList', 'masks', 'label'],
+  synthetic: ['dir', 'videos', 'framesPerVideo', 'heterogeneity'],
 };
 
 /** `none`, `default`, or `depth=0.1,gain=0.2,…` (the kinds of data/synthetic.ts; unnamed kinds 0). */
@@ -98,15 +105,21 @@ function camusFrames(value: string | undefined): CamusFrame[] | 'half_sequence' 
  * The summary on the terminal. `localName` turns the tokens a DICOM import stores instead of file names back into the
  * paths the user gave — here only, on the machine that holds the files (never into the store or a log).
  */
-function printSummary(summary: ImportSummary, json: boolean | undefined, localName: (file: string) => string = (file) => file): void {
+function printSummary(
+  summary: ImportSummary,
+  json: boolean | undefined,
+  localName: (file: string) => string = (file) => file,
+  retrieval?: { downloaded: number; cached: number },
+): void {
   const skipped = summary.skipped.map((skip) => ({ ...skip, file: localName(skip.file) }));
   if (json) {
     console.log(JSON.stringify({
       datasetId: summary.datasetId, reused: summary.reused, imported: summary.imported, labelled: summary.labelled,
-      splits: summary.manifest.splits.counts, skipped, summaryKey: summary.summaryKey,
+      splits: summary.manifest.splits.counts, skipped, summaryKey: summary.summaryKey, ...retrieval,
     }, null, 2));
     return;
   }
+  if (retrieval) console.log(`retrieved ${retrieval.downloaded} instances over DICOMweb; ${retrieval.cached} were already in the local cache`);
   const c = summary.manifest.splits.counts;
   const unlabelledHeldOut = (c.valUnlabelled ?? 0) + (c.testUnlabelled ?? 0);
   console.log(`${summary.reused ? 'already imported' : 'imported'} ${summary.datasetId}: ${summary.imported} images (${summary.labelled} labelled); ` +
@@ -125,10 +138,14 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   if (options.groupRegex && options.groupCsv) throw new UsageError('give --group-regex or --group-csv, not both');
   if (options.every && options.frameList) throw new UsageError('give --every or --frame-list, not both');
   if (options.masks && !(fs.existsSync(options.masks) && fs.statSync(options.masks).isDirectory())) throw new UsageError(`--masks ${options.masks} is not a folder`);
-  const salt = options.format === 'dicom' ? dicomSalt(ctx) : undefined;
+  const dicomWeb = options.format === 'dicomweb' ? dicomWebRequest(ctx, options) : undefined;
+  const dicomLike = options.format === 'dicom' || options.format === 'dicomweb';
+  const salt = dicomLike ? dicomSalt(ctx) : undefined;
   const frames = options.format === 'camus' ? camusFrames(options.frames) : undefined;
   let dir: string;
-  if (options.format === 'synthetic') {
+  if (dicomWeb) {
+    dir = dicomWeb.cacheFolder;
+  } else if (options.format === 'synthetic') {
     const variety = options.heterogeneity ? `-h${Object.entries(options.heterogeneity).map(([k, v]) => `${k[0]}${v}`).join('') || 'default'}` : '';
     dir = path.resolve(options.dir ?? path.join(ctx.config.dataDir, 'synthetic',
       `v${options.videos ?? 20}-f${options.framesPerVideo ?? 30}-s${options.size}-seed${options.seed}${variety}`));
@@ -148,6 +165,8 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   const store = ctx.store();
   await store.ensureBucket();
   let summary: ImportSummary;
+  let retrieval: { downloaded: number; cached: number } | undefined;
+  const dicomFrames = options.every || options.frameList ? { frames: { every: options.every, list: options.frameList } } : {};
   try {
     if (options.format === 'synthetic') {
       fs.mkdirSync(dir, { recursive: true });
@@ -165,8 +184,17 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
       summary = await importDicom(store, {
         dir, size: options.size, ...split, salt: salt!, name: options.name, label: options.label,
         ...(options.masks ? { masksDir: path.resolve(options.masks) } : {}),
-        ...(options.every || options.frameList ? { frames: { every: options.every, list: options.frameList } } : {}),
+        ...dicomFrames,
       });
+    } else if (dicomWeb) {
+      const result = await importDicomWeb(store, {
+        ...dicomWeb.request, size: options.size, ...split, salt: salt!, name: options.name, label: options.label,
+        ...(options.masks ? { masksDir: path.resolve(options.masks) } : {}),
+        ...dicomFrames,
+        onRetrieve: (done, total) => progress.update('instances retrieved over DICOMweb', done, total),
+      });
+      summary = result;
+      retrieval = { downloaded: result.downloaded, cached: result.cached };
     } else {
       summary = await importCamus(store, {
         dir, size: options.size, ...split, frames: frames!, name: options.name, views: options.views ?? ['2CH'],
@@ -176,10 +204,44 @@ async function runImport(ctx: CliContext, options: ImportOptions, command: Comma
   } finally {
     progress.stop();
   }
-  const tokens = options.format === 'dicom' && summary.skipped.length > 0
+  const tokens = dicomLike && summary.skipped.length > 0
     ? await locateDicomTokens({ dir, salt: salt!, ...(options.masks ? { masksDir: path.resolve(options.masks) } : {}) })
     : undefined;
-  printSummary(summary, options.json, tokens ? (file) => (tokens.has(file) ? path.relative(process.cwd(), tokens.get(file)!) || tokens.get(file)! : file) : undefined);
+  printSummary(summary, options.json, tokens ? (file) => (tokens.has(file) ? path.relative(process.cwd(), tokens.get(file)!) || tokens.get(file)! : file) : undefined, retrieval);
+}
+
+/**
+ * `--format dicomweb`'s server, selection and credentials, checked before anything is contacted. Instances are cached
+ * under `<data dir>/dicomweb` (one folder per server), where a later run finds what an interrupted one stored.
+ */
+function dicomWebRequest(ctx: CliContext, options: ImportOptions) {
+  if (!options.url) throw new UsageError('--format dicomweb needs --url, the DICOMweb root (e.g. http://127.0.0.1:8042/dicom-web)');
+  if (options.study?.length && options.query) throw new UsageError('give --study or --query, not both');
+  // A hospital archive holds every patient's studies: the selection is always said, never "everything".
+  if (!options.study?.length && !options.query) throw new UsageError('--format dicomweb needs --study UID… or --query, e.g. --query \'ModalitiesInStudy=US&StudyDate=20240101-20241231\'');
+  const badStudy = options.study?.find((uid) => !/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64);
+  if (badStudy !== undefined) throw new UsageError(`--study takes Study Instance UIDs (digits and dots, up to 64 characters); '${badStudy}' is not one`);
+  let authorization: string | undefined;
+  if (options.tokenFile) {
+    let text: string;
+    try {
+      text = fs.readFileSync(options.tokenFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--token-file ${options.tokenFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (text.trim() === '') throw new UsageError(`--token-file ${options.tokenFile} is empty`);
+    authorization = authorizationFromToken(text);
+  }
+  const cacheDir = path.join(ctx.config.dataDir, 'dicomweb');
+  return {
+    cacheFolder: dicomWebCacheFolder(cacheDir, options.url),
+    request: {
+      url: options.url, cacheDir,
+      ...(options.study?.length ? { studies: options.study } : {}),
+      ...(options.query ? { query: options.query } : {}),
+      ...(authorization ? { authorization } : {}),
+    },
+  };
 }
 
 export function registerDatasetCommands(program: Command, ctx: CliContext): void {
@@ -269,7 +331,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
       for (const id of recent) console.log(`left ${id}: written in the last ${options.minAge / 60_000} min (an import may still be running; --min-age 0s removes it)`);
     });
 
-  dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, DICOM ultrasound, or generate a synthetic echo set')
+  dataset.command('import').description('import a folder of image/mask pairs, a CAMUS release, DICOM ultrasound (a folder or a PACS over DICOMweb), or generate a synthetic echo set')
     .addOption(new Option('--format <format>', 'what to import').choices(IMPORT_FORMATS).default('pairs'))
     .option('--dir <dir>', 'the folder to import (synthetic: where the generated files go)')
     .option('--size <px>', 'images are resized to size × size', positiveInt, 256)
@@ -282,7 +344,7 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--name <text>', 'a name for the dataset')
     .option('--json', 'print the import summary as JSON')
     .option('--mask-pattern <pattern>', 'pairs: mask file name for an image, with {stem} (default {stem}_mask.png)', maskPattern)
-    .option('--label <n>', 'pairs, camus, dicom: the label value of the structure in multi-label masks', positiveInt)
+    .option('--label <n>', 'pairs, camus, dicom, dicomweb: the label value of the structure in multi-label masks', positiveInt)
     .option('--group-regex <regex>', 'pairs: the video of a file, from the first capture group of this regex on its path', regex)
     .option('--group-csv <file>', 'pairs: a CSV of file,group')
     .option('--views <list>', 'camus: views to import (2CH, 4CH)', listOf(oneOf(CAMUS_VIEWS)))
@@ -291,8 +353,12 @@ export function registerDatasetCommands(program: Command, ctx: CliContext): void
     .option('--videos <n>', 'synthetic: videos to generate', positiveInt)
     .option('--frames-per-video <n>', 'synthetic: frames per video', positiveInt)
     .option('--heterogeneity <spec>', 'synthetic: atypical videos: none, default, or depth=0.1,gain=0.1,foreshortened=0.1,dropout=0.15,confusion=0.1', heterogeneity)
-    .option('--every <n>', 'dicom: every Nth frame of each file (frame 1, 1+N, …)', positiveInt)
-    .option('--frame-list <list>', 'dicom: these frame numbers (1-based) of each file', listOf(positiveInt))
-    .option('--masks <dir>', 'dicom: folder of PNG masks (<file stem>_<frame>.png or <SOPInstanceUID>_<frame>.png)')
+    .option('--every <n>', 'dicom, dicomweb: every Nth frame of each file (frame 1, 1+N, …)', positiveInt)
+    .option('--frame-list <list>', 'dicom, dicomweb: these frame numbers (1-based) of each file', listOf(positiveInt))
+    .option('--masks <dir>', 'dicom, dicomweb: folder of PNG masks (<file stem>_<frame>.png or <SOPInstanceUID>_<frame>.png)')
+    .option('--url <url>', 'dicomweb: the DICOMweb root of the PACS, e.g. http://127.0.0.1:8042/dicom-web')
+    .option('--study <uid...>', 'dicomweb: the Study Instance UIDs to import (default: every study --query finds)')
+    .option('--query <params>', 'dicomweb: QIDO-RS search parameters for the studies, e.g. \'ModalitiesInStudy=US&StudyDate=20240101-20241231\'')
+    .option('--token-file <file>', 'dicomweb: a file holding the access token (sent as a bearer token) or a whole Authorization value (\'Basic …\')')
     .action((options: ImportOptions, command: Command) => runImport(ctx, options, command));
 }

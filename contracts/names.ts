@@ -141,7 +141,7 @@ export type LogLevelName = (typeof LOG_LEVELS)[number];
 export const isLogLevelName = member(LOG_LEVELS);
 
 /** Dataset importers. */
-export const IMPORT_FORMATS = ['pairs', 'camus', 'dicom', 'synthetic'] as const;
+export const IMPORT_FORMATS = ['pairs', 'camus', 'dicom', 'dicomweb', 'synthetic'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
 /** CAMUS views and frames. */

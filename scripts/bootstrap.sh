@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a command needs into project-local, git-ignored folders, reusing what is there:
 # npm packages (node_modules), then the Temporal CLI, MinIO and the native TensorFlow addon (.tools), and with
-# `--label-studio` Label Studio (.tools/label-studio, ≈1 GB): `npm test` and `npm run setup` pass it, `npm run demo`
-# does not (the demo never starts Label Studio). `bash scripts/bootstrap.sh [--label-studio]`.
+# `--label-studio` Label Studio (.tools/label-studio, ≈1 GB) and with `--pacs` Orthanc with DICOMweb (.tools/orthanc,
+# ≈45 MB of Debian packages): `npm test` and `npm run setup` pass both, `npm run demo` neither (the demo starts
+# neither). `bash scripts/bootstrap.sh [--label-studio] [--pacs]`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,8 @@
 /**
  * Starts, checks and stops the local embedded services: the Temporal CLI dev server (SQLite persistence, UI)
- * and MinIO on a local folder; with `start --label-studio` (or LABEL_STUDIO_ENABLE=1) also Label Studio.
- * `tsx scripts/services.ts start [--label-studio]|stop|status`.
+ * and MinIO on a local folder; with `start --label-studio` (or LABEL_STUDIO_ENABLE=1) also Label Studio, with
+ * `--pacs` (or ORTHANC_ENABLE=1) also Orthanc, a local PACS with DICOMweb.
+ * `tsx scripts/services.ts start [--label-studio] [--pacs]|stop|status [--label-studio] [--pacs]`.
  *
  * Starting twice is harmless; a healthy service of the same kind already at the configured address is used as
  * it is; a port held by anything else is an error naming the variable to change.
@@ -16,6 +17,7 @@ import { SEARCH_ATTRIBUTES as WORKFLOW_SEARCH_ATTRIBUTES } from '../contracts/na
 import { LabelStudioClient } from '../labelling/labelStudio/client';
 import { ObjectStore } from '../store/objectStore';
 import { ensureLabelStudio, labelStudioEnabled, labelStudioSettingsFromEnv, startLabelStudio } from './labelStudio';
+import { ensureOrthanc, orthancVersion, startOrthanc } from './orthanc';
 import { ensureTool, SetupError } from './tools';
 
 /** The dev server's spelling of each search-attribute type. */
@@ -26,7 +28,7 @@ export const SEARCH_ATTRIBUTES: Record<string, string> = Object.fromEntries(
   Object.values(WORKFLOW_SEARCH_ATTRIBUTES).map(({ name, type }) => [name, DEV_SERVER_TYPE[type]]),
 );
 
-type ServiceName = 'temporal' | 'minio' | 'label-studio';
+type ServiceName = 'temporal' | 'minio' | 'label-studio' | 'orthanc';
 
 interface ServicePaths {
   pidFile: string;
@@ -210,6 +212,22 @@ async function startLabelStudioService(config: ProjectConfig): Promise<string> {
   return `started at ${url} (pid ${started.pid}), Label Studio ${started.version}, user ${settings.username}, data ${dataDir}, log ${p.logFile}`;
 }
 
+async function startOrthancService(config: ProjectConfig): Promise<string> {
+  const p = paths(config, 'orthanc');
+  const url = `http://127.0.0.1:${config.orthanc.port}`;
+  if (ownPid(p) !== undefined && (await orthancVersion(url))) return `already running at ${url}`;
+  if (await portOpen('127.0.0.1', config.orthanc.port)) {
+    if (await orthancVersion(url)) return `using the Orthanc already at ${url} (not started by this project)`;
+    throw new SetupError(`Port ${config.orthanc.port} on 127.0.0.1 is taken by something that is not Orthanc with DICOMweb; stop it or set ORTHANC_PORT to a free port.`);
+  }
+  const dataDir = path.join(config.dataDir, 'orthanc');
+  const started = await startOrthanc({
+    install: ensureOrthanc(config.toolsDir, config.orthanc), port: config.orthanc.port, dataDir, logFile: p.logFile,
+    onSpawn: (pid) => fs.writeFileSync(p.pidFile, String(pid)),
+  });
+  return `started at ${url} (pid ${started.pid}), Orthanc ${started.version}, DICOMweb ${started.dicomWebUrl}, data ${dataDir}, log ${p.logFile}`;
+}
+
 async function stopService(config: ProjectConfig, name: ServiceName): Promise<string> {
   const p = paths(config, name);
   const pid = ownPid(p);
@@ -238,10 +256,17 @@ export function restartableService(config: ProjectConfig, name: 'temporal' | 'mi
   };
 }
 
-export async function startServices(config = loadConfig(), options: { labelStudio?: boolean } = {}): Promise<void> {
+/** The opt-in components a command asks for. */
+export interface OptionalServices {
+  labelStudio?: boolean;
+  pacs?: boolean;
+}
+
+export async function startServices(config = loadConfig(), options: OptionalServices = {}): Promise<void> {
   console.log(`temporal: ${await startTemporal(config)}`);
   console.log(`minio:    ${await startMinio(config)}`);
   if (options.labelStudio) console.log(`label-studio: ${await startLabelStudioService(config)}`);
+  if (options.pacs) console.log(`orthanc:  ${await startOrthancService(config)}`);
 }
 
 export async function stopServices(config = loadConfig()): Promise<void> {
@@ -249,30 +274,43 @@ export async function stopServices(config = loadConfig()): Promise<void> {
   console.log(`minio:    ${await stopService(config, 'minio')}`);
   // Label Studio is opt-in: mentioned only when this project started it.
   if (fs.existsSync(paths(config, 'label-studio').pidFile)) console.log(`label-studio: ${await stopService(config, 'label-studio')}`);
+  if (fs.existsSync(paths(config, 'orthanc').pidFile)) console.log(`orthanc:  ${await stopService(config, 'orthanc')}`);
 }
 
-export async function servicesStatus(config = loadConfig(), options: { labelStudio?: boolean } = {}): Promise<boolean> {
+export async function servicesStatus(config = loadConfig(), options: OptionalServices = {}): Promise<boolean> {
   const t = await temporalHealthy(config);
   const m = await minioHealthy(config);
   console.log(`temporal: ${t ? 'healthy' : 'down'} at ${config.temporal.address}, UI http://${hostPort(config.temporal.address).host}:${config.temporal.uiPort}`);
   console.log(`minio:    ${m ? 'healthy' : 'down'} at ${config.minio.endPoint}:${config.minio.port}, bucket '${config.minio.bucket}'`);
   // Shown (and counted) when asked for or started by this project; otherwise status is as before.
-  const lsWanted = options.labelStudio || ownPid(paths(config, 'label-studio')) !== undefined;
-  if (!lsWanted) return t && m;
-  const url = `http://127.0.0.1:${labelStudioSettingsFromEnv().port}`;
-  const version = await labelStudioVersion(url);
-  console.log(`label-studio: ${version ? `healthy (${version})` : 'down'} at ${url}`);
-  return t && m && version !== undefined;
+  let healthy = t && m;
+  if (options.labelStudio || ownPid(paths(config, 'label-studio')) !== undefined) {
+    const url = `http://127.0.0.1:${labelStudioSettingsFromEnv().port}`;
+    const version = await labelStudioVersion(url);
+    console.log(`label-studio: ${version ? `healthy (${version})` : 'down'} at ${url}`);
+    healthy &&= version !== undefined;
+  }
+  if (options.pacs || ownPid(paths(config, 'orthanc')) !== undefined) {
+    const url = `http://127.0.0.1:${config.orthanc.port}`;
+    const version = await orthancVersion(url);
+    console.log(`orthanc:  ${version ? `healthy (Orthanc ${version}, DICOMweb ${url}/dicom-web)` : 'down'} at ${url}`);
+    healthy &&= version !== undefined;
+  }
+  return healthy;
 }
 
 async function main(): Promise<void> {
   const command = process.argv[2];
-  const labelStudio = process.argv.includes('--label-studio') || labelStudioEnabled();
-  if (command === 'start') await startServices(loadConfig(), { labelStudio });
-  else if (command === 'stop') await stopServices();
-  else if (command === 'status') process.exitCode = (await servicesStatus(loadConfig(), { labelStudio })) ? 0 : 1;
+  const config = loadConfig();
+  const optional: OptionalServices = {
+    labelStudio: process.argv.includes('--label-studio') || labelStudioEnabled(),
+    pacs: process.argv.includes('--pacs') || config.orthanc.enableLocal,
+  };
+  if (command === 'start') await startServices(config, optional);
+  else if (command === 'stop') await stopServices(config);
+  else if (command === 'status') process.exitCode = (await servicesStatus(config, optional)) ? 0 : 1;
   else {
-    console.error('usage: tsx scripts/services.ts start [--label-studio]|stop|status [--label-studio]');
+    console.error('usage: tsx scripts/services.ts start [--label-studio] [--pacs]|stop|status [--label-studio] [--pacs]');
     process.exitCode = 2;
   }
 }

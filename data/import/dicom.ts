@@ -54,6 +54,13 @@ export interface DicomImportOptions extends SplitOptions {
   /** Mask value of the structure in multi-label masks. */
   label?: number;
   name?: string;
+  /**
+   * Only these files under `dir` (absolute paths) instead of every file there: the DICOMweb import's cache holds the
+   * instances of earlier selections too.
+   */
+  files?: readonly string[];
+  /** Recorded in the manifest (default 'dicom'); the DICOMweb import says 'dicomweb'. */
+  source?: string;
 }
 
 const dicomExtensions = /\.(dcm|dicom|dic|ima)$/i;
@@ -168,7 +175,12 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
   checkSelection(options.frames);
   const masksDir = options.masksDir ? path.resolve(options.masksDir) : undefined;
   const insideMasks = (file: string) => masksDir !== undefined && (file === masksDir || file.startsWith(masksDir + path.sep));
-  const files = (await listFiles(dir)).filter((f) => !insideMasks(f));
+  const chosen = options.files
+    ? [...new Set(options.files.map((f) => path.resolve(f)))].sort((a, b) => relativePosix(dir, a).localeCompare(relativePosix(dir, b)))
+    : await listFiles(dir);
+  const outside = chosen.find((f) => relativePosix(dir, f).startsWith('../'));
+  if (outside) throw new Error(`files must lie under dir (${dir}); ${outside} does not.`);
+  const files = chosen.filter((f) => !insideMasks(f));
   const maskFiles = masksDir ? (await listFiles(masksDir)).filter((f) => /\.png$/i.test(f)) : [];
   const fileToken = (file: string) => dicomFileToken(salt, relativePosix(dir, file));
   const maskToken = (file: string) => dicomMaskToken(salt, relativePosix(masksDir!, file));
@@ -267,6 +279,8 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
 
   const fingerprintOptions = {
     importer: 'dicom@1',
+    // Only when set, so folder imports keep their dataset ids.
+    ...(options.source ? { source: options.source } : {}),
     size,
     salt,
     frames: options.frames ?? null,
@@ -281,7 +295,7 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
   return runImport(store, {
     ...options,
     name: options.name ?? 'DICOM ultrasound',
-    source: 'dicom',
+    source: options.source ?? 'dicom',
     size,
     fingerprint,
     candidates,

@@ -54,12 +54,12 @@ describe('TensorFlow backend selection', () => {
   });
 });
 
-describe('optional components: Label Studio only for the commands that run it', () => {
+describe('optional components: Label Studio and Orthanc only for the commands that run them', () => {
   const scripts = (JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
 
-  it('npm run demo installs without Label Studio; npm test, test:e2e and setup with it', () => {
+  it('npm run demo installs without Label Studio and Orthanc; npm test, test:e2e and setup with them', () => {
     expect(scripts.demo).toMatch(/^bash scripts\/bootstrap\.sh && /);
-    for (const name of ['test', 'test:e2e', 'setup']) expect(scripts[name], name).toMatch(/^bash scripts\/bootstrap\.sh --label-studio\b/);
+    for (const name of ['test', 'test:e2e', 'setup']) expect(scripts[name], name).toMatch(/^bash scripts\/bootstrap\.sh --label-studio --pacs( && |$)/);
     expect(fs.readFileSync(path.join(projectRoot, 'scripts', 'bootstrap.sh'), 'utf8')).toContain('npx tsx scripts/setup.ts "$@"');
   });
 
@@ -72,20 +72,32 @@ describe('optional components: Label Studio only for the commands that run it', 
     const env: NodeJS.ProcessEnv = { ...savedEnv, ...bins, ECHO_TOOLS_DIR: tools, PATH: '/nonexistent' };
     delete env.LABEL_STUDIO_BIN;
     delete env.LABEL_STUDIO_ENABLE;
+    delete env.ORTHANC_BIN;
+    delete env.ORTHANC_ENABLE;
     const result = spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'scripts/setup.ts', ...args], {
       cwd: projectRoot, encoding: 'utf8', env, timeout: 120_000,
     });
     const labelStudioDir = fs.existsSync(path.join(tools, 'label-studio'));
+    const orthancDir = fs.existsSync(path.join(tools, 'orthanc'));
     fs.rmSync(tools, { recursive: true, force: true });
-    return { ...result, labelStudioDir };
+    return { ...result, labelStudioDir, orthancDir };
   };
 
-  it('without --label-studio (the demo) does not touch Label Studio', () => {
+  it('without --label-studio and --pacs (the demo) touches neither Label Studio nor Orthanc', () => {
     const result = setup([]);
     expect(result.stderr).not.toContain('setup error');
     expect(result.status).toBe(0);
     expect(result.stdout).toContain('[tools] label-studio: not needed by this command');
+    expect(result.stdout).toContain('[tools] orthanc: not needed by this command');
     expect(result.labelStudioDir).toBe(false);
+    expect(result.orthancDir).toBe(false);
+  });
+
+  it('with --pacs installs Orthanc, and says what to install when apt is not there', () => {
+    const result = setup(['--pacs']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/Downloading the Orthanc packages needs 'apt-get', which is not installed\..*apt-get install orthanc orthanc-dicomweb/s);
+    expect(result.orthancDir).toBe(false);
   });
 
   it('with --label-studio (npm test) installs it, and refuses an unknown argument', () => {
@@ -94,6 +106,6 @@ describe('optional components: Label Studio only for the commands that run it', 
     expect(result.stderr).toMatch(/Creating the Label Studio venv needs 'python3', which is not installed/);
     const bad = setup(['--labelstudio']);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain('unknown argument --labelstudio; usage: setup [--label-studio]');
+    expect(bad.stderr).toContain('unknown argument --labelstudio; usage: setup [--label-studio] [--pacs]');
   });
 });
