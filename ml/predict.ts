@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import {
-  modelKeys, PREDICT_FALLBACK_DROPOUT, predictKeys, scoringKeys, type PredictBatchRecord, type PredictionRow, type PredictItem, type PredictModel,
+  modelKeys, PREDICT_FALLBACK_DROPOUT, type PredictEngine, predictKeys, scoringKeys, type PredictBatchRecord, type PredictionRow, type PredictItem, type PredictModel,
   type PredictOptions, type VideoExtremes,
 } from '../contracts';
 import { foreground, type GreyFrame, mapToFrame, maskToFrame, modelInput, resizeGrey } from './inference';
@@ -45,8 +45,35 @@ export interface FrameSource {
   load(item: PredictItem): Promise<LoadedFrame>;
 }
 
+/**
+ * What turns a batch of model inputs into probabilities. The tfjs model is one (`tfEngine`); ONNX Runtime on the
+ * model's ONNX export is the other (export/onnx/session.ts: ml may not import export, so it is passed in).
+ */
+export interface SegmentationEngine {
+  name: PredictEngine;
+  /** [height, width, channels] the model takes. */
+  inputShape: readonly [number, number, number];
+  /** [batch, H, W, classes] probabilities of [batch, H, W, channels] inputs; the caller disposes the result. */
+  probabilities(inputs: tf.Tensor4D): Promise<tf.Tensor4D>;
+  dispose(): void;
+}
+
+/** Builds the engine of a loaded segmentation model (the net stays owned by the caller). */
+export type EngineFactory = (net: SegmentationNet) => Promise<SegmentationEngine>;
+
+/** The tfjs model itself as the engine. */
+export function tfEngine(net: SegmentationNet): SegmentationEngine {
+  const [height, width, channels] = net.model.inputs[0].shape.slice(1) as number[];
+  return {
+    name: 'tf',
+    inputShape: [height, width, channels],
+    probabilities: async (inputs) => net.model.predict(inputs) as tf.Tensor4D,
+    dispose: () => undefined,
+  };
+}
+
 export interface PredictionModels {
-  segmentation: SegmentationNet;
+  segmentation: SegmentationEngine;
   /** A model with MC dropout (for `--uncertainty`). */
   uncertainty?: SegmentationNet;
   dispose(): void;
@@ -81,25 +108,33 @@ export async function loadStoredModel(store: BlobStore, modelKey: string, dropou
  * The segmentation model and, when asked for, the model MC dropout samples: `model.uncertaintyKey` if given; else
  * the segmentation model itself when it was trained with dropout; else its weights with `PREDICT_FALLBACK_DROPOUT`.
  */
-export async function loadPredictionModels(store: BlobStore, model: PredictModel, withUncertainty: boolean): Promise<PredictionModels> {
+export async function loadPredictionModels(store: BlobStore, model: PredictModel, withUncertainty: boolean,
+  engineOf: EngineFactory = async (net) => tfEngine(net)): Promise<PredictionModels> {
   const segmentation = await loadStoredModel(store, model.modelKey);
   let uncertainty: SegmentationNet | undefined;
+  let engine: SegmentationEngine | undefined;
+  const disposeNets = () => {
+    segmentation.model.dispose();
+    if (uncertainty && uncertainty !== segmentation) uncertainty.model.dispose();
+  };
   try {
     if (withUncertainty) {
       if (model.uncertaintyKey) uncertainty = await loadStoredModel(store, model.uncertaintyKey);
       else if (segmentation.config.dropout.strategy === 'none') uncertainty = await loadStoredModel(store, model.modelKey, PREDICT_FALLBACK_DROPOUT);
       else uncertainty = segmentation;
     }
+    engine = await engineOf(segmentation);
   } catch (error) {
-    segmentation.model.dispose();
+    disposeNets();
     throw error;
   }
+  const segmentationEngine = engine;
   return {
-    segmentation,
+    segmentation: segmentationEngine,
     uncertainty,
     dispose() {
-      segmentation.model.dispose();
-      if (uncertainty && uncertainty !== segmentation) uncertainty.model.dispose();
+      segmentationEngine.dispose();
+      disposeNets();
     },
   };
 }
@@ -237,8 +272,7 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
   job.onStage?.('loading');
   const loaded = await Promise.all(items.map((item) => job.frames.load(item)));
   items.forEach((item, i) => checkItem(item, loaded[i]));
-  const model = models.segmentation.model;
-  const [, height, width, channels] = model.inputs[0].shape as number[];
+  const [height, width, channels] = models.segmentation.inputShape;
   job.onStage?.('predicting');
   const inputs = tf.tidy(() => {
     const grey = tf.stack(items.map((item, i) => {
@@ -249,10 +283,16 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
   });
   const rows: PredictionRow[] = [];
   try {
-    const masks = tf.tidy(() => {
-      const binary = foreground(model.predict(inputs) as tf.Tensor4D);
-      return items.map((item, i) => maskToFrame(binary.slice([i, 0, 0], [1, -1, -1]).squeeze([0]) as tf.Tensor2D, item.originalSize, item.crop));
-    });
+    const probabilities = await models.segmentation.probabilities(inputs);
+    let masks: tf.Tensor2D[];
+    try {
+      masks = tf.tidy(() => {
+        const binary = foreground(probabilities);
+        return items.map((item, i) => maskToFrame(binary.slice([i, 0, 0], [1, -1, -1]).squeeze([0]) as tf.Tensor2D, item.originalSize, item.crop));
+      });
+    } finally {
+      probabilities.dispose();
+    }
     try {
       job.onStage?.('writing');
       for (const [i, item] of items.entries()) {

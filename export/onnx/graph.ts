@@ -13,8 +13,9 @@ export interface ConvertedGraph {
   output: OnnxValue;
 }
 
-export const INPUT_NAME = 'input';
-export const OUTPUT_NAME = 'output';
+import { INPUT_NAME, OUTPUT_NAME } from './proto';
+
+export { INPUT_NAME, OUTPUT_NAME };
 
 /** Every symbolic tensor the output depends on, inputs before the tensors computed from them. */
 function topologicalOrder(output: tf.SymbolicTensor): tf.SymbolicTensor[] {
