@@ -4,12 +4,16 @@
  * engine takes and gives what the tfjs model does — NHWC float32 grey in [0, 1] in, [batch, H, W, classes]
  * probabilities out — so `ml/predict.ts` thresholds and resizes its output exactly as tfjs'.
  *
+ * Device: the CPU, or CUDA with `ONNX_PROVIDER=cuda` on a host where onnxruntime-node was installed with its CUDA
+ * binaries; training stays on tfjs (tfjs-node-gpu on such hosts).
+ *
  * Threads: the session's intra-op pool gets TensorFlow's intra-op count (TF_NUM_INTRAOP_THREADS, default the CPU
  * count; ml/backend.ts), so that comparing the engines compares kernels, not thread counts. The graph is a chain of
  * operators, so ONNX Runtime's sequential execution mode is used and its inter-op pool stays unused.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { loadConfig } from '../../config';
 import { tfThreadCounts } from '../../ml/backend';
 import type { SegmentationEngine } from '../../ml/predict';
 import type { SegmentationNet } from '../../ml/zoo';
@@ -17,10 +21,13 @@ import { packageMetadata } from '../package';
 import { exportOnnx } from './index';
 import { INPUT_NAME, OUTPUT_NAME } from './proto';
 
-/** An InferenceSession of an ONNX model (bytes or a file) on the CPU, with TensorFlow's intra-op thread count. */
+/**
+ * An InferenceSession of an ONNX model (bytes or a file) on `ONNX_PROVIDER`'s device (the CPU by default; with `cuda`,
+ * CUDA first and the CPU for any operator CUDA lacks), with TensorFlow's intra-op thread count.
+ */
 export async function createOnnxSession(model: Uint8Array | string): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['cpu'],
+    executionProviders: loadConfig().onnxProvider === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     intraOpNumThreads: tfThreadCounts().intraOp,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
