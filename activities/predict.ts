@@ -42,12 +42,15 @@ export function storeFrameSource(store: ObjectStore): FrameSource {
 }
 
 /**
- * How a loaded model becomes its engine: tfjs itself, or ONNX Runtime on its in-process ONNX export (its native
- * binding is loaded only then).
+ * How loaded models become their engines: tfjs itself, or ONNX Runtime on their in-process ONNX export — the
+ * segmentation model, and the uncertainty model's MC prefix where it converts (its native binding is loaded only then).
  */
 export function engineFactory(engine: PredictEngine): EngineFactory | undefined {
   if (engine === 'tf') return undefined;
-  return async (net) => (await import('../export/onnx/session')).onnxEngine(net);
+  return {
+    segmentation: async (net) => (await import('../export/onnx/session')).onnxEngine(net),
+    mcPrefix: async (net) => (await import('../export/onnx/session')).onnxMcPrefix(net),
+  };
 }
 
 interface CachedModels {

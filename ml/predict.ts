@@ -22,7 +22,7 @@ import {
 } from '../contracts';
 import { foreground, type GreyFrame, mapToFrame, maskToFrame, modelInput, resizeGrey } from './inference';
 import { type BlobStore, MissingKeyError } from '../store/blobStore';
-import { mcScorePool } from './mcSampling';
+import { type MCPrefixRunner, mcScorePool } from './mcSampling';
 import { loadCheckpoint } from './train/checkpoint';
 import type { DropoutConfig, ModelConfig } from './types';
 import { UncertaintyMapWriter } from './uncertaintyMap';
@@ -58,8 +58,22 @@ export interface SegmentationEngine {
   dispose(): void;
 }
 
-/** Builds the engine of a loaded segmentation model (the net stays owned by the caller). */
-export type EngineFactory = (net: SegmentationNet) => Promise<SegmentationEngine>;
+/** A prefix runner for MC sampling and what releases it. */
+export interface MCPrefixEngine {
+  run: MCPrefixRunner;
+  dispose(): void;
+}
+
+/**
+ * Builds the engines of loaded models (the nets stay owned by the caller): the segmentation model's, and optionally
+ * one for the uncertainty model's MC prefix (undefined when that prefix must stay in tfjs).
+ */
+export interface EngineFactory {
+  segmentation(net: SegmentationNet): Promise<SegmentationEngine>;
+  mcPrefix?(net: SegmentationNet): Promise<MCPrefixEngine | undefined>;
+}
+
+const TF_ENGINES: EngineFactory = { segmentation: async (net) => tfEngine(net) };
 
 /** The tfjs model itself as the engine. */
 export function tfEngine(net: SegmentationNet): SegmentationEngine {
@@ -76,6 +90,8 @@ export interface PredictionModels {
   segmentation: SegmentationEngine;
   /** A model with MC dropout (for `--uncertainty`). */
   uncertainty?: SegmentationNet;
+  /** Runs the uncertainty model's deterministic prefix outside tfjs, when the engine can. */
+  uncertaintyPrefix?: MCPrefixEngine;
   dispose(): void;
 }
 
@@ -109,11 +125,14 @@ export async function loadStoredModel(store: BlobStore, modelKey: string, dropou
  * the segmentation model itself when it was trained with dropout; else its weights with `PREDICT_FALLBACK_DROPOUT`.
  */
 export async function loadPredictionModels(store: BlobStore, model: PredictModel, withUncertainty: boolean,
-  engineOf: EngineFactory = async (net) => tfEngine(net)): Promise<PredictionModels> {
+  engines: EngineFactory = TF_ENGINES): Promise<PredictionModels> {
   const segmentation = await loadStoredModel(store, model.modelKey);
   let uncertainty: SegmentationNet | undefined;
   let engine: SegmentationEngine | undefined;
+  let uncertaintyPrefix: MCPrefixEngine | undefined;
   const disposeNets = () => {
+    engine?.dispose();
+    uncertaintyPrefix?.dispose();
     segmentation.model.dispose();
     if (uncertainty && uncertainty !== segmentation) uncertainty.model.dispose();
   };
@@ -123,20 +142,13 @@ export async function loadPredictionModels(store: BlobStore, model: PredictModel
       else if (segmentation.config.dropout.strategy === 'none') uncertainty = await loadStoredModel(store, model.modelKey, PREDICT_FALLBACK_DROPOUT);
       else uncertainty = segmentation;
     }
-    engine = await engineOf(segmentation);
+    engine = await engines.segmentation(segmentation);
+    if (uncertainty && engines.mcPrefix) uncertaintyPrefix = await engines.mcPrefix(uncertainty);
   } catch (error) {
     disposeNets();
     throw error;
   }
-  const segmentationEngine = engine;
-  return {
-    segmentation: segmentationEngine,
-    uncertainty,
-    dispose() {
-      segmentationEngine.dispose();
-      disposeNets();
-    },
-  };
+  return { segmentation: engine, uncertainty, uncertaintyPrefix, dispose: disposeNets };
 }
 
 /** Frames travel as 16-bit grey: both paths (local files, uploaded PNGs) quantise the same way, so they agree exactly. */
@@ -340,6 +352,7 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
         batchSize: MC_IMAGES_PER_STEP,
         reduce: 'mean',
         dropoutSeed: options.seed + job.batch,
+        ...(models.uncertaintyPrefix ? { prefix: models.uncertaintyPrefix.run } : {}),
         onProgress: (p) => job.onStage?.(`sampling ${p.imagesDone}/${items.length}`),
         maps: {
           fn: PREDICT_UNCERTAINTY_FUNCTION,

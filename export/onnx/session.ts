@@ -10,12 +10,17 @@
  * Threads: the session's intra-op pool gets TensorFlow's intra-op count (TF_NUM_INTRAOP_THREADS, default the CPU
  * count; ml/backend.ts), so that comparing the engines compares kernels, not thread counts. The graph is a chain of
  * operators, so ONNX Runtime's sequential execution mode is used and its inter-op pool stays unused.
+ *
+ * MC dropout (`predict --uncertainty`): the uncertainty model's deterministic prefix (ml/zoo/mcSplit.ts) runs here
+ * once per batch, the stochastic tail stays in tfjs with its seeded masks (`onnxMcPrefix`). A prefix with one output
+ * (dropout before the head, `head`) converts; a `decoder`-dropout prefix has several outputs, among them split
+ * convolutions that exist only in tfjs, so it stays in tfjs.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { loadConfig } from '../../config';
 import { tfThreadCounts } from '../../ml/backend';
-import type { SegmentationEngine } from '../../ml/predict';
+import type { MCPrefixEngine, SegmentationEngine } from '../../ml/predict';
 import type { SegmentationNet } from '../../ml/zoo';
 import { packageMetadata } from '../package';
 import { exportOnnx } from './index';
@@ -59,4 +64,26 @@ export async function onnxEngine(net: SegmentationNet): Promise<SegmentationEngi
   const bytes = exportOnnx(net.model, net.config, packageMetadata(net.config, { modelKey: 'in-process' }, undefined));
   const [height, width, channels] = net.config.inputShape;
   return sessionEngine(await createOnnxSession(bytes), [height, width, channels]);
+}
+
+/**
+ * ONNX Runtime for the MC prefix of an uncertainty model (a net built with dropout): converted in-process; undefined
+ * when the prefix has several outputs (decoder dropout), which then runs in tfjs.
+ */
+export async function onnxMcPrefix(net: SegmentationNet): Promise<MCPrefixEngine | undefined> {
+  const { prefix } = net.mcSplit();
+  if (prefix.outputs.length !== 1) return undefined;
+  const session = await createOnnxSession(exportOnnx(prefix, net.config, packageMetadata(net.config, { modelKey: 'in-process MC prefix' }, undefined)));
+  return {
+    async run(images) {
+      const data = (await images.data()) as Float32Array;
+      const output = (await session.run({ [INPUT_NAME]: new ort.Tensor('float32', data, images.shape) }))[OUTPUT_NAME];
+      try {
+        return [tf.tensor(output.data as Float32Array, output.dims as number[])];
+      } finally {
+        output.dispose();
+      }
+    },
+    dispose: () => void session.release(),
+  };
 }

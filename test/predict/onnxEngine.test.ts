@@ -1,7 +1,7 @@
 /**
  * ONNX Runtime as the prediction engine, and `.onnx` files handed to `predict --package`: the engine converted
  * in-process gives tfjs' probabilities within 1e-4 and the same masks, through `predictBatch` as the CLI and the
- * activity run it; a truncated file, a file of another kind, an ONNX model without this project's metadata, one whose
+ * activity run it, and with `--uncertainty` (MC prefix in ONNX Runtime, tail in tfjs) the seeded scores within 1e-5; a truncated file, a file of another kind, an ONNX model without this project's metadata, one whose
  * input or output shape disagrees with that metadata, and a metadata.json describing another model are refused with
  * a one-line reason (exit 2, nothing written); an ONNX package runs in the CLI process and gives the tfjs package's
  * masks.
@@ -80,6 +80,57 @@ describe('the ONNX Runtime engine (in-process conversion)', () => {
     } finally {
       tfModels.dispose();
       onnxModels.dispose();
+    }
+  });
+});
+
+describe('MC dropout with the ONNX engine: the prefix in ONNX Runtime, the tail in tfjs', () => {
+  it('gives the same seeded uncertainty scores within 1e-5 (head dropout), and keeps a decoder-dropout prefix in tfjs', async () => {
+    const frames = echoFrames([40, 56], { frames: 3, seed: 21 });
+    const items: PredictItem[] = frames.map((f, i) => ({
+      id: f.id, group: 'v', order: i, originalSize: [40, 56], source: { kind: 'file', path: `${f.id}.png`, format: 'png', frame: 1, stamp: '' },
+    }));
+    const byId = new Map(frames.map((f) => [f.id, { width: f.width, height: f.height, data: Float32Array.from(f.image) }]));
+    const source = { load: async (item: PredictItem) => ({ frame: byId.get(item.id)! }) };
+    const options = { uncertainty: true, overlay: false, samples: 6, seed: 3 };
+    const scores = async (models: PredictionModels) => {
+      const { record } = await predictBatch({
+        batch: 0, items, models, frames: source, out: new MemoryBlobStore(), root: '', options, fingerprint: batchFingerprint({ modelKey: 'm' }, options, 0, items),
+      });
+      return record.rows.map((r) => r.uncertainty!);
+    };
+    const tfModels = await loadPredictionModels(store, { modelKey: 'models/tiny' }, true);
+    const onnxModels = await loadPredictionModels(store, { modelKey: 'models/tiny' }, true, engineFactory('onnx'));
+    try {
+      expect(tfModels.uncertaintyPrefix).toBeUndefined();
+      const prefix = onnxModels.uncertaintyPrefix!;
+      const runPrefix = prefix.run;
+      let prefixCalls = 0;
+      prefix.run = (images) => {
+        prefixCalls += 1;
+        return runPrefix(images);
+      };
+      const [expected, actual] = [await scores(tfModels), await scores(onnxModels)];
+      expect(prefixCalls).toBeGreaterThan(0);
+      expect(expected.every((v) => v > 1e-3)).toBe(true);
+      expect(Math.max(...expected.map((e, i) => Math.abs(e - actual[i])))).toBeLessThan(1e-5);
+      // Another seed gives other scores: the comparison above is of seeded samples, not of constants.
+      const reseeded = await predictBatch({
+        batch: 1, items, models: tfModels, frames: source, out: new MemoryBlobStore(), root: '', options, fingerprint: 'other seed',
+      });
+      expect(reseeded.record.rows.map((r) => r.uncertainty)).not.toEqual(expected);
+    } finally {
+      tfModels.dispose();
+      onnxModels.dispose();
+    }
+
+    await storeTinyModel(store, 'models/tiny-decoder', { dropout: { strategy: 'decoder', rate: 0.2 } });
+    const decoder = await loadPredictionModels(store, { modelKey: 'models/tiny-decoder' }, true, engineFactory('onnx'));
+    try {
+      expect(decoder.segmentation.name).toBe('onnx');
+      expect(decoder.uncertaintyPrefix).toBeUndefined();
+    } finally {
+      decoder.dispose();
     }
   });
 });
