@@ -10,9 +10,8 @@
  * loading included), alternating with the others, and prints each mode as "× one forward pass".
  *
  * Engines (`predict --engine`): fast MC is also timed with its deterministic prefix in ONNX Runtime (the net's
- * prefix converted in-process, export/onnx/session.ts; the tail stays in tfjs with the same seeded masks) wherever
- * that prefix converts — `head` dropout; a `decoder` prefix stays in tfjs — with its largest score difference to
- * tfjs' fast MC.
+ * prefix converted in-process, export/onnx/session.ts; the tail stays in tfjs with the same seeded masks), with its
+ * largest score difference to tfjs' fast MC.
  *
  * Model: the zoo's Unet + resnet34 (1 class).
  */
@@ -72,8 +71,7 @@ async function main(): Promise<void> {
     await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'fast' });
 
     const onnxPrefix = await onnxMcPrefix(net);
-    if (onnxPrefix) await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'fast', prefix: onnxPrefix.run });
-    else console.log('  (its MC prefix has several outputs: it stays in tfjs with --engine onnx)');
+    await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'fast', prefix: onnxPrefix.run });
     type Run = MCMode | 'fast-onnx';
     const timings = new Map<Run, { ms: number; scores: number[] }>();
     let forwardMs = Infinity;
@@ -88,8 +86,7 @@ async function main(): Promise<void> {
       return performance.now() - started;
     };
     await forwardPass();
-    const runs: (Run | 'forward')[] = ['forward', 'fast', ...(onnxPrefix ? (['fast-onnx'] as const) : []), 'naive'];
-    for (let run = 0; run < args.repeat; run++) for (const mode of runs) {
+    for (let run = 0; run < args.repeat; run++) for (const mode of ['forward', 'fast', 'fast-onnx', 'naive'] as const) {
       if (mode === 'forward') {
         forwardMs = Math.min(forwardMs, await forwardPass());
         continue;
@@ -97,7 +94,7 @@ async function main(): Promise<void> {
       const started = performance.now();
       const results = await mcScorePool({
         net, pool, samples: args.T, batchSize: args.batch, functions: [...UNCERTAINTY_FUNCTIONS], mode: mode === 'fast-onnx' ? 'fast' : mode, dropoutSeed: 1,
-        ...(mode === 'fast-onnx' ? { prefix: onnxPrefix!.run } : {}),
+        ...(mode === 'fast-onnx' ? { prefix: onnxPrefix.run } : {}),
         onProgress: (p) => void process.stdout.write(`\r  ${mode}: ${p.imagesDone}/${p.imagesTotal} images, ${(p.elapsedMs / 1000).toFixed(1)} s`),
       });
       const ms = performance.now() - started;
@@ -114,13 +111,11 @@ async function main(): Promise<void> {
     console.log(`  naive MC: ${naive.ms.toFixed(0)} ms per pool (${(naive.ms / args.pool).toFixed(0)} ms/image), ${perForward(naive.ms)}`);
     console.log(`  fast MC:  ${fast.ms.toFixed(0)} ms per pool (${(fast.ms / args.pool).toFixed(0)} ms/image), ${perForward(fast.ms)}`);
     console.log(`  speed-up: ${(naive.ms / fast.ms).toFixed(1)}× naive/fast   (max |naive − fast| score difference, same masks: ${maxDiff.toExponential(1)})`);
-    const fastOnnx = timings.get('fast-onnx');
-    if (fastOnnx) {
-      const onnxDiff = Math.max(...fast.scores.map((s, i) => Math.abs(s - fastOnnx.scores[i])));
-      console.log(`  fast MC, prefix in ONNX Runtime: ${fastOnnx.ms.toFixed(0)} ms per pool (${(fastOnnx.ms / args.pool).toFixed(0)} ms/image), ${perForward(fastOnnx.ms)}; ` +
-        `${(fast.ms / fastOnnx.ms).toFixed(2)}× tfjs' fast MC (max score difference to it, same masks: ${onnxDiff.toExponential(1)})`);
-    }
-    onnxPrefix?.dispose();
+    const fastOnnx = timings.get('fast-onnx')!;
+    const onnxDiff = Math.max(...fast.scores.map((s, i) => Math.abs(s - fastOnnx.scores[i])));
+    console.log(`  fast MC, prefix in ONNX Runtime: ${fastOnnx.ms.toFixed(0)} ms per pool (${(fastOnnx.ms / args.pool).toFixed(0)} ms/image), ${perForward(fastOnnx.ms)}; ` +
+      `${(fast.ms / fastOnnx.ms).toFixed(2)}× tfjs' fast MC (max score difference to it, same masks: ${onnxDiff.toExponential(1)})`);
+    onnxPrefix.dispose();
     net.model.dispose();
   }
 }

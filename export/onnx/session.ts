@@ -12,9 +12,8 @@
  * operators, so ONNX Runtime's sequential execution mode is used and its inter-op pool stays unused.
  *
  * MC dropout (`predict --uncertainty`): the uncertainty model's deterministic prefix (ml/zoo/mcSplit.ts) runs here
- * once per batch, the stochastic tail stays in tfjs with its seeded masks (`onnxMcPrefix`). A prefix with one output
- * (dropout before the head, `head`) converts; a `decoder`-dropout prefix has several outputs, among them split
- * convolutions that exist only in tfjs, so it stays in tfjs.
+ * once per batch, the stochastic tail stays in tfjs with its seeded masks (`onnxMcPrefix`), for `head` and `decoder`
+ * dropout alike.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
@@ -23,7 +22,7 @@ import { tfThreadCounts } from '../../ml/backend';
 import type { MCPrefixEngine, SegmentationEngine } from '../../ml/predict';
 import type { SegmentationNet } from '../../ml/zoo';
 import { packageMetadata } from '../package';
-import { exportOnnx } from './index';
+import { exportOnnx, exportOnnxMcPrefix, mcPrefixOutputNames } from './index';
 import { INPUT_NAME, OUTPUT_NAME } from './proto';
 
 /**
@@ -67,22 +66,26 @@ export async function onnxEngine(net: SegmentationNet): Promise<SegmentationEngi
 }
 
 /**
- * ONNX Runtime for the MC prefix of an uncertainty model (a net built with dropout): converted in-process; undefined
- * when the prefix has several outputs (decoder dropout), which then runs in tfjs.
+ * ONNX Runtime for the MC prefix of an uncertainty model (a net built with dropout), converted in-process: one output
+ * per deterministic tensor the tail reads (with `decoder` dropout several, among them the deterministic halves of the
+ * convolutions split over encoder skips), returned in the prefix's output order.
  */
-export async function onnxMcPrefix(net: SegmentationNet): Promise<MCPrefixEngine | undefined> {
+export async function onnxMcPrefix(net: SegmentationNet): Promise<MCPrefixEngine> {
   const { prefix } = net.mcSplit();
-  if (prefix.outputs.length !== 1) return undefined;
-  const session = await createOnnxSession(exportOnnx(prefix, net.config, packageMetadata(net.config, { modelKey: 'in-process MC prefix' }, undefined)));
+  const names = mcPrefixOutputNames(prefix.outputs.length);
+  const session = await createOnnxSession(exportOnnxMcPrefix(prefix, net.config, packageMetadata(net.config, { modelKey: 'in-process MC prefix' }, undefined)));
   return {
     async run(images) {
       const data = (await images.data()) as Float32Array;
-      const output = (await session.run({ [INPUT_NAME]: new ort.Tensor('float32', data, images.shape) }))[OUTPUT_NAME];
-      try {
-        return [tf.tensor(output.data as Float32Array, output.dims as number[])];
-      } finally {
-        output.dispose();
-      }
+      const result = await session.run({ [INPUT_NAME]: new ort.Tensor('float32', data, images.shape) });
+      return names.map((name) => {
+        const output = result[name];
+        try {
+          return tf.tensor(output.data as Float32Array, output.dims as number[]);
+        } finally {
+          output.dispose();
+        }
+      });
     },
     dispose: () => void session.release(),
   };
