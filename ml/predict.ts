@@ -2,7 +2,7 @@
  * Prediction with a trained segmentation model, one batch at a time, at the images' original size:
  *
  *   frame → crop region → Lanczos-3 to the model's input (export/inference.ts, shared with the package loader) →
- *   foreground mask → nearest-neighbour back to the crop region, background outside it → mask PNG (0/255),
+ *   probabilities (the engine's: tfjs, or ONNX Runtime on the converted model) → foreground mask → nearest-neighbour back to the crop region, background outside it → mask PNG (0/255),
  *   LV area in pixels (and mm² with a known spacing), optional overlay (the LV contour drawn on the frame) and
  *   optional MC-dropout uncertainty (`mcScorePool`, predictive entropy, masks seeded by seed + batch index; the map
  *   bilinear to the crop region and written by the uncertainty-map writer).
@@ -66,7 +66,7 @@ export interface MCPrefixEngine {
 
 /**
  * Builds the engines of loaded models (the nets stay owned by the caller): the segmentation model's, and optionally
- * one for the uncertainty model's MC prefix (undefined when that prefix must stay in tfjs).
+ * one for the uncertainty model's MC prefix (absent or undefined: the prefix runs in tfjs).
  */
 export interface EngineFactory {
   segmentation(net: SegmentationNet): Promise<SegmentationEngine>;
