@@ -12,6 +12,7 @@
  *
  * The ONNX format (`writeOnnxPackage`) writes model.onnx (export/onnx: the deterministic segmentation model, input
  * and output NHWC as above, the metadata also in its metadata_props) and the same metadata.json, nothing else.
+ * `readModelPackage` tells the two apart for `predict --package`, checking an ONNX file first (export/onnx/validate.ts).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
