@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  BACKEND_PREFERENCES, type BackendPreference, isBackendPreference, isLogLevelName, isWorkerRole, LOG_LEVELS,
-  type LogLevelName, WORKER_ROLES, type WorkerRole,
+  BACKEND_PREFERENCES, type BackendPreference, isBackendPreference, isLogLevelName, isOnnxProvider, isWorkerRole, LOG_LEVELS,
+  type LogLevelName, ONNX_PROVIDERS, type OnnxProvider, WORKER_ROLES, type WorkerRole,
 } from './contracts/names';
 
 export const projectRoot = path.dirname(fileURLToPath(import.meta.url));
@@ -148,6 +148,8 @@ export interface ProjectConfig {
   taskQueues: { light: string; accel: string };
   worker: WorkerConfig;
   tf: TensorFlowConfig;
+  /** ONNX Runtime's execution provider for `predict --engine onnx` (`ONNX_PROVIDER`, default cpu). */
+  onnxProvider: OnnxProvider;
   weights: WeightsConfig;
   /** Print stack traces of CLI errors. */
   debug: boolean;
@@ -221,6 +223,7 @@ export function loadConfig(): ProjectConfig {
       intraOpThreads: envThreads('TF_NUM_INTRAOP_THREADS'),
       interOpThreads: envThreads('TF_NUM_INTEROP_THREADS'),
     },
+    onnxProvider: envChoice('ONNX_PROVIDER', 'cpu', ONNX_PROVIDERS, isOnnxProvider),
     weights: {
       hub: env('ECHO_WEIGHTS_HUB', 'https://huggingface.co').replace(/\/+$/, ''),
       cacheDir: path.resolve(projectRoot, env('ECHO_WEIGHTS_CACHE', '.cache')),

@@ -2,16 +2,17 @@
  * Activities of the `predict` workflow: one batch of a plan on the accelerator queue (heartbeats per stage; a batch
  * whose record already exists is returned without being redone), and the CSV tables on the light queue. Frames come
  * from the object store: a local folder's frames uploaded by the CLI as 16-bit PNGs, or a dataset's stored images.
+ * The options' engine decides what computes the masks (tfjs, or ONNX Runtime on the model converted in-process).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
-  datasetKeys, type PredictBatchOutcome, type PredictBatchRequest, type PredictItem, type PredictModel, type PredictPlan,
+  datasetKeys, DEFAULT_PREDICT_ENGINE, type PredictBatchOutcome, type PredictEngine, type PredictBatchRequest, type PredictItem, type PredictModel, type PredictPlan,
   type PredictTablesOutcome, type PredictTablesRequest,
 } from '../contracts';
 import { type DatasetManifest, decodeImage, readManifest } from '../data/manifest';
 import { MissingKeyError } from '../store/blobStore';
 import {
-  batchCount, batchFingerprint, batchItems, decodeFramePng, type FrameSource, IncompletePredictionError, loadPredictionModels, predictBatch, type PredictionModels,
+  batchCount, batchFingerprint, batchItems, decodeFramePng, type EngineFactory, type FrameSource, IncompletePredictionError, loadPredictionModels, predictBatch, type PredictionModels,
   writePredictionTables,
 } from '../ml/predict';
 import type { ObjectStore } from '../store/objectStore';
@@ -40,6 +41,18 @@ export function storeFrameSource(store: ObjectStore): FrameSource {
   };
 }
 
+/**
+ * How loaded models become their engines: tfjs itself, or ONNX Runtime on their in-process ONNX export — the
+ * segmentation model, and the uncertainty model's MC prefix where it converts (its native binding is loaded only then).
+ */
+export function engineFactory(engine: PredictEngine): EngineFactory | undefined {
+  if (engine === 'tf') return undefined;
+  return {
+    segmentation: async (net) => (await import('../export/onnx/session')).onnxEngine(net),
+    mcPrefix: async (net) => (await import('../export/onnx/session')).onnxMcPrefix(net),
+  };
+}
+
 interface CachedModels {
   key: string;
   models: Promise<PredictionModels>;
@@ -53,11 +66,11 @@ interface CachedModels {
  */
 const modelCache: CachedModels[] = [];
 
-async function acquireModels(store: ObjectStore, model: PredictModel, withUncertainty: boolean): Promise<{ models: PredictionModels; release: () => void }> {
-  const key = JSON.stringify({ model, withUncertainty });
+async function acquireModels(store: ObjectStore, model: PredictModel, withUncertainty: boolean, engine: PredictEngine): Promise<{ models: PredictionModels; release: () => void }> {
+  const key = JSON.stringify({ model, withUncertainty, engine });
   let entry = modelCache.find((e) => e.key === key);
   if (!entry) {
-    entry = { key, models: loadPredictionModels(store, model, withUncertainty), users: 0, lastUsed: Date.now() };
+    entry = { key, models: loadPredictionModels(store, model, withUncertainty, engineFactory(engine)), users: 0, lastUsed: Date.now() };
     modelCache.push(entry);
   }
   entry.users += 1;
@@ -122,7 +135,7 @@ export function predictAccelActivities(store: ObjectStore) {
         const items = batchItems(plan.items, plan.batchSize, req.batch);
         if (items.length === 0) throw invalidInput(`batch ${req.batch} is beyond the plan's ${batchCount(plan.items.length, plan.batchSize)} batches`);
         beat('loading the model');
-        const { models, release } = await acquireModels(store, req.model, req.options.uncertainty);
+        const { models, release } = await acquireModels(store, req.model, req.options.uncertainty, req.options.engine ?? DEFAULT_PREDICT_ENGINE);
         try {
           const result = await predictBatch({
             batch: req.batch, items, models, frames: storeFrameSource(store), out: store, root: req.outputPrefix, options: req.options,

@@ -1,7 +1,7 @@
 /**
  * `predict`: a trained model applied to new images, outputs at their original size (ml/predict.ts).
  *
- *   predict (--run ID | --model KEY | --package DIR) (--input DIR | --dataset ID) --out DIR
+ *   predict (--run ID | --model KEY | --package DIR) (--input DIR | --dataset ID) --out DIR [--engine tf|onnx]
  *           [--uncertainty [--samples 30] [--seed 0]] [--overlay] [--batch 8] [--local | --workflow [--id ID]] [--json]
  *
  * Where it runs: up to `LOCAL_MAX_IMAGES` images in this process, more as the `predict` workflow on the workers
@@ -9,6 +9,11 @@
  * PNGs: pixels only, no DICOM attributes) under `predict/<id>/frames/`, a package under `predict/<id>/model-<hash>`; the
  * outputs are written under `predict/<id>/out/` and downloaded to `--out`. Running again with the same `--id`
  * (after a failure) reuses every batch already written; a run still in progress under that id is followed instead.
+ *
+ * `--engine onnx` computes the masks with ONNX Runtime on the model converted in-process (MC dropout stays in tfjs).
+ * `--package` takes a tfjs package or an ONNX one (`export --format onnx`, or a `.onnx` file): an ONNX file is checked
+ * before anything is written (a truncated, foreign or mismatched file is refused with the reason) and runs in this
+ * process on ONNX Runtime, without uncertainty (the file holds no dropout model).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -16,10 +21,11 @@ import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { type Command, Option } from 'commander';
 import {
-  DEFAULT_TIMEOUTS, PREDICT_INPUT_FORMATS, predictKeys, type PredictInput, type PredictInputFormat, type PredictItem, type PredictModel,
+  DEFAULT_PREDICT_ENGINE, DEFAULT_TIMEOUTS, PREDICT_ENGINES, PREDICT_INPUT_FORMATS, type PredictEngine, predictKeys, type PredictInput, type PredictInputFormat, type PredictItem, type PredictModel,
   type PredictOptions, type PredictPlan, type PredictResult,
 } from '../contracts';
-import { readPackageMetadata } from '../export/package';
+import { type ModelPackage, readModelPackage } from '../export/package';
+import type { PredictionModels } from '../ml/predict';
 import type { BlobStore } from '../store/blobStore';
 import { predict } from '../workflows';
 import { predictProgressQuery } from '../workflows/predict';
@@ -50,12 +56,21 @@ interface PredictCliOptions {
   workflow?: boolean;
   id?: string;
   json?: boolean;
+  engine: PredictEngine;
 }
 
-type ModelSource = { kind: 'store'; modelKey: string; uncertaintyKey?: string } | { kind: 'package'; dir: string };
+type ModelSource = { kind: 'store'; modelKey: string; uncertaintyKey?: string } | { kind: 'package'; dir: string } | { kind: 'onnx-package'; file: string; inputShape: [number, number, number] };
 
-/** The command line, checked completely before any file is read or service contacted. */
-function checkOptions(options: PredictCliOptions, command: Command): void {
+/** An ONNX package's limits: it runs here, on ONNX Runtime, without an uncertainty model. */
+function checkOnnxPackage(options: PredictCliOptions, given: string[], file: string): void {
+  const refuse = (what: string) => new UsageError(`--package ${file} is an ONNX model: ${what}`);
+  if (options.uncertainty) throw refuse('it holds no MC-dropout model, so --uncertainty needs the tfjs package (`export` without --format onnx)');
+  if (options.workflow) throw refuse('it runs in this process only (--local); the workers take tfjs packages');
+  if (given.includes('engine') && options.engine !== 'onnx') throw refuse(`it runs on ONNX Runtime only (--engine onnx), not --engine ${options.engine}`);
+}
+
+/** The command line, checked completely before any file is read or service contacted; the package, when one is given. */
+function checkOptions(options: PredictCliOptions, command: Command): ModelPackage | undefined {
   const given = givenOptions(command);
   const flags = (names: string[]) => names.filter((n) => given.includes(n)).map((n) => flagOf(command, n));
   const models = flags(['run', 'model', 'package']);
@@ -69,13 +84,14 @@ function checkOptions(options: PredictCliOptions, command: Command): void {
   const mcOnly = flags(['samples', 'seed']);
   if (mcOnly.length > 0 && !options.uncertainty) throw new UsageError(`${mcOnly[0]} applies with --uncertainty only`);
   if (options.id && options.local) throw new UsageError('--id names a workflow run; it does not apply with --local');
+  let modelPackage: ModelPackage | undefined;
   if (options.package) {
-    const dir = path.resolve(options.package);
     try {
-      readPackageMetadata(dir);
+      modelPackage = readModelPackage(path.resolve(options.package));
     } catch (error) {
       throw new UsageError(`--package ${(error as Error).message}`);
     }
+    if (modelPackage.kind === 'onnx') checkOnnxPackage(options, given, modelPackage.file);
   }
   if (options.input) {
     const dir = path.resolve(options.input);
@@ -83,6 +99,7 @@ function checkOptions(options: PredictCliOptions, command: Command): void {
   }
   const out = path.resolve(options.out);
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file, not a folder`);
+  return modelPackage;
 }
 
 async function inputItems(ctx: CliContext, options: PredictCliOptions): Promise<{ items: PredictItem[]; skipped: InputSkip[]; description: string }> {
@@ -120,8 +137,8 @@ async function inputItems(ctx: CliContext, options: PredictCliOptions): Promise<
   return { items, skipped: [], description: `dataset ${datasetId}` };
 }
 
-async function modelSource(ctx: CliContext, options: PredictCliOptions): Promise<ModelSource> {
-  if (options.package) return { kind: 'package', dir: path.resolve(options.package) };
+async function modelSource(ctx: CliContext, options: PredictCliOptions, modelPackage: ModelPackage | undefined): Promise<ModelSource> {
+  if (modelPackage) return modelPackage.kind === 'onnx' ? { kind: 'onnx-package', file: modelPackage.file, inputShape: modelPackage.metadata.inputShape } : { kind: 'package', dir: modelPackage.dir };
   const resolved = options.run ? await resolveRunModel(ctx, options.run) : await resolveModelKey(ctx, options.model!);
   return { kind: 'store', modelKey: resolved.modelKey, ...(resolved.uncertaintyKey ? { uncertaintyKey: resolved.uncertaintyKey } : {}) };
 }
@@ -144,6 +161,19 @@ async function packageModel(dir: string, store: BlobStore, predictId?: string): 
   return { modelKey: stored.modelKey, ...(stored.uncertaintyKey ? { uncertaintyKey: stored.uncertaintyKey } : {}) };
 }
 
+/** An exported ONNX file as the segmentation engine (checked by `readModelPackage` already). */
+async function onnxPackageModels(file: string, inputShape: [number, number, number]): Promise<PredictionModels> {
+  const { createOnnxSession, sessionEngine } = await import('../export/onnx/session');
+  let session;
+  try {
+    session = await createOnnxSession(file);
+  } catch (error) {
+    throw new CliError(`ONNX Runtime cannot load ${file}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const segmentation = sessionEngine(session, inputShape);
+  return { segmentation, dispose: () => segmentation.dispose() };
+}
+
 interface Outcome {
   images: number;
   videos: number;
@@ -163,17 +193,24 @@ async function runLocal(ctx: CliContext, items: PredictItem[], source: ModelSour
   const { MemoryBlobStore } = await import('../store/blobStore');
   const { localFrameSource } = await import('./predictInputs');
   const { storeFrameSource } = await import('../activities/predict');
-  let modelStore: BlobStore;
   let model: PredictModel;
-  if (source.kind === 'package') {
-    modelStore = new MemoryBlobStore();
-    model = await packageModel(source.dir, modelStore);
-  } else {
-    modelStore = ctx.store();
-    model = { modelKey: source.modelKey, ...(source.uncertaintyKey ? { uncertaintyKey: source.uncertaintyKey } : {}) };
-  }
+  let models: PredictionModels;
   progress.update('loading the model');
-  const models = await engine.loadPredictionModels(modelStore, model, predictOptions.uncertainty);
+  if (source.kind === 'onnx-package') {
+    model = { modelKey: `onnx/${sha256(fs.readFileSync(source.file)).slice(0, 16)}` };
+    models = await onnxPackageModels(source.file, source.inputShape);
+  } else {
+    let modelStore: BlobStore;
+    if (source.kind === 'package') {
+      modelStore = new MemoryBlobStore();
+      model = await packageModel(source.dir, modelStore);
+    } else {
+      modelStore = ctx.store();
+      model = { modelKey: source.modelKey, ...(source.uncertaintyKey ? { uncertaintyKey: source.uncertaintyKey } : {}) };
+    }
+    const { engineFactory } = await import('../activities/predict');
+    models = await engine.loadPredictionModels(modelStore, model, predictOptions.uncertainty, engineFactory(predictOptions.engine ?? DEFAULT_PREDICT_ENGINE));
+  }
   const files = localFrameSource();
   const stored = items.some((i) => i.source.kind !== 'file') ? storeFrameSource(ctx.store()) : undefined;
   const frames = { load: (item: PredictItem) => (item.source.kind === 'file' ? files.load(item) : stored!.load(item)) };
@@ -230,6 +267,7 @@ async function runWorkflow(ctx: CliContext, items: PredictItem[], description: s
   await store.ensureBucket();
   const client = await ctx.temporal();
   const predictId = options.id ?? `predict-${Date.now()}`;
+  if (source.kind === 'onnx-package') throw new CliError('an ONNX package runs in this process only (--local)');
   const model: PredictModel = source.kind === 'package'
     ? await packageModel(source.dir, store, predictId)
     : { modelKey: source.modelKey, ...(source.uncertaintyKey ? { uncertaintyKey: source.uncertaintyKey } : {}) };
@@ -290,7 +328,7 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
     .description('segment new images with a trained model: masks, LV areas, optional overlays and uncertainty, at the original size')
     .option('--run <id>', 'the latest segmentation model of this run (active learning, pipeline or search)')
     .option('--model <key>', 'a model in the object store (a prefix with config.json and final/)')
-    .option('--package <dir>', 'an exported package (`client.ts export`)')
+    .option('--package <dir>', 'an exported package (`client.ts export`; an ONNX one or a .onnx file runs here on ONNX Runtime)')
     .option('--input <dir>', 'a folder of PNG/JPEG/TIFF images, a CAMUS release or DICOM files')
     .addOption(new Option('--format <format>', 'what --input holds (default: detected)').choices(PREDICT_INPUT_FORMATS))
     .option('--dataset <id>', 'every item of an imported dataset, at its original size')
@@ -303,15 +341,20 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
     .option('--local', `run in this process (default up to ${LOCAL_MAX_IMAGES} images)`)
     .option('--workflow', `run as a workflow on the workers (default above ${LOCAL_MAX_IMAGES} images)`)
     .option('--id <id>', 'workflow id (default predict-<timestamp>); the same id again resumes a failed run')
+    .addOption(new Option('--engine <engine>', 'what computes the masks: tfjs, or ONNX Runtime on the model converted in-process').choices(PREDICT_ENGINES).default(DEFAULT_PREDICT_ENGINE))
     .option('--json', 'print the outcome as JSON')
     .action(async (options: PredictCliOptions, command: Command) => {
-      checkOptions(options, command);
+      const modelPackage = checkOptions(options, command);
       const started = Date.now();
       const out = path.resolve(options.out);
       const { items, skipped, description } = await inputItems(ctx, options);
-      const source = await modelSource(ctx, options);
-      const predictOptions: PredictOptions = { uncertainty: Boolean(options.uncertainty), overlay: Boolean(options.overlay), samples: options.samples, seed: options.seed };
-      const local = options.local || (!options.workflow && items.length <= LOCAL_MAX_IMAGES);
+      const source = await modelSource(ctx, options, modelPackage);
+      const engine = source.kind === 'onnx-package' ? 'onnx' : options.engine;
+      const predictOptions: PredictOptions = {
+        uncertainty: Boolean(options.uncertainty), overlay: Boolean(options.overlay), samples: options.samples, seed: options.seed,
+        ...(engine === DEFAULT_PREDICT_ENGINE ? {} : { engine }),
+      };
+      const local = options.local || source.kind === 'onnx-package' || (!options.workflow && items.length <= LOCAL_MAX_IMAGES);
       fs.mkdirSync(out, { recursive: true });
       const progress = createProgress({ withTotal: true });
       let outcome: Outcome;
@@ -323,15 +366,15 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
         progress.stop();
       }
       const seconds = (Date.now() - started) / 1000;
-      const modelName = source.kind === 'package' ? source.dir : source.modelKey;
+      const modelName = source.kind === 'package' ? source.dir : source.kind === 'onnx-package' ? source.file : source.modelKey;
       if (options.json) {
         console.log(JSON.stringify({
-          mode: local ? 'local' : 'workflow', ...outcome, model: modelName, out, seconds, imagesPerSecond: outcome.images / seconds,
+          mode: local ? 'local' : 'workflow', ...outcome, model: modelName, engine, out, seconds, imagesPerSecond: outcome.images / seconds,
           predictionsCsv: path.join(out, predictKeys.imagesCsv('')), videosCsv: path.join(out, predictKeys.videosCsv('')), skippedInputs: skipped,
         }, null, 2));
         return;
       }
-      console.log(`predicted ${outcome.images} images (${outcome.videos} videos) with ${modelName} ${local ? 'in this process' : `on the workers (${outcome.workflowId})`}` +
+      console.log(`predicted ${outcome.images} images (${outcome.videos} videos) with ${modelName}${engine === 'onnx' ? ' on ONNX Runtime' : ''} ${local ? 'in this process' : `on the workers (${outcome.workflowId})`}` +
         ` in ${seconds.toFixed(1)} s${outcome.skippedBatches ? `; ${outcome.skippedBatches} of ${outcome.batches} batches were already written` : ''}` +
         `${outcome.stopped ? '; stopped before the end' : ''}\n  ${out}: masks/${options.overlay ? ', overlays/' : ''}${options.uncertainty ? ', uncertainty/maps/' : ''}` +
         `, ${predictKeys.imagesCsv('')}, ${predictKeys.videosCsv('')}`);

@@ -18,6 +18,25 @@ export const UNCERTAINTY_FUNCTIONS = ['cfe', 'mfe', 'mi', 'std'] as const;
 export type UncertaintyFunction = (typeof UNCERTAINTY_FUNCTIONS)[number];
 export const isUncertaintyFunction = member(UNCERTAINTY_FUNCTIONS);
 
+/**
+ * What computes a prediction's probabilities: TensorFlow.js (the trained model itself), or ONNX Runtime on the model
+ * converted in-process by `export/onnx` (`onnxruntime-node`, CPU; CUDA on hosts where it is built for it). Same
+ * probabilities within 1e-4; which is faster depends on the model and the host (`scripts/bench-torch.ts`).
+ */
+export const PREDICT_ENGINES = ['tf', 'onnx'] as const;
+export type PredictEngine = (typeof PREDICT_ENGINES)[number];
+export const isPredictEngine = member(PREDICT_ENGINES);
+/** `tf` until bench-torch has measured ONNX Runtime faster for the zoo's models on a quiet machine. */
+export const DEFAULT_PREDICT_ENGINE: PredictEngine = 'tf';
+
+/**
+ * ONNX Runtime's execution provider for `--engine onnx` (`ONNX_PROVIDER`): the CPU, or CUDA on a GPU host whose
+ * onnxruntime-node was installed with its CUDA binaries (`ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node`).
+ */
+export const ONNX_PROVIDERS = ['cpu', 'cuda'] as const;
+export type OnnxProvider = (typeof ONNX_PROVIDERS)[number];
+export const isOnnxProvider = member(ONNX_PROVIDERS);
+
 /** Acquisition functions: the uncertainty functions, and those that need no uncertainty model. */
 export const ACQUISITION_FUNCTIONS = [...UNCERTAINTY_FUNCTIONS, 'random'] as const;
 export type AcquisitionFunction = (typeof ACQUISITION_FUNCTIONS)[number];

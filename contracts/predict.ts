@@ -4,7 +4,7 @@
  * The plan (every image and where it comes from) is an object in the store; payloads carry its key.
  */
 import type { ActivityTimeouts, DropoutChoice, TaskQueues } from './common';
-import type { ArchName } from './names';
+import type { ArchName, PredictEngine } from './names';
 
 /** Folder formats `predict --input` reads (`--format`; detected when absent). */
 export const PREDICT_INPUT_FORMATS = ['png', 'camus', 'dicom'] as const;
@@ -80,6 +80,11 @@ export interface PredictOptions {
   samples: number;
   /** Dropout masks are seeded (seed + batch index): the same inputs give the same maps, locally and on workers. */
   seed: number;
+  /**
+   * What computes the segmentation probabilities; absent: `tf`. Given only when not `tf`, so a run recorded before
+   * engines existed keeps its batch fingerprints. MC-dropout sampling runs in tfjs either way.
+   */
+  engine?: PredictEngine;
 }
 
 /** The predict workflow's input. */
@@ -190,9 +195,12 @@ export interface VideoExtremes {
   es: { id: string; areaPx: number; areaMm2?: number };
 }
 
+/** `metadata.json`'s `format` (and the ONNX file's `echo-al.metadata`'s): what tells a package of this project's. */
+export const MODEL_PACKAGE_FORMAT = 'echo-al-segmentation-model';
+
 /** Everything a package's `metadata.json` says (see export/package.ts). */
 export interface ModelPackageMetadata {
-  format: 'echo-al-segmentation-model';
+  format: typeof MODEL_PACKAGE_FORMAT;
   formatVersion: 1;
   architecture: ArchName;
   encoder: string;

@@ -67,7 +67,10 @@ function folderHandler(dir: string): tf.io.IOHandler {
 /** Loads the package in `dir` and returns the model, its metadata and the mask helpers. */
 export async function loadSegmentationModel(dir: string, options: LoadOptions = {}): Promise<SegmentationPackage> {
   const metadataFile = path.join(dir, 'metadata.json');
-  if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`${dir} has no model.json: is it a package written by \`client.ts export\`?`);
+  if (!fs.existsSync(path.join(dir, 'model.json'))) {
+    const onnx = fs.existsSync(path.join(dir, 'model.onnx')) ? ' (its model.onnx is for ONNX Runtime: `client.ts predict --package` runs it, or any ONNX runtime)' : '';
+    throw new Error(`${dir} has no model.json: is it a package written by \`client.ts export\`?${onnx}`);
+  }
   if ((options.backend ?? 'auto') === 'auto') await useNativeBackend();
   await tf.ready();
   const model = await tf.loadLayersModel(folderHandler(dir));

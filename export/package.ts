@@ -12,13 +12,15 @@
  *
  * The ONNX format (`writeOnnxPackage`) writes model.onnx (export/onnx: the deterministic segmentation model, input
  * and output NHWC as above, the metadata also in its metadata_props) and the same metadata.json, nothing else.
+ * `readModelPackage` tells the two apart for `predict --package`, checking an ONNX file first (export/onnx/validate.ts).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../config';
-import { checkpointKeys, modelKeys, type ModelPackageMetadata } from '../contracts';
+import { checkpointKeys, MODEL_PACKAGE_FORMAT, modelKeys, type ModelPackageMetadata } from '../contracts';
 import { type BlobStore } from '../store/blobStore';
+import { readOnnxModelMetadata } from './onnx/validate';
 import type { ModelConfig } from '../ml/types';
 
 /** What is known about where the model came from (null: unknown). */
@@ -39,7 +41,7 @@ export const ONNX_FILE = 'model.onnx';
 async function readModelConfig(store: BlobStore, modelKey: string): Promise<ModelConfig> {
   return JSON.parse(new TextDecoder().decode(await store.getBytes(modelKeys.config(modelKey)))) as ModelConfig;
 }
-export const PACKAGE_FORMAT = 'echo-al-segmentation-model';
+export const PACKAGE_FORMAT = MODEL_PACKAGE_FORMAT;
 
 /** package.json's version and the git commit of the working tree (null outside a git checkout). */
 export function codeVersion(): { version: string; gitCommit: string | null } {
@@ -194,11 +196,11 @@ export async function writeOnnxPackage(store: BlobStore, source: PackageSource, 
   return { metadata, files: [ONNX_FILE, 'metadata.json'].map((f) => path.join(dir, f)) };
 }
 
-/** Reads a package's metadata, or explains why `dir` is not a package. */
+/** Reads a tfjs package's metadata, or explains why `dir` is not one. */
 export function readPackageMetadata(dir: string): ModelPackageMetadata {
   const file = path.join(dir, 'metadata.json');
   if (!fs.existsSync(file) || !fs.existsSync(path.join(dir, 'model.json'))) {
-    throw new Error(`${dir} is not a model package (it needs metadata.json and model.json; \`client.ts export\` writes them)`);
+    throw new Error(`${dir} is not a model package (it needs metadata.json and model.json, as \`client.ts export\` writes them, or model.onnx from \`export --format onnx\`)`);
   }
   const metadata = JSON.parse(fs.readFileSync(file, 'utf8')) as ModelPackageMetadata;
   if (metadata.format !== PACKAGE_FORMAT) throw new Error(`${file} is not an echo-al model package's metadata (format '${String(metadata.format)}')`);
@@ -221,4 +223,33 @@ export async function packageAsStoredModel(dir: string, store: BlobStore, modelK
   const uncertaintyDir = path.join(dir, metadata.uncertainty.path);
   await put(uncertaintyDir, uncertaintyKey, JSON.parse(fs.readFileSync(path.join(uncertaintyDir, 'config.json'), 'utf8')));
   return { modelKey, uncertaintyKey };
+}
+
+/** A package as `predict --package` takes it: the tfjs package, or an ONNX file (with its metadata inside). */
+export type ModelPackage = { kind: 'tfjs'; dir: string; metadata: ModelPackageMetadata } | { kind: 'onnx'; file: string; metadata: ModelPackageMetadata };
+
+/** The fields a metadata.json beside an ONNX file must agree on with the file's own metadata. */
+const IDENTITY_FIELDS = ['architecture', 'encoder', 'encoderDepth', 'inputShape', 'classes'] as const;
+
+/**
+ * What `where` holds: a tfjs package (model.json + metadata.json), an ONNX package (model.onnx, written by
+ * `export --format onnx`) or an `.onnx` file itself. An ONNX file is checked completely (export/onnx/validate.ts);
+ * a metadata.json beside it must describe the same model. Throws an error whose message is the one-line reason.
+ */
+export function readModelPackage(where: string): ModelPackage {
+  if (!fs.existsSync(where)) throw new Error(`${where} does not exist`);
+  const isFile = fs.statSync(where).isFile();
+  if (!isFile && fs.existsSync(path.join(where, 'model.json'))) return { kind: 'tfjs', dir: where, metadata: readPackageMetadata(where) };
+  const file = isFile ? where : path.join(where, ONNX_FILE);
+  if (!isFile && !fs.existsSync(file)) return { kind: 'tfjs', dir: where, metadata: readPackageMetadata(where) };
+  const metadata = readOnnxModelMetadata(file);
+  const beside = path.join(path.dirname(file), 'metadata.json');
+  if (!isFile && fs.existsSync(beside)) {
+    const written = JSON.parse(fs.readFileSync(beside, 'utf8')) as Record<string, unknown>;
+    const differs = IDENTITY_FIELDS.find((field) => JSON.stringify(written[field]) !== JSON.stringify(metadata[field]));
+    if (differs) {
+      throw new Error(`${beside} describes another model than ${file} (${differs}: ${JSON.stringify(written[differs])} vs ${JSON.stringify(metadata[differs])} in the file)`);
+    }
+  }
+  return { kind: 'onnx', file, metadata };
 }

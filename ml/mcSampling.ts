@@ -32,6 +32,12 @@ export interface MCSplit {
   tail: tf.LayersModel;
 }
 
+/**
+ * Computes a batch's MC prefix outputs somewhere other than tfjs (ONNX Runtime: export/onnx/session.ts): the values
+ * `mcSplit().prefix` gives for the images, within float rounding, in its output order. The caller disposes them.
+ */
+export type MCPrefixRunner = (images: tf.Tensor4D) => Promise<tf.Tensor[]>;
+
 /** What MC sampling needs from the zoo's SegmentationNet (structurally compatible with it). */
 export interface MCNet {
   model: tf.LayersModel;
@@ -86,6 +92,8 @@ export interface MCScoreOptions<F extends AcquisitionFunction> {
   maxStackedValues?: number;
   /** Fixes the dropout masks (reproducible runs, tests); unseeded when absent. */
   dropoutSeed?: number;
+  /** Fast mode: runs the deterministic prefix (once per batch) instead of tfjs; the stochastic tail stays in tfjs. */
+  prefix?: MCPrefixRunner;
   /** Required when `functions` includes 'random'. */
   randomSeed?: number;
   maps?: UncertaintyMapSink;
@@ -242,7 +250,9 @@ export async function mcScorePool<F extends AcquisitionFunction>(options: MCScor
             throw new Error(`A pool batch has ${ids.length} ids but ${images.shape[0]} images.`);
           }
           if (split && ((mode === 'fast' && passes > 0) || onFeatures)) {
-            prefixOutputs = tf.tidy(() => asList(split.prefix.apply(images, { training: false }) as tf.Tensor | tf.Tensor[]));
+            prefixOutputs = options.prefix
+              ? await options.prefix(images)
+              : tf.tidy(() => asList(split.prefix.apply(images, { training: false }) as tf.Tensor | tf.Tensor[]));
           }
           const group = mode === 'fast' ? passesPerTailCall(prefixOutputs, passes, options.maxStackedValues) : 1;
           for (let done = 0; done < passes; done += group) {

@@ -2,7 +2,7 @@
  * Prediction with a trained segmentation model, one batch at a time, at the images' original size:
  *
  *   frame → crop region → Lanczos-3 to the model's input (export/inference.ts, shared with the package loader) →
- *   foreground mask → nearest-neighbour back to the crop region, background outside it → mask PNG (0/255),
+ *   probabilities (the engine's: tfjs, or ONNX Runtime on the converted model) → foreground mask → nearest-neighbour back to the crop region, background outside it → mask PNG (0/255),
  *   LV area in pixels (and mm² with a known spacing), optional overlay (the LV contour drawn on the frame) and
  *   optional MC-dropout uncertainty (`mcScorePool`, predictive entropy, masks seeded by seed + batch index; the map
  *   bilinear to the crop region and written by the uncertainty-map writer).
@@ -17,12 +17,12 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import {
-  modelKeys, PREDICT_FALLBACK_DROPOUT, predictKeys, scoringKeys, type PredictBatchRecord, type PredictionRow, type PredictItem, type PredictModel,
+  modelKeys, PREDICT_FALLBACK_DROPOUT, type PredictEngine, predictKeys, scoringKeys, type PredictBatchRecord, type PredictionRow, type PredictItem, type PredictModel,
   type PredictOptions, type VideoExtremes,
 } from '../contracts';
 import { foreground, type GreyFrame, mapToFrame, maskToFrame, modelInput, resizeGrey } from './inference';
 import { type BlobStore, MissingKeyError } from '../store/blobStore';
-import { mcScorePool } from './mcSampling';
+import { type MCPrefixRunner, mcScorePool } from './mcSampling';
 import { loadCheckpoint } from './train/checkpoint';
 import type { DropoutConfig, ModelConfig } from './types';
 import { UncertaintyMapWriter } from './uncertaintyMap';
@@ -45,10 +45,53 @@ export interface FrameSource {
   load(item: PredictItem): Promise<LoadedFrame>;
 }
 
+/**
+ * What turns a batch of model inputs into probabilities. The tfjs model is one (`tfEngine`); ONNX Runtime on the
+ * model's ONNX export is the other (export/onnx/session.ts: ml may not import export, so it is passed in).
+ */
+export interface SegmentationEngine {
+  name: PredictEngine;
+  /** [height, width, channels] the model takes. */
+  inputShape: readonly [number, number, number];
+  /** [batch, H, W, classes] probabilities of [batch, H, W, channels] inputs; the caller disposes the result. */
+  probabilities(inputs: tf.Tensor4D): Promise<tf.Tensor4D>;
+  dispose(): void;
+}
+
+/** A prefix runner for MC sampling and what releases it. */
+export interface MCPrefixEngine {
+  run: MCPrefixRunner;
+  dispose(): void;
+}
+
+/**
+ * Builds the engines of loaded models (the nets stay owned by the caller): the segmentation model's, and optionally
+ * one for the uncertainty model's MC prefix (absent or undefined: the prefix runs in tfjs).
+ */
+export interface EngineFactory {
+  segmentation(net: SegmentationNet): Promise<SegmentationEngine>;
+  mcPrefix?(net: SegmentationNet): Promise<MCPrefixEngine | undefined>;
+}
+
+const TF_ENGINES: EngineFactory = { segmentation: async (net) => tfEngine(net) };
+
+/** The tfjs model itself as the engine. */
+export function tfEngine(net: SegmentationNet): SegmentationEngine {
+  const [height, width, channels] = net.model.inputs[0].shape.slice(1) as number[];
+  return {
+    name: 'tf',
+    inputShape: [height, width, channels],
+    probabilities: async (inputs) => net.model.predict(inputs) as tf.Tensor4D,
+    dispose: () => undefined,
+  };
+}
+
 export interface PredictionModels {
-  segmentation: SegmentationNet;
+  segmentation: SegmentationEngine;
   /** A model with MC dropout (for `--uncertainty`). */
   uncertainty?: SegmentationNet;
+  /** Runs the uncertainty model's deterministic prefix outside tfjs, when the engine can. */
+  uncertaintyPrefix?: MCPrefixEngine;
   dispose(): void;
 }
 
@@ -81,27 +124,31 @@ export async function loadStoredModel(store: BlobStore, modelKey: string, dropou
  * The segmentation model and, when asked for, the model MC dropout samples: `model.uncertaintyKey` if given; else
  * the segmentation model itself when it was trained with dropout; else its weights with `PREDICT_FALLBACK_DROPOUT`.
  */
-export async function loadPredictionModels(store: BlobStore, model: PredictModel, withUncertainty: boolean): Promise<PredictionModels> {
+export async function loadPredictionModels(store: BlobStore, model: PredictModel, withUncertainty: boolean,
+  engines: EngineFactory = TF_ENGINES): Promise<PredictionModels> {
   const segmentation = await loadStoredModel(store, model.modelKey);
   let uncertainty: SegmentationNet | undefined;
+  let engine: SegmentationEngine | undefined;
+  let uncertaintyPrefix: MCPrefixEngine | undefined;
+  const disposeNets = () => {
+    engine?.dispose();
+    uncertaintyPrefix?.dispose();
+    segmentation.model.dispose();
+    if (uncertainty && uncertainty !== segmentation) uncertainty.model.dispose();
+  };
   try {
     if (withUncertainty) {
       if (model.uncertaintyKey) uncertainty = await loadStoredModel(store, model.uncertaintyKey);
       else if (segmentation.config.dropout.strategy === 'none') uncertainty = await loadStoredModel(store, model.modelKey, PREDICT_FALLBACK_DROPOUT);
       else uncertainty = segmentation;
     }
+    engine = await engines.segmentation(segmentation);
+    if (uncertainty && engines.mcPrefix) uncertaintyPrefix = await engines.mcPrefix(uncertainty);
   } catch (error) {
-    segmentation.model.dispose();
+    disposeNets();
     throw error;
   }
-  return {
-    segmentation,
-    uncertainty,
-    dispose() {
-      segmentation.model.dispose();
-      if (uncertainty && uncertainty !== segmentation) uncertainty.model.dispose();
-    },
-  };
+  return { segmentation: engine, uncertainty, uncertaintyPrefix, dispose: disposeNets };
 }
 
 /** Frames travel as 16-bit grey: both paths (local files, uploaded PNGs) quantise the same way, so they agree exactly. */
@@ -237,8 +284,7 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
   job.onStage?.('loading');
   const loaded = await Promise.all(items.map((item) => job.frames.load(item)));
   items.forEach((item, i) => checkItem(item, loaded[i]));
-  const model = models.segmentation.model;
-  const [, height, width, channels] = model.inputs[0].shape as number[];
+  const [height, width, channels] = models.segmentation.inputShape;
   job.onStage?.('predicting');
   const inputs = tf.tidy(() => {
     const grey = tf.stack(items.map((item, i) => {
@@ -249,10 +295,16 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
   });
   const rows: PredictionRow[] = [];
   try {
-    const masks = tf.tidy(() => {
-      const binary = foreground(model.predict(inputs) as tf.Tensor4D);
-      return items.map((item, i) => maskToFrame(binary.slice([i, 0, 0], [1, -1, -1]).squeeze([0]) as tf.Tensor2D, item.originalSize, item.crop));
-    });
+    const probabilities = await models.segmentation.probabilities(inputs);
+    let masks: tf.Tensor2D[];
+    try {
+      masks = tf.tidy(() => {
+        const binary = foreground(probabilities);
+        return items.map((item, i) => maskToFrame(binary.slice([i, 0, 0], [1, -1, -1]).squeeze([0]) as tf.Tensor2D, item.originalSize, item.crop));
+      });
+    } finally {
+      probabilities.dispose();
+    }
     try {
       job.onStage?.('writing');
       for (const [i, item] of items.entries()) {
@@ -300,6 +352,7 @@ export async function predictBatch(job: PredictBatchJob): Promise<PredictBatchRe
         batchSize: MC_IMAGES_PER_STEP,
         reduce: 'mean',
         dropoutSeed: options.seed + job.batch,
+        ...(models.uncertaintyPrefix ? { prefix: models.uncertaintyPrefix.run } : {}),
         onProgress: (p) => job.onStage?.(`sampling ${p.imagesDone}/${items.length}`),
         maps: {
           fn: PREDICT_UNCERTAINTY_FUNCTION,

@@ -9,14 +9,19 @@
  * Beside naive/fast it times one deterministic forward pass over the same pool (model.predict, same batches,
  * loading included), alternating with the others, and prints each mode as "× one forward pass".
  *
+ * Engines (`predict --engine`): fast MC is also timed with its deterministic prefix in ONNX Runtime (the net's
+ * prefix converted in-process, export/onnx/session.ts; the tail stays in tfjs with the same seeded masks), with its
+ * largest score difference to tfjs' fast MC.
+ *
  * Model: the zoo's Unet + resnet34 (1 class).
  */
 import * as tf from '@tensorflow/tfjs';
 import { MC_DROPOUT_STRATEGIES, UNCERTAINTY_FUNCTIONS } from '../contracts/names';
 import { initBackend } from '../ml/backend';
-import { mcScorePool, type MCMode, type MCNet } from '../ml/mcSampling';
+import { mcScorePool, type MCMode } from '../ml/mcSampling';
 import type { DropoutStrategy } from '../ml/types';
-import { buildModel } from '../ml/zoo';
+import { buildModel, type SegmentationNet } from '../ml/zoo';
+import { onnxMcPrefix } from '../export/onnx/session';
 import { benchOptions, intOption, printCommand } from './benchArgs';
 
 const USAGE = 'npx tsx scripts/bench-mc.ts [--pool 200] [--size 256] [--T 30] [--batch 4] [--repeat 1] [--strategies head,decoder]';
@@ -38,7 +43,7 @@ function parseArgs() {
 }
 
 /** The zoo's Unet + resnet34 (1 class) with MC dropout where the strategy puts it. */
-function buildNet(size: number, strategy: DropoutStrategy): MCNet {
+function buildNet(size: number, strategy: DropoutStrategy): SegmentationNet {
   return buildModel({
     arch: 'Unet', encoder: 'resnet34', encoderDepth: 5, inputShape: [size, size, 3], classes: 1, dropout: { strategy, rate: 0.3 }, seed: 1,
   });
@@ -65,7 +70,10 @@ async function main(): Promise<void> {
     await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'naive' });
     await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'fast' });
 
-    const timings = new Map<MCMode, { ms: number; scores: number[] }>();
+    const onnxPrefix = await onnxMcPrefix(net);
+    await mcScorePool({ net, pool: { ids: ids.slice(0, 1), load: pool.load }, samples: 1, functions: ['mfe'], mode: 'fast', prefix: onnxPrefix.run });
+    type Run = MCMode | 'fast-onnx';
+    const timings = new Map<Run, { ms: number; scores: number[] }>();
     let forwardMs = Infinity;
     const forwardPass = async () => {
       const started = performance.now();
@@ -78,14 +86,15 @@ async function main(): Promise<void> {
       return performance.now() - started;
     };
     await forwardPass();
-    for (let run = 0; run < args.repeat; run++) for (const mode of ['forward', 'fast', 'naive'] as const) {
+    for (let run = 0; run < args.repeat; run++) for (const mode of ['forward', 'fast', 'fast-onnx', 'naive'] as const) {
       if (mode === 'forward') {
         forwardMs = Math.min(forwardMs, await forwardPass());
         continue;
       }
       const started = performance.now();
       const results = await mcScorePool({
-        net, pool, samples: args.T, batchSize: args.batch, functions: [...UNCERTAINTY_FUNCTIONS], mode, dropoutSeed: 1,
+        net, pool, samples: args.T, batchSize: args.batch, functions: [...UNCERTAINTY_FUNCTIONS], mode: mode === 'fast-onnx' ? 'fast' : mode, dropoutSeed: 1,
+        ...(mode === 'fast-onnx' ? { prefix: onnxPrefix.run } : {}),
         onProgress: (p) => void process.stdout.write(`\r  ${mode}: ${p.imagesDone}/${p.imagesTotal} images, ${(p.elapsedMs / 1000).toFixed(1)} s`),
       });
       const ms = performance.now() - started;
@@ -102,6 +111,11 @@ async function main(): Promise<void> {
     console.log(`  naive MC: ${naive.ms.toFixed(0)} ms per pool (${(naive.ms / args.pool).toFixed(0)} ms/image), ${perForward(naive.ms)}`);
     console.log(`  fast MC:  ${fast.ms.toFixed(0)} ms per pool (${(fast.ms / args.pool).toFixed(0)} ms/image), ${perForward(fast.ms)}`);
     console.log(`  speed-up: ${(naive.ms / fast.ms).toFixed(1)}× naive/fast   (max |naive − fast| score difference, same masks: ${maxDiff.toExponential(1)})`);
+    const fastOnnx = timings.get('fast-onnx')!;
+    const onnxDiff = Math.max(...fast.scores.map((s, i) => Math.abs(s - fastOnnx.scores[i])));
+    console.log(`  fast MC, prefix in ONNX Runtime: ${fastOnnx.ms.toFixed(0)} ms per pool (${(fastOnnx.ms / args.pool).toFixed(0)} ms/image), ${perForward(fastOnnx.ms)}; ` +
+      `${(fast.ms / fastOnnx.ms).toFixed(2)}× tfjs' fast MC (max score difference to it, same masks: ${onnxDiff.toExponential(1)})`);
+    onnxPrefix.dispose();
     net.model.dispose();
   }
 }

@@ -7,6 +7,9 @@
  *               upload of the frames, the predict workflow's batch activities, download of the outputs
  *
  *   npx tsx scripts/bench-predict.ts [--images 48] [--batch 8] [--size 256] [--input-size 320x400] [--uncertainty] [--skip-workflow]
+ *                                    [--engine tf|onnx]
+ *
+ * `--engine` is predict's: what computes the masks on every path (tfjs, or ONNX Runtime on the converted model).
  *
  * Needs the services (MinIO; Temporal for the workflow path). The model is stored under `bench/predict-<time>`.
  */
@@ -18,7 +21,8 @@ import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import sharp from 'sharp';
 import { loadConfig, projectRoot } from '../config';
-import { modelKeys, type PredictItem } from '../contracts';
+import { engineFactory } from '../activities/predict';
+import { DEFAULT_PREDICT_ENGINE, isPredictEngine, modelKeys, PREDICT_ENGINES, type PredictItem } from '../contracts';
 import { generateSyntheticVideo } from '../data/synthetic';
 import { initBackend } from '../ml/backend';
 import { batchCount, batchFingerprint, batchItems, decodeFramePng, loadPredictionModels, predictBatch } from '../ml/predict';
@@ -29,13 +33,15 @@ import { ObjectStore } from '../store/objectStore';
 import { createWorkers, workflowsPath } from '../worker';
 import { benchOptions, intOption, printCommand } from './benchArgs';
 
-const USAGE = 'npx tsx scripts/bench-predict.ts [--images 48] [--batch 8] [--size 256] [--input-size 320x400] [--uncertainty] [--skip-workflow]';
+const USAGE = 'npx tsx scripts/bench-predict.ts [--images 48] [--batch 8] [--size 256] [--input-size 320x400] [--uncertainty] [--skip-workflow] [--engine tf|onnx]';
 
 function parseArgs() {
   const values = benchOptions(USAGE, {
     images: { type: 'string', default: '48' }, batch: { type: 'string', default: '8' }, size: { type: 'string', default: '256' },
     'input-size': { type: 'string', default: '320x400' }, uncertainty: { type: 'boolean', default: false }, 'skip-workflow': { type: 'boolean', default: false },
+    engine: { type: 'string', default: DEFAULT_PREDICT_ENGINE },
   });
+  if (!isPredictEngine(values.engine)) throw new Error(`--engine must be one of ${PREDICT_ENGINES.join(', ')}, got '${values.engine}'.`);
   const match = /^(\d+)x(\d+)$/.exec(values['input-size']!);
   if (!match) throw new Error('--input-size needs HEIGHTxWIDTH, e.g. 320x400.');
   const size = intOption(USAGE, 'size', values.size, 32);
@@ -43,6 +49,7 @@ function parseArgs() {
   return {
     images: intOption(USAGE, 'images', values.images), batch: intOption(USAGE, 'batch', values.batch), size,
     inputSize: [Number(match[1]), Number(match[2])] as [number, number], uncertainty: values.uncertainty === true, skipWorkflow: values['skip-workflow'] === true,
+    engine: values.engine,
   };
 }
 
@@ -63,7 +70,7 @@ async function main(): Promise<void> {
   await store.ensureBucket();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-predict-'));
   console.log(`Unet + resnet34 at ${args.size}², ${args.images} frames of ${args.inputSize[0]}×${args.inputSize[1]}, batch ${args.batch}` +
-    `${args.uncertainty ? ', with MC uncertainty (T = 30)' : ''}; backend ${backend}`);
+    `${args.uncertainty ? ', with MC uncertainty (T = 30)' : ''}; backend ${backend}, engine ${args.engine}`);
 
   // The model, stored as a trained model is.
   const modelKey = `bench/predict-${Date.now()}`;
@@ -90,8 +97,8 @@ async function main(): Promise<void> {
     id: file.replace(/\.png$/, ''), group: file.slice(0, 8), order: i, originalSize: args.inputSize,
     source: { kind: 'file', path: path.join(inputDir, file), format: 'png', frame: 1, stamp: '' },
   }));
-  const options = { uncertainty: args.uncertainty, overlay: false, samples: 30, seed: 0 };
-  const models = await loadPredictionModels(store, { modelKey }, args.uncertainty);
+  const options = { uncertainty: args.uncertainty, overlay: false, samples: 30, seed: 0, ...(args.engine === DEFAULT_PREDICT_ENGINE ? {} : { engine: args.engine }) };
+  const models = await loadPredictionModels(store, { modelKey }, args.uncertainty, engineFactory(args.engine));
   const frames = { load: async (item: PredictItem) => ({ frame: await decodeFramePng(fs.readFileSync((item.source as { path: string }).path)) }) };
   const out = new FolderBlobStore(path.join(scratch, 'engine'));
   // One warm-up batch (kernel selection, first allocations) is not counted.
@@ -106,7 +113,7 @@ async function main(): Promise<void> {
   console.log(`engine    ${(args.images / engineSeconds).toFixed(2)} images/s (${engineSeconds.toFixed(1)} s)`);
 
   // 2. and 3. The CLI, in its own process, end to end.
-  const common = ['client.ts', 'predict', '--model', modelKey, '--input', inputDir, '--batch', String(args.batch), '--json', ...(args.uncertainty ? ['--uncertainty'] : [])];
+  const common = ['client.ts', 'predict', '--model', modelKey, '--input', inputDir, '--batch', String(args.batch), '--json', '--engine', args.engine, ...(args.uncertainty ? ['--uncertainty'] : [])];
   const report = (name: string, run: { status: number; out: string; err: string }) => {
     if (run.status !== 0) throw new Error(`${name} failed: ${run.err}`);
     const result = JSON.parse(run.out) as { seconds: number; images: number };

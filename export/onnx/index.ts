@@ -12,8 +12,9 @@ import type * as tf from '@tensorflow/tfjs';
 import type { ModelPackageMetadata } from '../../contracts';
 import type { ModelConfig } from '../../ml/types';
 import { GraphBuilder } from './builder';
-import { convertModel } from './graph';
-import { DataType, encodeModel, type Dimension, type ModelProto, type ValueInfoProto } from './proto';
+import { convertModel, convertModelOutputs } from './graph';
+import type { OnnxValue } from './ops';
+import { DataType, encodeModel, type Dimension, type ModelProto, OUTPUT_NAME, type ValueInfoProto } from './proto';
 
 export const ONNX_OPSET = 18;
 /** IR version 8 is the one that opset 18 came with. */
@@ -51,7 +52,26 @@ function metadataProps(config: ModelConfig, metadata: ModelPackageMetadata): { k
 export function exportOnnx(model: tf.LayersModel, config: ModelConfig, metadata: ModelPackageMetadata): Uint8Array {
   const g = new GraphBuilder();
   const { input, output } = convertModel(model, g);
-  const proto: ModelProto = {
+  return encodeModel(modelProto(g, input, [output], config, metadata));
+}
+
+/**
+ * An MC prefix (ml/zoo/mcSplit.ts: one input, one output per deterministic tensor the stochastic tail reads) as an
+ * ONNX file whose outputs are named `mcPrefixOutputNames(n)`, in the prefix's output order.
+ */
+export function exportOnnxMcPrefix(prefix: tf.LayersModel, config: ModelConfig, metadata: ModelPackageMetadata): Uint8Array {
+  const g = new GraphBuilder();
+  const { input, outputs } = convertModelOutputs(prefix, g, mcPrefixOutputNames(prefix.outputs.length));
+  return encodeModel(modelProto(g, input, outputs, config, metadata));
+}
+
+/** The output names of an exported MC prefix with `count` outputs. */
+export function mcPrefixOutputNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${OUTPUT_NAME}_${i}`);
+}
+
+function modelProto(g: GraphBuilder, input: OnnxValue, outputs: OnnxValue[], config: ModelConfig, metadata: ModelPackageMetadata): ModelProto {
+  return {
     ir_version: IR_VERSION,
     opset_import: [{ domain: '', version: ONNX_OPSET }],
     producer_name: 'echo-al',
@@ -62,11 +82,10 @@ export function exportOnnx(model: tf.LayersModel, config: ModelConfig, metadata:
       node: g.nodes,
       initializer: g.initializers,
       input: [valueInfo(input.name, input.shape)],
-      output: [valueInfo(output.name, output.shape)],
+      output: outputs.map((o) => valueInfo(o.name, o.shape)),
     },
     metadata_props: metadataProps(config, metadata),
   };
-  return encodeModel(proto);
 }
 
 export { decodeModel } from './proto';

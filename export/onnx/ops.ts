@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { adaptiveMatrix, samePadding } from '../../ml/layers';
+import type { PartialConv } from '../../ml/zoo/mcSplit';
 import type { GraphBuilder } from './builder';
 
 /** A value of the ONNX graph: its name and the tfjs shape of the tensor it holds (see the layout above). */
@@ -355,6 +356,41 @@ const dense: Converter = ({ g, layer, inputs: [x] }) => {
   return activation(g, `${layer.name}_act`, { name: y, shape: [x.shape[0], kernel.shape[1]] }, String(c.activation ?? 'linear'));
 };
 
+/**
+ * The MC split's partial convolution (ml/zoo/mcSplit.ts; only in an exported MC prefix): its convolution over some
+ * of the input channels — the parts concatenated, the kernel's input channels sliced to the same ranges, the bias
+ * only when it carries it — written by that convolution's own converter, plus the part computed elsewhere when the
+ * layer adds one.
+ */
+const partialConv: Converter = ({ g, layer, inputs, outputShape }) => {
+  const partial = layer as PartialConv;
+  const parts = partial.addsLastInput ? inputs.slice(0, -1) : inputs;
+  const channels = partial.ranges.reduce((sum, [, count]) => sum + count, 0);
+  const x: OnnxValue = parts.length === 1
+    ? parts[0]
+    : { name: g.node('Concat', parts.map((v) => v.name), `${layer.name}_concat`, { axis: 1 }), shape: [...parts[0].shape.slice(0, 3), channels] };
+  const { conv } = partial;
+  const convert = converters[conv.getClassName()];
+  if (!convert) throw new Error(`ONNX export: layer '${layer.name}' splits a ${conv.getClassName()}, which has no ONNX mapping`);
+  const y = tf.tidy(() => {
+    // The convolution as seen through the split: its kernel's input channels sliced, its bias dropped unless carried.
+    const view = Object.create(conv) as tf.layers.Layer;
+    const sliced = conv.getWeights().map((w, i) => {
+      if (!conv.weights[i].originalName.endsWith('kernel')) return w;
+      const slices = partial.ranges.map(([start, count]) => tf.slice(w, [0, 0, start, 0], [-1, -1, count, -1]));
+      return slices.length === 1 ? slices[0] : tf.concat(slices, 2);
+    });
+    const viewConfig = { ...conv.getConfig(), useBias: Boolean(conv.getConfig().useBias) && partial.withBias };
+    Object.defineProperties(view, {
+      name: { value: layer.name },
+      getWeights: { value: () => sliced },
+      getConfig: { value: () => viewConfig },
+    });
+    return convert({ g, layer: view, inputs: [x], outputShape });
+  });
+  return partial.addsLastInput ? g.node('Add', [y, inputs[inputs.length - 1].name], `${layer.name}_add`) : y;
+};
+
 /** Inference-time identity: the exported model is the deterministic one. */
 const identity: Converter = ({ inputs: [x] }) => x.name;
 
@@ -388,4 +424,5 @@ export const converters: Record<string, Converter> = {
   Dropout: identity,
   SpatialDropout2D: identity,
   MCDropout: identity,
+  EchoPartialConv: partialConv,
 };

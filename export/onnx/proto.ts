@@ -7,6 +7,10 @@ import path from 'node:path';
 import protobuf from 'protobufjs';
 import { projectRoot } from '../../config';
 
+/** The graph's input and output names: what a runtime feeds and fetches. */
+export const INPUT_NAME = 'input';
+export const OUTPUT_NAME = 'output';
+
 /** `TensorProto.DataType` values used here. */
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
 

@@ -58,7 +58,7 @@ function nodesInOrder(input: tf.SymbolicTensor, output: tf.SymbolicTensor): Grap
 }
 
 /** A convolution layer the concatenation rewrite can split: stock Keras Conv2D (linear, NHWC) or TorchConv2d with groups 1. */
-interface SplittableConv extends tf.layers.Layer {
+export interface SplittableConv extends tf.layers.Layer {
   kernel: tf.LayerVariable;
   bias?: tf.LayerVariable | null;
 }
@@ -71,18 +71,19 @@ function splittableConv(layer: tf.layers.Layer): SplittableConv | undefined {
 }
 
 /** [first channel, count] of each part of a split input. */
-type ChannelRange = [number, number];
+export type ChannelRange = [number, number];
 
 /**
  * `conv` applied to some of its input channels: the concatenation of this layer's inputs stands for `ranges` of the
  * conv's input; bias only when `withBias`. Runs the conv's own `call` on a view with the kernel sliced, so padding,
  * stride and dilation are the conv's. Optionally adds a last input (the part computed elsewhere).
  */
-class PartialConv extends tf.layers.Layer {
+export class PartialConv extends tf.layers.Layer {
   static className = 'EchoPartialConv';
 
-  constructor(private readonly conv: SplittableConv, private readonly ranges: ChannelRange[], private readonly withBias: boolean,
-    private readonly addsLastInput: boolean, name: string) {
+  /** Public for the ONNX exporter (export/onnx/ops.ts), which writes the same computation as standard operators. */
+  constructor(readonly conv: SplittableConv, readonly ranges: ChannelRange[], readonly withBias: boolean,
+    readonly addsLastInput: boolean, name: string) {
     super({ name, trainable: false });
   }
 

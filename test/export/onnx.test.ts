@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeModel, exportOnnx, ONNX_OPSET } from '../../export/onnx';
+import { decodeModel, exportOnnx, exportOnnxMcPrefix, mcPrefixOutputNames, ONNX_OPSET } from '../../export/onnx';
 import { packageMetadata, writeModelPackage, writeOnnxPackage } from '../../export/package';
 import { initBackend } from '../../ml/backend';
 import { loadStoredModel } from '../../ml/predict';
@@ -208,6 +208,43 @@ describe('exportOnnx → onnxruntime-node', () => {
     const config = { arch: 'Unet', encoder: 'resnet18', encoderDepth: 3, inputShape: [8, 8, 2], classes: 1, dropout: { strategy: 'none', rate: 0 } } as ModelConfig;
     expect(() => exportOnnx(model, config, metadataFor(config))).toThrow(/layer 'odd_norm' of class LayerNormalization has no ONNX mapping/);
     model.dispose();
+  });
+});
+
+describe('exportOnnxMcPrefix → onnxruntime-node (the MC prefix of predict --engine onnx --uncertainty)', () => {
+  const perArch = ROWS.filter((row, i) => ROWS.findIndex((r) => r.arch === row.arch) === i);
+
+  it.each(perArch)('$arch + $encoder with decoder dropout: every prefix output within 1e-4 (relative to its scale)', async ({ arch, encoder, size }) => {
+    const net = buildModel({ arch, encoder, inputShape: [size, size, 1], classes: 1, dropout: { strategy: 'decoder', rate: 0.2 }, widthScale: 0.125, seed: 11 });
+    try {
+      calibrateBatchNorm(net.model, size, 100);
+      const { prefix } = net.mcSplit();
+      const x = tf.randomUniform([2, size, size, 1], 0, 1, 'float32', 5);
+      const session = await ort.InferenceSession.create(exportOnnxMcPrefix(prefix, net.config, metadataFor(net.config)), { intraOpNumThreads: 2 });
+      const expected = tf.tidy(() => {
+        const out = prefix.predict(x);
+        return (Array.isArray(out) ? out : [out]).map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
+      });
+      const result = await session.run({ input: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) });
+      x.dispose();
+      await session.release();
+      const names = mcPrefixOutputNames(expected.length);
+      expect(Object.keys(result).sort()).toEqual([...names].sort());
+      expected.forEach(({ shape, values }, i) => {
+        const actual = result[names[i]];
+        expect(actual.dims).toEqual(shape);
+        const data = actual.data as Float32Array;
+        let scale = 1;
+        let maxDiff = 0;
+        for (let j = 0; j < values.length; j++) {
+          scale = Math.max(scale, Math.abs(values[j]));
+          maxDiff = Math.max(maxDiff, Math.abs(values[j] - data[j]));
+        }
+        expect(maxDiff / scale, `${names[i]} of ${expected.length}`).toBeLessThan(TOLERANCE);
+      });
+    } finally {
+      net.model.dispose();
+    }
   });
 });
 
