@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
+import { processAlive } from '../ports';
 
 const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
 
@@ -13,15 +14,6 @@ function services(command: string, env: Record<string, string> = {}) {
     cwd: projectRoot, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000,
   });
   return { status: result.status, out: `${result.stdout}${result.stderr}` };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-services-'));
@@ -46,7 +38,7 @@ describe('local services scripts', () => {
     expect(first.out).toMatch(/minio: +started at http:\/\/127.0.0.1:19000/);
     expect(first.status).toBe(0);
     const pids = ['temporal', 'minio'].map((s) => Number(fs.readFileSync(path.join(scratch, 'run', `${s}.pid`), 'utf8')));
-    expect(pids.every(alive)).toBe(true);
+    expect(pids.every(processAlive)).toBe(true);
 
     const second = services('start', isolated);
     expect(second.status).toBe(0);
@@ -58,7 +50,7 @@ describe('local services scripts', () => {
     const stop = services('stop', isolated);
     expect(stop.out).toMatch(/temporal: stopped/);
     expect(stop.out).toMatch(/minio: +stopped/);
-    expect(pids.some(alive)).toBe(false);
+    expect(pids.some(processAlive)).toBe(false);
     expect(services('status', isolated).status).toBe(1);
   });
 

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../config';
 import { ensureLabelStudio, labelStudioSettingsFromEnv, pythonOf, type RunningLabelStudio, startLabelStudio } from '../../scripts/labelStudio';
+import { freePort } from '../ports';
 
 let bin: string | undefined;
 
@@ -45,17 +45,6 @@ export function randomMask(width: number, height: number, seed: number): Uint8Ar
 
 /** The tests' Label Studio user (fixed, so a migrated data folder can be reused). */
 export const TEST_LABEL_STUDIO_USER = { username: 'doctor@echo-al.test', password: 'test-password-1', token: 'echo-al-test-label-studio-token-0123456789' };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A real Label Studio for one test file, on its own port and data folder. A fresh database takes minutes to migrate

@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,19 +27,10 @@ import { statusQuery } from '../../contracts/messages';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, tinyDataset, waitFor } from '../helpers';
 import { fakeIdentity, sopClass, transferSyntax, writeDicom } from '../data/dicomFixtures';
 import { startTestLabelStudio } from './helpers';
+import { freePort } from '../ports';
 
 const S = 32;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 const token = 'round-trip-labels-token-0123456789';
 const webhookSecret = 'round-trip-webhook-secret-0123456789';
 const base = testConfig('ls-round-trip');

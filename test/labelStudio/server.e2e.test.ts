@@ -16,21 +16,11 @@ import { brushRleToMask, maskToBrushRle } from '../../labelling/labelStudio/rle'
 import type { LsAnnotationWebhookBody } from '../../labelling/labelStudio/types';
 import { startLabelStudio, type LabelStudioStartOptions, type RunningLabelStudio } from '../../scripts/labelStudio';
 import { labelStudioBin, randomMask, startTestLabelStudio, TEST_LABEL_STUDIO_USER } from './helpers';
+import { freePort } from '../ports';
 
 const W = 12;
 const H = 8;
 const TITLE = 'echo-al lv-study';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let dataDir: string;
 let options: LabelStudioStartOptions;

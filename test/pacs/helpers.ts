@@ -1,21 +1,10 @@
 /** A real Orthanc (with DICOMweb) for one test file: its own free port and a temporary storage folder. */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../config';
 import { ensureOrthanc, type RunningOrthanc, startOrthanc } from '../../scripts/orthanc';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../ports';
 
 /** Installs Orthanc into the tools folder when missing (as `services:start --pacs` does) and starts a fresh one. */
 export async function startTestOrthanc(): Promise<{ orthanc: RunningOrthanc; dataDir: string; stop: () => Promise<void> }> {

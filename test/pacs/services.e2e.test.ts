@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
+import { freePorts, processAlive } from '../ports';
 
 const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-pacs-services-'));
@@ -19,24 +20,6 @@ function services(args: string[], extra: Record<string, string> = {}): Promise<{
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.on('close', (status) => resolve({ status, out }));
   });
-}
-
-function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => net.createServer());
-  return Promise.all(servers.map((server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)))))
-    .then(async (ports) => {
-      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-      return ports;
-    });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(async () => {
@@ -61,7 +44,7 @@ describe('services --pacs', () => {
       HttpPort: Number(env.ORTHANC_PORT), StorageDirectory: path.join(scratch, 'orthanc', 'storage'), RemoteAccessAllowed: false, DicomServerEnabled: false,
     });
     const pid = Number(fs.readFileSync(path.join(scratch, 'run', 'orthanc.pid'), 'utf8'));
-    expect(alive(pid)).toBe(true);
+    expect(processAlive(pid)).toBe(true);
 
     expect((await services(['start', '--pacs'])).out).toMatch(/orthanc: +already running/);
     const status = await services(['status']);
@@ -70,7 +53,7 @@ describe('services --pacs', () => {
 
     const stop = await services(['stop']);
     expect(stop.out).toMatch(/orthanc: +stopped/);
-    expect(alive(pid)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
     const after = await services(['status', '--pacs']);
     expect(after.status).toBe(1);
     expect(after.out).toMatch(/orthanc: +down/);
