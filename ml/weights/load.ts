@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../types';
-import { encoderRegistry, withInitSettings } from '../zoo';
+import { encoderRegistry, readTfjsWeights, withInitSettings } from '../zoo';
 import { planLoad, planProblems, type LoadPlan, type Transform } from './plan';
 import { encodeSafetensors, SafetensorsFile } from './safetensors';
 
@@ -52,33 +52,14 @@ export interface WeightsSource {
  * folder. Its weights are then planned and loaded like any other file (by name: `isZooNamed`).
  */
 export function tfjsModelAsSafetensors(dir: string): string {
-  const modelJson = path.join(dir, 'model.json');
-  let manifest: { weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  let weights: Map<string, tf.Tensor>;
   try {
-    manifest = JSON.parse(fs.readFileSync(modelJson, 'utf8')) as typeof manifest;
+    weights = readTfjsWeights(path.join(dir, 'model.json'));
   } catch (error) {
-    throw new WeightsMismatchError(`${modelJson} is not valid JSON (${(error as Error).message}).`, []);
+    throw new WeightsMismatchError((error as Error).message, []);
   }
-  if (!Array.isArray(manifest.weightsManifest)) throw new WeightsMismatchError(`${modelJson} has no weightsManifest: not a tfjs layers model.`, []);
-  const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
-  for (const group of manifest.weightsManifest) {
-    const shards = group.paths.map((p) => {
-      const shard = path.join(dir, p);
-      if (!fs.existsSync(shard)) throw new WeightsMismatchError(`${modelJson} names the weights file ${p}, which is not in ${dir}.`, []);
-      return fs.readFileSync(shard);
-    });
-    const joined = Buffer.concat(shards);
-    const expected = group.weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
-    if (group.weights.some((w) => w.dtype !== 'float32') || joined.byteLength !== expected) {
-      throw new WeightsMismatchError(`${dir}: the weights files hold ${joined.byteLength} bytes, model.json declares ${expected} (float32): truncated or not this model's.`, []);
-    }
-    const decoded = tf.io.decodeWeights(joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength), group.weights);
-    for (const w of group.weights) {
-      const tensor = decoded[w.name];
-      tensors.push({ name: w.name, shape: [...w.shape], data: tensor.dataSync() as Float32Array });
-      tensor.dispose();
-    }
-  }
+  const tensors = [...weights].map(([name, tensor]) => ({ name, shape: [...tensor.shape], data: tensor.dataSync() as Float32Array }));
+  for (const tensor of weights.values()) tensor.dispose();
   const bytes = encodeSafetensors(tensors, { source: 'echo-al tfjs model' });
   const file = path.join(os.tmpdir(), `echo-al-weights-${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}.safetensors`);
   if (!fs.existsSync(file)) {

@@ -216,19 +216,48 @@ export function saveEncoderWeights(net: SegmentationNet, dir: string): string {
   return file;
 }
 
-/** Loads encoder weights from a tfjs `model.json` (+ shards) into a built model; see `BuildOptions`. */
-export function loadEncoderWeights(model: tf.LayersModel, file: string): void {
-  if (!fs.existsSync(file)) throw new Error(`Encoder weights file ${file} does not exist.`);
-  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<WeightsManifestFile>;
-  if (!Array.isArray(manifest.weightsManifest)) throw new Error(`${file} has no weightsManifest: expected a tfjs model.json.`);
-  const available = new Map<string, tf.Tensor>();
+/**
+ * The weights a tfjs `model.json` (+ the shards beside it) holds, by name. Float32 only, and the shards must hold
+ * exactly the bytes the manifest declares: a cut-short or foreign file is refused, naming the file. The caller
+ * disposes the tensors.
+ */
+export function readTfjsWeights(file: string): Map<string, tf.Tensor> {
+  if (!fs.existsSync(file)) throw new Error(`Weights file ${file} does not exist.`);
+  let manifest: Partial<WeightsManifestFile>;
+  try {
+    manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<WeightsManifestFile>;
+  } catch (error) {
+    throw new Error(`${file} is not valid JSON (${(error as Error).message}).`);
+  }
+  if (!Array.isArray(manifest.weightsManifest)) throw new Error(`${file} has no weightsManifest: not a tfjs layers model.`);
+  const dir = path.dirname(file);
+  const weights = new Map<string, tf.Tensor>();
   try {
     for (const group of manifest.weightsManifest) {
-      const buffers = group.paths.map((p) => fs.readFileSync(path.join(path.dirname(file), p)));
-      const joined = Buffer.concat(buffers);
-      const arrayBuffer = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
-      for (const [name, tensor] of Object.entries(tf.io.decodeWeights(arrayBuffer, group.weights))) available.set(name, tensor);
+      const shards = group.paths.map((p) => {
+        const shard = path.join(dir, p);
+        if (!fs.existsSync(shard)) throw new Error(`${file} names the weights file ${p}, which is not in ${dir}.`);
+        return fs.readFileSync(shard);
+      });
+      const joined = Buffer.concat(shards);
+      const expected = group.weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+      if (group.weights.some((w) => w.dtype !== 'float32') || joined.byteLength !== expected) {
+        throw new Error(`${dir}: the weights files hold ${joined.byteLength} bytes, model.json declares ${expected} (float32): truncated or not this model's.`);
+      }
+      const decoded = tf.io.decodeWeights(joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength), group.weights);
+      for (const [name, tensor] of Object.entries(decoded)) weights.set(name, tensor);
     }
+  } catch (error) {
+    for (const t of weights.values()) t.dispose();
+    throw error;
+  }
+  return weights;
+}
+
+/** Loads encoder weights from a tfjs `model.json` (+ shards) into a built model; see `BuildOptions`. */
+export function loadEncoderWeights(model: tf.LayersModel, file: string): void {
+  const available = readTfjsWeights(file);
+  try {
     const targets = encoderWeightsOf(model);
     const missing = targets.filter((w) => !available.has(w.originalName)).map((w) => w.originalName);
     if (missing.length > 0) {
