@@ -29,8 +29,8 @@ import {
 import { importSyntheticEcho } from '../data/import';
 import { writeModelPackage } from '../export/package';
 import { renderReport, REPORT_FILES, writeReportToFolder } from '../report';
-import { fallsText } from '../report/markdown';
-import { benchmarkStatistics, type Interval } from '../report/stats';
+import { fallsText, intervalText } from '../report/markdown';
+import { benchmarkStatistics } from '../report/stats';
 import type { BenchmarkReportData, SeedRun } from '../report/types';
 import { benchmark } from '../workflows';
 import { benchOptions, intOption, printCommand } from './benchArgs';
@@ -75,9 +75,7 @@ const model: ModelChoice = { arch: 'Unet', encoder: 'resnet18', encoderDepth: 4,
 const hyper: TrainHyper = { epochs, batchSize: 8, learningRate: 0.003, seed: 0, augment: false };
 
 const fmt = (v: number | undefined, digits = 4) => (v === undefined ? '—' : v.toFixed(digits));
-const signed = (v: number | undefined) => (v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(4)}`);
-const intervalText = (iv: Interval | undefined, f: (v: number | undefined) => string = fmt) =>
-  (!iv ? '—' : iv.lower === undefined ? `${f(iv.mean)} (n ${iv.n})` : `${f(iv.mean)} [${f(iv.lower)}, ${f(iv.upper)}]`);
+const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(4)}`;
 
 async function main(): Promise<void> {
   const { taskQueues, suffix, store, client, stop, config } = await startBenchWorkers('gain');
@@ -135,11 +133,11 @@ async function main(): Promise<void> {
     // One report: the conditions as the "strategies" of a paired comparison against scratch, with scratch's baselines.
     const reports = new Map(await Promise.all(conditions.map(async (c) => [c, await store.getJson<BenchmarkReportData>(`${results.get(c)!.reportPrefix}${REPORT_FILES.data}`)] as const)));
     const reference = results.get(REFERENCE)!;
-    const runs: SeedRun[] = seeds.map((seed) => ({
-      seed,
-      ...(reports.get(REFERENCE)!.seeds!.find((r) => r.seed === seed)!.baseline ? { baseline: reports.get(REFERENCE)!.seeds!.find((r) => r.seed === seed)!.baseline } : {}),
-      curves: conditions.map((condition) => ({ ...reports.get(condition)!.seeds!.find((r) => r.seed === seed)!.curves[0], acquisition: condition })),
-    }));
+    const seedRun = (condition: Condition, seed: number) => reports.get(condition)!.seeds!.find((r) => r.seed === seed)!;
+    const runs: SeedRun[] = seeds.map((seed) => {
+      const { baseline } = seedRun(REFERENCE, seed);
+      return { seed, ...(baseline ? { baseline } : {}), curves: conditions.map((c) => ({ ...seedRun(c, seed).curves[0], acquisition: c })) };
+    });
     const manifest = await store.getJson<{ splits: { counts: { initial: number; pool: number; test: number } } }>(datasetKeys.manifest(target.datasetId));
     const trainingSetSize = manifest.splits.counts.initial + manifest.splits.counts.pool;
     const stats = benchmarkStatistics({ runs, targetIoU: 0.999, trainingSetSize, reference: REFERENCE });
