@@ -1,7 +1,7 @@
 /** Light activities between scoring and the request: the shards put together, and the phase's batch chosen. */
 import { type AcquisitionFunction, runKeys, scoringKeys, type SelectionMode, selectionNeeds } from '../contracts';
 import { decodeFloat32, encodeFloat32 } from '../store/blobStore';
-import { selectBatch, selectionSeed } from '../ml/selection';
+import { selectBatch, selectionSeed, selectSplitBatch } from '../ml/selection';
 import type { ScoresDocument } from '../ml/uncertaintyMap';
 import type { ObjectStore } from '../store/objectStore';
 import { invalidInput, itemsById, jsonOrFail, manifestOrFail } from './datasets';
@@ -12,6 +12,34 @@ async function featureRows(store: ObjectStore, scores: ScoresDocument): Promise<
   const all = decodeFloat32(await store.getBytes(scores.featuresKey), scores.featuresKey);
   const dim = scores.featureDim;
   return (i) => all.subarray(i * dim, (i + 1) * dim);
+}
+
+/** `selectForLabelling` with K split among strategies: their picks in order, and a reserve by the first part's rule. */
+async function selectInParts(
+  store: ObjectStore, scores: ScoresDocument, items: Map<string, { group?: string }>,
+  input: { k: number; maxPerGroup?: number; seed?: number; phase?: number; parts: { name: string; acquisition: AcquisitionFunction; selection: SelectionMode; beta?: number; k: number }[] },
+): Promise<{ ids: string[]; reserve: string[]; picks: Record<string, string[]> }> {
+  const missing = input.parts.map((p) => p.acquisition).find((fn) => !scores.functions.includes(fn));
+  if (missing) throw invalidInput(`the scores have no '${missing}' column (scored: ${scores.functions.join(', ')})`);
+  const needsFeatures = input.parts.some((p) => selectionNeeds(p.selection).features);
+  const features = needsFeatures ? await featureRows(store, scores) : undefined;
+  const candidates = scores.items.map((item, i) => ({
+    id: item.id, group: items.get(item.id)?.group,
+    ...(features ? { features: features(i) } : {}), ...(item.area !== undefined ? { area: item.area } : {}),
+  }));
+  const column = (fn: AcquisitionFunction) => new Map(scores.items.map((item) => [item.id, item.scores[fn] ?? 0]));
+  const phase = input.phase ?? 0;
+  const options = { maxPerGroup: input.maxPerGroup, seed: selectionSeed(input.seed ?? 0, phase), phase };
+  const parts = input.parts.map((p) => ({ name: p.name, mode: p.selection, k: p.k, beta: p.beta, scores: column(p.acquisition) }));
+  const picked = selectSplitBatch(candidates, parts, options);
+  const picks = Object.fromEntries([...picked].map(([name, chosen]) => [name, chosen.map((c) => c.id)]));
+  const ids = Object.values(picks).flat();
+  const taken = new Set(ids);
+  const [first] = parts;
+  const reserve = selectBatch(candidates.filter((c) => !taken.has(c.id)).map((c) => ({ ...c, score: first.scores.get(c.id) ?? 0 })), {
+    ...options, k: input.k, mode: first.mode, beta: first.beta, seed: options.seed ^ 0x5eed,
+  });
+  return { ids, reserve: reserve.map((c) => c.id), picks };
 }
 
 export function phaseSelectionActivities(store: ObjectStore) {
@@ -51,10 +79,16 @@ export function phaseSelectionActivities(store: ObjectStore) {
       scoresKey: string; datasetId: string; k: number; maxPerGroup?: number; selection?: SelectionMode; beta?: number; seed?: number; phase?: number;
       /** The function whose scores rank (default the scores' first). */
       acquisition?: AcquisitionFunction;
-    }): Promise<{ ids: string[]; reserve?: string[] }> {
+      /**
+       * The strategy `auto` while it explores: K split among candidate strategies, each picking its share with its own
+       * function and mode (then `selection` and `acquisition` are unused); the picks come back per part.
+       */
+      parts?: { name: string; acquisition: AcquisitionFunction; selection: SelectionMode; beta?: number; k: number }[];
+    }): Promise<{ ids: string[]; reserve?: string[]; picks?: Record<string, string[]> }> {
       const scores = await jsonOrFail<ScoresDocument>(store, input.scoresKey, 'scores');
       const fn: AcquisitionFunction = input.acquisition ?? scores.functions[0];
       const items = await itemsById(store, await manifestOrFail(store, input.datasetId));
+      if (input.parts) return selectInParts(store, scores, items, { ...input, parts: input.parts });
       const needs = selectionNeeds(input.selection);
       const features = needs.features ? await featureRows(store, scores) : undefined;
       const candidates = scores.items.map((item, i) => ({

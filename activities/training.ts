@@ -321,6 +321,34 @@ export function trainingActivities(store: ObjectStore) {
     },
 
     /**
+     * The strategy `auto`: the segmentation model's error (1 − IoU) on each candidate's picks, against the masks that
+     * came back for them (frames marked unusable have none and are left out): summed per candidate, with the count.
+     */
+    async judgeCandidatePicks(input: {
+      datasetId: string; modelKey: string; picks: Record<string, string[]>; items: { id: string; maskKey: string }[]; batchSize: number;
+    }): Promise<{ errors: Record<string, { frames: number; errorSum: number }> }> {
+      const manifest = await manifestOrFail(store, input.datasetId);
+      const maskOf = new Map(input.items.map((item) => [item.id, item.maskKey]));
+      const judged = [...new Set(Object.values(input.picks).flat())].filter((id) => maskOf.has(id)).map((id) => ({ id, maskKey: maskOf.get(id)! }));
+      const iouOf = new Map<string, number>();
+      if (judged.length > 0) {
+        const net = await loadTrained(store, input.modelKey);
+        const data = await loadLabelled(store, manifest, judged);
+        try {
+          evaluateModel(net.model, data, input.batchSize).perImageIoU.forEach((iou, i) => iouOf.set(judged[i].id, iou));
+        } finally {
+          dispose(data);
+          net.model.dispose();
+        }
+      }
+      const errors = Object.fromEntries(Object.entries(input.picks).map(([name, ids]) => {
+        const ious = ids.filter((id) => iouOf.has(id)).map((id) => iouOf.get(id)!);
+        return [name, { frames: ious.length, errorSum: ious.reduce((sum, iou) => sum + (1 - iou), 0) }];
+      }));
+      return { errors };
+    },
+
+    /**
      * One shard of the pool (`shard` × `shardSize` onwards): scores and uncertainty maps, written as a scores document
      * under the phase's scores/ prefix; mergeScoreShards puts the shards together.
      */
@@ -363,6 +391,8 @@ export function trainingActivities(store: ObjectStore) {
             ...(input.areas ? { areas: true } : {}),
             ...(input.features ? { onFeatures: (id: string, f: Float32Array) => void features.set(id, f) } : {}),
             dropoutSeed: blockDropoutSeed(input.seed, block),
+            // The 'random' column beside uncertainty ones (auto's candidates): the same scores as a random-only run's.
+            ...(functions.includes('random') ? { randomSeed: input.seed } : {}),
             onProgress: (p) => ctx.heartbeat({ imagesDone: offset + p.imagesDone, imagesTotal: ids.length }),
           }));
         }

@@ -1,7 +1,7 @@
 /** Workflow inputs built from parsed CLI options, checked against the model registries before any service is contacted. */
 import type { ProjectConfig } from '../config';
 import {
-  type AcquisitionFunction, type ActiveLearningInput, type ArchName, DEFAULT_TIMEOUTS, type EvaluationSplit, type LrSchedule, type MCDropoutStrategy, type MCMode,
+  type AcquisitionFunction, type ActiveLearningInput, type ArchName, type AutoChoice, DEFAULT_TIMEOUTS, parseAutoCandidates, type EvaluationSplit, type LrSchedule, type MCDropoutStrategy, type MCMode,
   type PixelReduction, type SearchInput, type SemiSupervisedMode, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
 } from '../contracts';
 import { UsageError } from './context';
@@ -45,6 +45,10 @@ export interface ActiveLearningOptions {
   labelStudio?: string;
   selection?: SelectionMode;
   beta?: number;
+  /** The strategy auto (al and pipeline: `--auto`; benchmark: a strategy named auto) and its candidates. */
+  auto?: boolean;
+  autoCandidates: string[];
+  autoPhases: number;
   initial?: number;
   evalFramesPerVideo?: number;
 }
@@ -79,12 +83,20 @@ export async function checkEncoders(names: readonly string[], flag: string): Pro
 }
 
 
+/** `--auto-candidates` and `--auto-phases` as the strategy auto's choice, or a usage error. */
+export function autoChoice(o: Pick<ActiveLearningOptions, 'autoCandidates' | 'autoPhases' | 'beta'>): AutoChoice {
+  const candidates = parseAutoCandidates(o.autoCandidates, o.beta);
+  if ('error' in candidates) throw new UsageError(`--auto-candidates: ${candidates.error}`);
+  return { candidates, explorePhases: o.autoPhases };
+}
+
 export async function activeLearningInput(
   datasetId: string, o: SharedTrainingOptions & ModelOptions & ActiveLearningOptions & { acquisition: AcquisitionFunction }, config: ProjectConfig,
 ): Promise<ActiveLearningInput> {
   await checkEncoders([o.encoder], '--encoder');
   const pairing = selectionProblem(o.acquisition, o.selection);
   if (pairing) throw new UsageError(`--selection ${o.selection}: ${pairing}`);
+  const auto = o.auto ? autoChoice(o) : undefined;
   return {
     datasetId,
     model: { arch: o.arch, encoder: o.encoder, ...(o.depth !== undefined ? { encoderDepth: o.depth } : {}), widthScale: o.width },
@@ -93,8 +105,10 @@ export async function activeLearningInput(
       epochs: o.epochs, batchSize: o.batch, learningRate: o.lr, seed: o.seed, augment: o.augment,
       ...(o.lrSchedule !== 'constant' ? { lrSchedule: o.lrSchedule } : {}), ...(o.earlyStopping !== undefined ? { earlyStoppingPatience: o.earlyStopping } : {}),
     },
-    acquisition: o.acquisition,
-    ...(o.selection && o.selection !== 'top-k' ? { selection: o.selection, selectionBeta: o.beta } : {}),
+    ...(auto ? { acquisition: 'mfe', auto } : {
+      acquisition: o.acquisition,
+      ...(o.selection && o.selection !== 'top-k' ? { selection: o.selection, selectionBeta: o.beta } : {}),
+    }),
     // On unless --no-warm-start (bench-gain: higher AULC and every seed within 0.01 of the full-data IoU, scratch none).
     ...(o.warmStart !== false ? { warmStart: true } : {}),
     ...(o.semiSupervised !== 'none' ? { semiSupervised: o.semiSupervised, pseudoLabelIoU: o.pseudoLabelIou } : {}),

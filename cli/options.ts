@@ -5,7 +5,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, LR_SCHEDULES, MC_DROPOUT_STRATEGIES, MC_MODES,
-  DEFAULT_PSEUDO_LABEL_IOU, parseStrategy, PIXEL_REDUCTIONS, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
+  DEFAULT_AUTO_CANDIDATES, DEFAULT_AUTO_PHASES, DEFAULT_PSEUDO_LABEL_IOU, parseStrategy, PIXEL_REDUCTIONS, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
 import { UsageError } from './context';
 import {
@@ -74,6 +74,8 @@ export function addActiveLearningOptions(command: Command, options: { oracle: bo
     .option('--max-labelled <n>', 'stop when this many images are labelled', positiveInt)
     .option('--max-phases <n>', 'stop after this many phases', positiveInt, 20)
     .option('--max-per-group <n>', 'at most this many frames of one video per request', positiveInt)
+    .option('--auto-candidates <list>', 'the strategy auto: the strategies it tries, <function>[:<selection>] each', listOf((s) => s), [...DEFAULT_AUTO_CANDIDATES])
+    .option('--auto-phases <n>', 'the strategy auto: phases whose requests are split among the candidates before it chooses', positiveInt, DEFAULT_AUTO_PHASES)
     .addOption(new Option('--stop-on <split>', 'the split the target IoU is read on (validation when the dataset has one)').choices(EVALUATION_SPLITS).default('validation'))
     .addOption(new Option('--outage-window <duration>', 'how long storage, Temporal or workers may be unreachable before the run gives up')
       .argParser(duration).default(DEFAULT_OUTAGE_WINDOW_MS, '6h'));
@@ -102,7 +104,7 @@ function strategyOption(value: string): Strategy {
 
 export function addStrategiesOptions(command: Command): Command {
   return command
-    .addOption(new Option('--strategies <list>', `strategies to compare: <function>[:<selection>][+pseudo-label], functions ${ACQUISITION_FUNCTIONS.join(', ')}, ` +
+    .addOption(new Option('--strategies <list>', `strategies to compare: <function>[:<selection>][+pseudo-label] or auto[+pseudo-label], functions ${ACQUISITION_FUNCTIONS.join(', ')}, ` +
       `selections ${SELECTION_MODES.join(', ')} (e.g. mfe,random,random:stratified,mfe:clasp+pseudo-label); compared with random`)
       .argParser(listOf(strategyOption)).default(['mfe', 'random'].map(strategyOption), 'mfe,random'))
     // Earlier releases' flag: say what replaced it rather than "unknown option".
@@ -116,6 +118,7 @@ export function addStrategiesOptions(command: Command): Command {
 export function addSelectionOptions(command: Command): Command {
   return command
     .addOption(new Option('--selection <mode>', 'how the batch is chosen from the scores').choices(SELECTION_MODES).default('top-k'))
+    .option('--auto', 'the strategy auto: split the first --auto-phases requests among --auto-candidates, then continue with the one whose frames the model got most wrong (instead of --acquisition and --selection)')
     .option('--beta <b>', 'stochastic selection: probability ∝ score^beta', numberIn(0, 100, 'a number in [0, 100]', true), DEFAULT_BETA);
 }
 

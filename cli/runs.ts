@@ -16,7 +16,7 @@ import { leaderboardQuery, searchProgressQuery, statusQuery, stopSignal } from '
 import { type CliContext, CliError, UsageError } from './context';
 import { addWeightsOptions, prepareWeights, weightsChoice, type WeightsOptions } from './weights';
 import {
-  activeLearningInput, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,
+  activeLearningInput, autoChoice, type ActiveLearningOptions, type ModelOptions, searchInput, type SearchOptions, type SharedTrainingOptions,
 } from './inputs';
 import {
   addAcquisitionOption, addActiveLearningOptions, addModelOptions, addRunOptions, addSearchOptions, addSelectionOptions, addStrategiesOptions,
@@ -222,7 +222,8 @@ function registerAlStart(parent: Command, ctx: CliContext): void {
   addWeightsOptions(command);
   command.option('--resume-from <run>', 'continue from an earlier run\'s merged labels and phases (e.g. one that failed in an outage)');
   command.action(async (options: AlStartOptions, cmd: Command) => {
-    rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
+    rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic' || Boolean(options.auto));
+    checkAutoOptions(cmd, Boolean(options.auto));
     const input = await activeLearningInput(options.dataset, options, ctx.config);
     weightsChoice(options);
     await checkDataset(ctx, input.datasetId);
@@ -262,6 +263,15 @@ function rejectAshaOptionsWithoutAsha(command: Command, options: { scheduler?: s
   if (stray) throw new UsageError(`${flagOf(command, stray)} applies to --scheduler asha`);
 }
 
+/** --auto-candidates and --auto-phases mean something only to the strategy auto, which replaces --acquisition and --selection. */
+function checkAutoOptions(command: Command, auto: boolean, options: { benchmark?: boolean } = {}): void {
+  const given = givenOptions(command);
+  const stray = ['autoCandidates', 'autoPhases'].find((name) => given.includes(name));
+  if (!auto && stray) throw new UsageError(`${flagOf(command, stray)} applies to the strategy auto (${options.benchmark ? 'auto in --strategies' : '--auto'})`);
+  const replaced = ['acquisition', 'selection'].find((name) => given.includes(name));
+  if (auto && replaced && !options.benchmark) throw new UsageError(`--auto chooses the acquisition and selection itself; drop ${flagOf(command, replaced)} (or list it in --auto-candidates)`);
+}
+
 /** β means something only to stochastic selection. */
 function rejectBetaWithoutStochastic(command: Command, stochastic: boolean): void {
   if (!stochastic && givenOptions(command).includes('beta')) throw new UsageError('--beta applies to stochastic selection (--selection stochastic, or a <function>:stochastic strategy)');
@@ -282,7 +292,8 @@ function registerPipelineStart(parent: Command, ctx: CliContext): void {
   addWeightsOptions(command);
   command.action(async (options: RunOptions & SharedTrainingOptions & SearchOptions & ActiveLearningOptions & WeightsOptions & { acquisition: AcquisitionFunction }, cmd: Command) => {
     rejectAshaOptionsWithoutAsha(cmd, options);
-    rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic');
+    rejectBetaWithoutStochastic(cmd, options.selection === 'stochastic' || Boolean(options.auto));
+    checkAutoOptions(cmd, Boolean(options.auto));
     const al = await activeLearningInput(options.dataset, { ...modelDefaults, ...options }, ctx.config);
     const searchPart = await searchInput(options.dataset, options, ctx.config);
     await checkDataset(ctx, al.datasetId);
@@ -326,9 +337,10 @@ function registerBenchmarkStart(parent: Command, ctx: CliContext): void {
         'concurrency', 'searchEpochs', 'trialsPerRun'].find((name) => given.includes(name));
       if (searchOnly) throw new UsageError(`${flagOf(cmd, searchOnly)} configures the search, which --no-search skips`);
     }
-    rejectBetaWithoutStochastic(cmd, options.strategies.some((s) => s.selection === 'stochastic'));
+    rejectBetaWithoutStochastic(cmd, options.strategies.some((s) => s.selection === 'stochastic' || s.auto !== undefined));
+    checkAutoOptions(cmd, options.strategies.some((s) => s.auto !== undefined), { benchmark: true });
     if (!options.strategies.some((s) => s.name === 'random')) throw new UsageError('--strategies must include random: every strategy is compared with it');
-    const strategies = options.strategies.map((s) => (s.selection === 'stochastic' ? { ...s, beta: options.beta } : s));
+    const strategies = options.strategies.map((s) => (s.auto ? { ...s, auto: autoChoice(options) } : s.selection === 'stochastic' ? { ...s, beta: options.beta } : s));
     const al = await activeLearningInput(options.dataset, { ...options, acquisition: strategies[0].acquisition, oracle: true }, ctx.config);
     await checkDataset(ctx, al.datasetId);
     const searchPart = options.search ? await searchInput(options.dataset, options, ctx.config) : undefined;

@@ -1,6 +1,7 @@
 /** The active-learning workflow's input, state (carried across continueAsNew), status query and result. */
 import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { LabelProvenance, SubmittedLabel } from './labelling';
+import type { AutoChoice } from './strategy';
 import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, SelectionMode, SemiSupervisedMode, StopReason } from './names';
 
 export interface ActiveLearningInput {
@@ -12,6 +13,11 @@ export interface ActiveLearningInput {
   /** How the batch is chosen from the scores (default top-K), and β for stochastic selection. */
   selection?: SelectionMode;
   selectionBeta?: number;
+  /**
+   * The strategy `auto`: the first `explorePhases` requests are split among the candidates, and the one whose frames
+   * the segmentation model got most wrong selects from then on (`acquisition` and `selection` are then unused for it).
+   */
+  auto?: AutoChoice;
   reduce: PixelReduction;
   mcSamples: number;
   mcMode: MCMode;
@@ -98,6 +104,11 @@ export interface PhaseRecord {
    * from scratch: both validation IoUs, and which pair the phase kept (the better on validation).
    */
   warmRetry?: { warmValIoU: number; scratchValIoU: number; kept: 'warm' | 'scratch' };
+  /**
+   * The strategy `auto`: while exploring, the frames each candidate picked for this phase's request and, once their
+   * masks are back, the segmentation model's mean error (1 − IoU) on them; after, the candidate that selected.
+   */
+  auto?: { picked?: Record<string, number>; error?: Record<string, number>; selectedBy?: string };
 }
 
 export interface InvalidSubmission {
@@ -156,6 +167,17 @@ export interface ActiveLearningState {
   previousModels?: { seg: string; unc?: string };
   /** The previous phase's pseudo-labels (`runKeys.pseudoLabels`), for this phase's segmentation model. */
   pseudoLabels?: { key: string; count: number };
+  /** The strategy `auto`: each candidate's judged frames and summed error so far, this phase's picks, and the choice once made. */
+  auto?: AutoState;
+}
+
+export interface AutoState {
+  tallies: Record<string, { frames: number; errorSum: number }>;
+  judgedPhases: number;
+  /** The pending request's frames per candidate (exploring phases), and the segmentation model that judges them. */
+  picks?: Record<string, string[]>;
+  judgeModelKey?: string;
+  chosen?: string;
 }
 
 export interface PendingStatus {

@@ -47,6 +47,8 @@ export interface SelectionOptions {
   /** Ids that are already labelled (or otherwise unavailable); never selected. */
   labelled?: Iterable<string>;
   maxPerGroup?: number;
+  /** Frames per group already in the batch (picked by an earlier part of it): they count towards `maxPerGroup`. */
+  groupCounts?: ReadonlyMap<string, number>;
   kCenter?: KCenterOptions;
 }
 
@@ -283,7 +285,7 @@ export function selectBatch(candidates: readonly SelectionCandidate[], options: 
   const ranked = candidates.filter((c) => !labelled.has(c.id)).sort(compareByScoreThenId);
   const order = ordering(ranked, options);
 
-  const perGroup = new Map<string, number>();
+  const perGroup = new Map<string, number>(options.groupCounts ?? []);
   const allowed = (c: SelectionCandidate) =>
     maxPerGroup === undefined || c.group === undefined || (perGroup.get(c.group) ?? 0) < maxPerGroup;
   const picked: SelectionCandidate[] = [];
@@ -328,4 +330,36 @@ export function selectBatch(candidates: readonly SelectionCandidate[], options: 
 /** The top K by score (ties by id), with the optional group cap and k-center: `selectBatch` in mode `top-k`. */
 export function selectTopK(candidates: readonly SelectionCandidate[], options: SelectionOptions): SelectionCandidate[] {
   return selectBatch(candidates, { ...options, mode: 'top-k' });
+}
+
+/** One part of a batch split among strategies: its own scores, selection mode and share of K. */
+export interface BatchPart {
+  name: string;
+  mode: SelectionMode;
+  k: number;
+  beta?: number;
+  /** The part's score of each candidate id (a missing id scores 0). */
+  scores: ReadonlyMap<string, number>;
+}
+
+/**
+ * A batch split among strategies (`auto` while it explores): the parts pick in order, each with its own scores and
+ * mode, never a frame an earlier part took, under one group cap for the whole batch. Returns each part's picks.
+ */
+export function selectSplitBatch(
+  candidates: readonly Omit<SelectionCandidate, 'score'>[], parts: readonly BatchPart[], options: Omit<BatchOptions, 'k' | 'mode' | 'beta' | 'labelled' | 'groupCounts'>,
+): Map<string, SelectionCandidate[]> {
+  const taken = new Set<string>();
+  const groupCounts = new Map<string, number>();
+  const picks = new Map<string, SelectionCandidate[]>();
+  for (const part of parts) {
+    const scored = candidates.map((c) => ({ ...c, score: part.scores.get(c.id) ?? 0 }));
+    const chosen = selectBatch(scored, { ...options, k: part.k, mode: part.mode, beta: part.beta, labelled: taken, groupCounts });
+    for (const c of chosen) {
+      taken.add(c.id);
+      if (c.group !== undefined) groupCounts.set(c.group, (groupCounts.get(c.group) ?? 0) + 1);
+    }
+    picks.set(part.name, chosen);
+  }
+  return picks;
 }

@@ -12,7 +12,7 @@
 import { ApplicationFailure, continueAsNew, patched } from '@temporalio/workflow';
 import {
   ACQUISITION_FUNCTIONS, type ActiveLearningInput, type ActiveLearningResult, type BootstrapRequestPlan, isAcquisitionFunction, isEvaluationSplit, type LabelRequest,
-  isSemiSupervisedMode, SCORE_BLOCK, SEMI_SUPERVISED_MODES, selectionProblem,
+  isSelectionMode, isSemiSupervisedMode, SCORE_BLOCK, SEMI_SUPERVISED_MODES, selectionProblem,
 } from '../contracts';
 import { type AlRun, openRun } from './al/run';
 import {
@@ -43,6 +43,15 @@ function validate(input: ActiveLearningInput): void {
   if (input.initialCount !== undefined && !(Number.isInteger(input.initialCount) && input.initialCount >= 1)) fail('initialCount must be a whole number ≥ 1');
   if (input.semiSupervised !== undefined && !isSemiSupervisedMode(input.semiSupervised)) {
     fail(`unknown semi-supervised mode '${input.semiSupervised}'; use one of ${SEMI_SUPERVISED_MODES.join(', ')}`);
+  }
+  if (input.auto) {
+    if (!(input.auto.candidates.length >= 2)) fail('auto needs at least two candidates to choose between');
+    if (!(Number.isInteger(input.auto.explorePhases) && input.auto.explorePhases >= 1)) fail('auto.explorePhases must be a whole number ≥ 1');
+    for (const c of input.auto.candidates) {
+      if (!isAcquisitionFunction(c.acquisition) || !isSelectionMode(c.selection)) fail(`auto candidate '${c.name}' is not <function>[:<selection>]`);
+      const problem = selectionProblem(c.acquisition, c.selection);
+      if (problem) fail(`auto candidate '${c.name}': ${problem}`);
+    }
   }
   if (input.pseudoLabelIoU !== undefined && !(input.pseudoLabelIoU > 0 && input.pseudoLabelIoU <= 1)) fail('pseudoLabelIoU must be in (0, 1]');
   if (input.evalFramesPerVideo !== undefined && !(Number.isInteger(input.evalFramesPerVideo) && input.evalFramesPerVideo >= 1)) {

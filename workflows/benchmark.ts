@@ -61,6 +61,7 @@ export async function benchmark(input: BenchmarkInput): Promise<BenchmarkResult>
     const args = {
       ...al, acquisition: strategy.acquisition, selection: strategy.selection, selectionBeta: strategy.beta,
       ...(strategy.semiSupervised ? { semiSupervised: strategy.semiSupervised } : {}),
+      ...(strategy.auto ? { auto: strategy.auto } : {}),
       hyper: { ...al.hyper, seed }, initialSeed: seed,
       // A stop that arrived before this child started reaches it through its input.
       ...(stopRequested ? { maxPhases: 1 } : {}),

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LabelledItem, type LabellingRequest, runKeys } from '../../contracts';
+import { type LabelledItem, type LabellingRequest, parseAutoCandidates, runKeys, scoringKeys, type StrategyChoice } from '../../contracts';
 import { normaliseMaskBytes } from '../../data/masks';
 import type { ObjectStore } from '../../store/objectStore';
 import { activeLearning } from '../../workflows';
@@ -83,5 +83,38 @@ describe('activeLearning on the real dev server, worker and MinIO', () => {
       const mask = await normaliseMaskBytes(await store.getBytes(item.maskKey), { size: [32, 32], allowEmpty: true });
       expect(mask.ok).toBe(true);
     }
+  }, 600_000);
+
+  it('the strategy auto: one scoring gives every candidate its column, the split request is judged against the oracle\'s masks, and the choice selects after', async () => {
+    const workflowId = `test-al-auto-${Date.now()}`;
+    const candidates = parseAutoCandidates(['random', 'mfe:clasp', 'mfe:badge']) as StrategyChoice[];
+    const result = await client.workflow.execute(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId,
+      args: [tinyActiveLearning(config, datasetId, { labelsPerPhase: 3, maxPhases: 3, auto: { candidates, explorePhases: 1 } })],
+    });
+    expect(result.history.map((h) => h.labelled)).toEqual([4, 7, 10]);
+    const [explored, chosen, last] = result.history.map((h) => h.auto);
+    expect(explored?.picked).toEqual({ random: 1, 'mfe:clasp': 1, 'mfe:badge': 1 });
+    // The error of each candidate's frame is 1 − its IoU under phase 0's segmentation model against the oracle's mask.
+    for (const name of ['random', 'mfe:clasp', 'mfe:badge']) {
+      expect(explored?.error?.[name]).toBeGreaterThanOrEqual(0);
+      expect(explored?.error?.[name]).toBeLessThanOrEqual(1);
+    }
+    const errors = explored!.error!;
+    const highest = Object.keys(errors).reduce((a, b) => (errors[b] > errors[a] ? b : a));
+    expect(chosen).toEqual({ selectedBy: highest });
+    expect(last).toBeUndefined();
+    // Phase 0's scores hold the random column beside mfe, and the features and areas badge and clasp read.
+    const scores = await store.getJson<{ functions: string[]; featureDim?: number; items: { scores: Record<string, number>; area?: number }[] }>(
+      scoringKeys.scores(runKeys.phase(workflowId, 0)),
+    );
+    expect([...scores.functions].sort()).toEqual(['mfe', 'random']);
+    expect(scores.featureDim).toBeGreaterThan(0);
+    for (const item of scores.items) {
+      expect(item.scores.random).toBeGreaterThanOrEqual(0);
+      expect(item.area).toBeGreaterThanOrEqual(0);
+    }
+    const request = await store.getJson<LabellingRequest>(`runs/${workflowId}/phase-0/request.json`);
+    expect(request.items).toHaveLength(3);
   }, 600_000);
 });

@@ -9,6 +9,7 @@ import {
 } from '../../contracts';
 import { bestEffortActivityProxies } from '../proxies';
 import { remainingIds, unreplacedUnusable } from '../submissions';
+import { exploring, judgePhase, meanErrors, phaseChoices, splitK } from './auto';
 import type { AlRun } from './run';
 
 /** Pool images per scoring shard unless the input says otherwise. */
@@ -45,7 +46,7 @@ export async function trainPair(run: AlRun, start: 'default' | 'scratch' = 'defa
       ...(state.pseudoLabels?.count ? { extraItemsKey: state.pseudoLabels.key } : {}),
     }),
     // Pseudo-labelling needs the uncertainty model's judgement even when the acquisition is random.
-    needsUncertaintyModel(input.acquisition) || pseudoLabelling(input)
+    needsUncertainty(run) || pseudoLabelling(input)
       ? run.accel.trainSegmentationModel({
         ...common, outputPrefix: (scratch ? runKeys.uncertaintyModelFromScratch : runKeys.uncertaintyModel)(runId, state.phase),
         dropout: input.dropout, hyper: { ...input.hyper, seed: input.hyper.seed + 1 },
@@ -56,6 +57,12 @@ export async function trainPair(run: AlRun, start: 'default' | 'scratch' = 'defa
   const pair: TrainedPair = { seg, unc, trainMs: Date.now() - started, warm: from !== undefined };
   rememberForWarmStart(run, pair);
   return pair;
+}
+
+/** Whether this phase's selection scores with the uncertainty model (auto: any strategy in play does). */
+function needsUncertainty(run: AlRun): boolean {
+  const { input, state } = run;
+  return input.auto ? phaseChoices(input, state).some((c) => needsUncertaintyModel(c.acquisition)) : needsUncertaintyModel(input.acquisition);
 }
 
 /** The next phase warm-starts from this pair (with warm starts). */
@@ -138,6 +145,7 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
   run.publish('scoring');
   const started = Date.now();
   const k = Math.min(input.labelsPerPhase, state.poolCount, input.maxLabelled - state.labelledCount);
+  if (input.auto) return scoreAndSelectAuto(run, pair, record, k, started);
   const needs = selectionNeeds(input.selection);
   const scoreRequest = {
     runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
@@ -155,6 +163,57 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
   });
   record.scoreMs = Date.now() - started;
   return { ids: selection.ids, scoresKey: scored.scoresKey, reserve: selection.reserve ?? [] };
+}
+
+/**
+ * 4 (auto). While exploring, K split among the candidates (each picks its share by its own function and mode from one
+ * scoring of every function they use); then the chosen candidate alone. The picks wait in the state for their masks.
+ */
+async function scoreAndSelectAuto(run: AlRun, pair: TrainedPair, record: PhaseRecord, k: number, started: number): Promise<{ ids: string[]; scoresKey: string; reserve: string[] }> {
+  const { input, state, runId } = run;
+  const parts = splitK(k, phaseChoices(input, state), state.phase);
+  const functions = [...new Set(parts.map((p) => p.choice.acquisition))];
+  const needs = parts.map((p) => selectionNeeds(p.choice.selection)).reduce((a, b) => ({ features: a.features || b.features, areas: a.areas || b.areas }));
+  const scoreRequest = {
+    runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
+    acquisition: functions.find((fn) => fn !== 'random') ?? ('random' as const), functions, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
+    batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
+    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}),
+  };
+  const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
+  const shards = Math.ceil(state.poolCount / shardSize);
+  await Promise.all(Array.from({ length: shards }, (_, shard) => run.accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
+  const scored = await run.light.mergeScoreShards({ runId, phase: state.phase, shards });
+  const selection = await run.light.selectForLabelling({
+    scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup, seed: input.hyper.seed, phase: state.phase,
+    parts: parts.map((p) => ({ name: p.choice.name, acquisition: p.choice.acquisition, selection: p.choice.selection, beta: p.choice.beta, k: p.k })),
+  });
+  if (exploring(input, state)) {
+    state.auto = { ...(state.auto ?? { tallies: {}, judgedPhases: 0 }), picks: selection.picks, judgeModelKey: pair.seg.modelKey };
+    record.auto = { picked: Object.fromEntries(Object.entries(selection.picks ?? {}).map(([name, ids]) => [name, ids.length])) };
+  } else {
+    record.auto = { selectedBy: state.auto!.chosen! };
+  }
+  record.scoreMs = Date.now() - started;
+  return { ids: selection.ids, scoresKey: scored.scoresKey, reserve: selection.reserve ?? [] };
+}
+
+/**
+ * 7 (auto). An explored phase's picks judged once their masks are merged: the phase's segmentation model's error on
+ * each candidate's frames joins its tally, and after the last explored phase the candidate with the highest mean
+ * error is chosen (workflows/al/auto.ts).
+ */
+async function judgeAutoPicks(run: AlRun, record: PhaseRecord, received: { id: string; maskKey: string }[]): Promise<void> {
+  const { input, state } = run;
+  const auto = state.auto!;
+  const judged = await run.accel.judgeCandidatePicks({
+    datasetId: input.datasetId, modelKey: auto.judgeModelKey!, picks: auto.picks!, items: received.map(({ id, maskKey }) => ({ id, maskKey })),
+    batchSize: input.hyper.batchSize,
+  });
+  const { picks: _picks, judgeModelKey: _model, ...rest } = auto;
+  state.auto = judgePhase(input.auto!, rest, judged.errors);
+  record.auto = { ...record.auto, error: meanErrors(judged.errors) };
+  if (state.auto.chosen) log.info('auto chose its strategy', { phase: state.phase, chosen: state.auto.chosen, meanError: meanErrors(state.auto.tallies) });
 }
 
 /**
@@ -312,6 +371,7 @@ export async function mergeLabels(run: AlRun, record: PhaseRecord, waitStarted: 
     ...(pending.unusable?.length ? { unusable: pending.unusable } : {}),
   });
   if (merged.invalid.length === 0) {
+    if (state.auto?.picks) await judgeAutoPicks(run, record, pending.received.filter((r) => !r.unusable));
     record.waitMs = Date.now() - waitStarted;
     record.received = pending.received.length;
     record.replaced = pending.replacedCount ?? 0;

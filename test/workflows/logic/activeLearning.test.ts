@@ -267,6 +267,35 @@ describe('active learning (workflow logic, stubbed activities)', () => {
     expect(plain.calls.some((c) => c.startsWith('makePseudoLabels'))).toBe(false);
   });
 
+  it('with the strategy auto, the first requests are split among the candidates, and the one whose frames the model got most wrong selects after', async () => {
+    const queues = uniqueQueues('auto');
+    const world = alWorld({ ...rising, pickError: (name) => (name === 'mfe:badge' ? 0.6 : name === 'random' ? 0.2 : 0.4) });
+    const candidates = [
+      { name: 'random', acquisition: 'random', selection: 'top-k' }, { name: 'mfe:clasp', acquisition: 'mfe', selection: 'clasp' },
+      { name: 'mfe:badge', acquisition: 'mfe', selection: 'badge' },
+    ] as const;
+    const result = await withWorkers(env, queues, world, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: queues.light, workflowId: `logic-auto-${Date.now()}`,
+      args: [input(queues, { labelsPerPhase: 4, maxPhases: 4, auto: { candidates: candidates.map((c) => ({ ...c })), explorePhases: 2 } })],
+    }));
+    // K = 4 over 3 candidates: one extra frame each phase, to a candidate that rotates with the phase.
+    expect(world.calls.filter((c) => c.startsWith('selectForLabelling'))).toEqual([
+      'selectForLabelling:0:random=2,mfe:clasp=1,mfe:badge=1', 'selectForLabelling:1:mfe:clasp=2,mfe:badge=1,random=1', 'selectForLabelling:2:mfe:badge=4',
+    ]);
+    // One scoring gives every column the candidates read; after the choice, only the chosen one's.
+    expect(world.calls.filter((c) => c.startsWith('scorePoolShard'))).toEqual([
+      'scorePoolShard:0:0:mfe:random+mfe:features:areas', 'scorePoolShard:1:0:mfe:mfe+random:features:areas', 'scorePoolShard:2:0:mfe:mfe:features',
+    ]);
+    // Each explored phase's picks are judged by that phase's segmentation model once their masks are merged.
+    expect(world.calls.filter((c) => c.startsWith('judge'))).toEqual(['judge:0:random=2,mfe:clasp=1,mfe:badge=1', 'judge:1:mfe:clasp=2,mfe:badge=1,random=1']);
+    expect(result.history.map((h) => h.auto)).toEqual([
+      { picked: { random: 2, 'mfe:clasp': 1, 'mfe:badge': 1 }, error: { random: 0.2, 'mfe:clasp': 0.4, 'mfe:badge': 0.6 } },
+      { picked: { 'mfe:clasp': 2, 'mfe:badge': 1, random: 1 }, error: { random: 0.2, 'mfe:clasp': 0.4, 'mfe:badge': 0.6 } },
+      { selectedBy: 'mfe:badge' },
+      undefined,
+    ]);
+  });
+
   describe('a dataset without enough masks', () => {
     const cold: AlScript = {
       ...rising,

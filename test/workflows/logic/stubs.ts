@@ -11,7 +11,7 @@ export type StubLight = Subset<LightActivities,
   'initActiveLearning' | 'writeRunCheckpoint' | 'mergeScoreShards' | 'selectForLabelling' | 'publishLabellingRequest' | 'oracleLabels'
   | 'recordReminder' | 'mergePhaseLabels' | 'writeActiveLearningReport' | 'pushToLabelStudio' | 'extendLabellingRequest' | 'completeBootstrap'
   | 'datasetNeedsLabels'>;
-export type StubAccel = Subset<AccelActivities, 'trainSegmentationModel' | 'evaluateSegmentationModel' | 'scorePoolShard' | 'predictMasks' | 'makePseudoLabels'>;
+export type StubAccel = Subset<AccelActivities, 'trainSegmentationModel' | 'evaluateSegmentationModel' | 'scorePoolShard' | 'predictMasks' | 'makePseudoLabels' | 'judgeCandidatePicks'>;
 
 export interface AlScript {
   initial: number;
@@ -27,6 +27,8 @@ export interface AlScript {
    * The dataset `unlabelled` has no masks: a run on it first asks for these frames (validation, test, initial) with
    * these reserve frames; their masks make the dataset `labelled`, which has `initial` labelled frames.
    */
+  /** The strategy auto: the segmentation model's error (1 − IoU) on each frame a candidate picked (default 0.5). */
+  pickError?: (candidate: string) => number;
   bootstrap?: { unlabelled: string; labelled: string; frames: { id: string; purpose: 'validation' | 'test' | 'initial' }[]; reserve: { id: string; purpose: 'validation' | 'test' | 'initial' }[] };
 }
 
@@ -65,6 +67,13 @@ export function alWorld(script: AlScript): AlWorld {
       return { scoresKey: `scores/phase-${input.phase}`, scored: pool.length };
     },
     async selectForLabelling(input) {
+      if (input.parts) {
+        // Each part takes the next frames of the pool, in part order.
+        calls.push(`selectForLabelling:${phaseOf(input.scoresKey)}:${input.parts.map((p) => `${p.name}=${p.k}`).join(',')}`);
+        let next = 0;
+        const picks = Object.fromEntries(input.parts.map((p) => [p.name, pool.slice(next, (next += p.k))]));
+        return { ids: Object.values(picks).flat(), picks };
+      }
       calls.push(`selectForLabelling:${phaseOf(input.scoresKey)}`);
       return { ids: pool.slice(0, input.k) };
     },
@@ -129,7 +138,7 @@ export function alWorld(script: AlScript): AlWorld {
       return { iou, dice: (2 * iou) / (1 + iou), images: split === 'val' ? 5 : 10 };
     },
     async scorePoolShard(input) {
-      calls.push(`scorePoolShard:${input.phase}:${input.shard}`);
+      calls.push(`scorePoolShard:${input.phase}:${input.shard}${input.functions ? `:${input.acquisition}:${input.functions.join('+')}${input.features ? ':features' : ''}${input.areas ? ':areas' : ''}` : ''}`);
       return { shardKey: `scores/phase-${input.phase}/shard-${input.shard}`, scored: Math.min(input.shardSize, pool.length - input.shard * input.shardSize) };
     },
     async makePseudoLabels(input) {
@@ -137,6 +146,16 @@ export function alWorld(script: AlScript): AlWorld {
       const count = Math.min(input.maxCount, pool.filter((id) => !input.exclude.includes(id)).length, Math.floor(labelled / 2));
       calls.push(`makePseudoLabels:${input.phase}:${input.fn}:exclude:${input.exclude.join(',')}:max:${input.maxCount}`);
       return { itemsKey: `runs/${input.runId}/phase-${input.phase}/pseudo-labels.json`, count, threshold: 0.1, validationFrames: 5, validationIoU: 0.85 };
+    },
+    async judgeCandidatePicks(input) {
+      calls.push(`judge:${phaseOf(input.modelKey)}:${Object.entries(input.picks).map(([name, ids]) => `${name}=${ids.length}`).join(',')}`);
+      const received = new Set(input.items.map((i) => i.id));
+      return {
+        errors: Object.fromEntries(Object.entries(input.picks).map(([name, ids]) => {
+          const frames = ids.filter((id) => received.has(id)).length;
+          return [name, { frames, errorSum: frames * (script.pickError?.(name) ?? 0.5) }];
+        })),
+      };
     },
     async predictMasks(input) {
       calls.push(`predictMasks:${input.phase}`);
