@@ -1,6 +1,7 @@
 /** The end of a phase: its masks verified and merged into the next labelled set and pool, and the run's report. */
 import { Context } from '@temporalio/activity';
 import { type AcquisitionFunction, type EvaluationSplit, type LabelledItem, type PhaseRecord, runKeys, type SubmittedLabel } from '../contracts';
+import { autoSummary, autoText } from '../report/auto';
 import { renderSpec } from '../report/charts';
 import { PHASE_TIME_CHART_FILE, phaseTimeMarkdown, phaseTimeSpec } from '../report/timing';
 import type { ObjectStore } from '../store/objectStore';
@@ -30,6 +31,12 @@ async function mergeIntoNextPhase(store: ObjectStore, input: MergeInput) {
   await store.putJson(labelledKey, nextLabelled);
   await store.putJson(poolKey, nextPool);
   return { labelledKey, labelledCount: nextLabelled.length, poolKey, poolCount: nextPool.length };
+}
+
+/** The strategy auto's line in a run's report (none without auto). */
+function autoLines(history: readonly PhaseRecord[]): string[] {
+  const summary = autoSummary(history);
+  return summary ? [`Strategy auto: ${autoText(summary)}`, ''] : [];
 }
 
 export function phaseMergeActivities(store: ObjectStore) {
@@ -78,6 +85,7 @@ export function phaseMergeActivities(store: ObjectStore) {
         'The validation split decides when to stop; the test split only reports.', ...(testSet ? ['', testSet] : []), '',
         '| phase | labelled | validation IoU | test IoU (± 95 %) | test Dice | train s | masks received | replaced |',
         '| --- | --- | --- | --- | --- | --- | --- | --- |', ...rows, '',
+        ...autoLines(input.history),
         ...phaseTimeMarkdown(input.history, timeChart ? { file: PHASE_TIME_CHART_FILE, alt: 'Time per phase' } : undefined),
       ].join('\n');
       if (timeChart) await store.putBytes(runKeys.reportTimeChart(input.runId), new TextEncoder().encode(await renderSpec(timeChart)), 'image/svg+xml');

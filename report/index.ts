@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobStore } from '../store/blobStore';
 import type { PhaseRecord } from '../contracts';
+import { autoSummary } from './auto';
 import { renderCharts } from './charts';
 import { reportMarkdown, type ReportImage } from './markdown';
 import { reportStatistics } from './stats';
@@ -43,11 +44,13 @@ export class ReportDataError extends Error {
 
 /** A learning curve from an active-learning run's phase history (its result or its stored active-learning.json). */
 export function curveFromHistory(input: { acquisition: string; runId: string; history: readonly PhaseRecord[]; stopReason: string }): AcquisitionCurve {
+  const summary = autoSummary(input.history);
   return {
     acquisition: input.acquisition,
     runId: input.runId,
     points: [...input.history].sort((a, b) => a.phase - b.phase).map((h) => ({ phase: h.phase, labelled: h.labelled, iou: h.iou, dice: h.dice })),
     stopReason: input.stopReason,
+    ...(summary ? { auto: summary } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * (the paper's Table II) and the search leaderboard (its Table I). With one seed the tables show that seed's runs;
  * with several they show every seed and the means with 95 % intervals (statistics in `stats.ts`).
  */
+import { autoText } from './auto';
 import { leaderboardMarkdown } from './leaderboard';
 import {
   BASELINE_TOLERANCE, fallsOf, firstPointReaching, MIN_SEEDS_FOR_BAND, reportStatistics, seedRunsOf,
@@ -281,6 +282,17 @@ function leaderboardSection(data: BenchmarkReportData, images: readonly ReportIm
 }
 
 /** The report's Markdown; `images` are the chart files beside it, linked by relative name. */
+/** What the strategy auto chose in each seed's run (absent without auto). */
+function autoSection(runs: readonly SeedRun[]): string[] {
+  const lines = runs.flatMap((run) => run.curves.filter((c) => c.auto).map((c) => `- seed ${run.seed}, ${c.acquisition}: ${autoText(c.auto!)}`));
+  if (lines.length === 0) return [];
+  return [
+    '## What auto chose', '',
+    'Each explored phase splits the request among the candidates; the phase\'s segmentation model is then scored on each candidate\'s frames against the masks that came back (error = 1 − IoU), and the candidate with the highest mean error selects every later batch.', '',
+    ...lines, '',
+  ];
+}
+
 export function reportMarkdown(data: BenchmarkReportData, images: readonly ReportImage[], stats: BenchmarkStatistics = reportStatistics(data)): string {
   const runs = seedRunsOf(data);
   const curveImages = images.filter((i) => i.file !== REPORT_FILES.leaderboardChart);
@@ -293,6 +305,7 @@ export function reportMarkdown(data: BenchmarkReportData, images: readonly Repor
     ...(single ? [] : penaltySection(stats)),
     ...(single ? singleSeedReachSection(data, runs[0]) : multiSeedReachSection(data, stats)),
     ...(single ? singleSeedPhaseSections(data, runs[0]) : multiSeedPhaseSections(data, stats)),
+    ...autoSection(runs),
     ...leaderboardSection(data, images),
   ].join('\n');
 }

@@ -1,3 +1,4 @@
+import type { AutoSummary } from './auto';
 /** The data a benchmark report is rendered from: plain JSON, stored beside the report as report.json. */
 import type { LeaderboardRow } from '../contracts';
 
@@ -15,6 +16,8 @@ export interface AcquisitionCurve {
   runId: string;
   points: CurvePoint[];
   stopReason: string;
+  /** The strategy auto: what it judged and chose (report/auto.ts). */
+  auto?: AutoSummary;
 }
 
 /** The full-data model of one seed: trained on the initial set plus the whole pool. */

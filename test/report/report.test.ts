@@ -350,3 +350,33 @@ describe('multi-seed report', () => {
     await expect(renderReport({ ...multiSeedRun(), seeds: [] })).rejects.toThrow(/seeds is empty/);
   });
 });
+
+describe('the strategy auto in reports', () => {
+  const record = (phase: number, auto: PhaseRecord['auto']): PhaseRecord => ({
+    phase, labelled: 8 + 8 * phase, iou: 0.5 + 0.05 * phase, dice: 0.6, acquisition: 'mfe', trainMs: 1, segResumedFromEpoch: 0, segAttempts: 1, ...(auto ? { auto } : {}),
+  });
+  const history = [
+    record(0, { picked: { random: 3, 'mfe:clasp': 3, 'mfe:badge': 2 }, error: { random: 0.2, 'mfe:clasp': 0.3, 'mfe:badge': 0.5 } }),
+    // A candidate whose frames were all unusable has no error that phase.
+    record(1, { picked: { 'mfe:clasp': 3, 'mfe:badge': 3, random: 2 }, error: { random: 0.4, 'mfe:clasp': 0.3 } }),
+    record(2, { selectedBy: 'mfe:badge' }), record(3, { selectedBy: 'mfe:badge' }), record(4, undefined),
+  ];
+
+  it('summarises the frame-weighted mean error per candidate and the choice, and lists it per seed in the benchmark report', async () => {
+    const curve = curveFromHistory({ acquisition: 'auto', runId: 'b-s0-auto', history, stopReason: 'max-phases' });
+    expect(curve.auto?.chosen).toBe('mfe:badge');
+    expect(curve.auto?.fromPhase).toBe(2);
+    expect(curve.auto?.exploredPhases).toEqual([0, 1]);
+    expect(curve.auto?.meanError.random).toBeCloseTo((3 * 0.2 + 2 * 0.4) / 5, 12);
+    expect(curve.auto?.meanError['mfe:badge']).toBeCloseTo(0.5, 12);
+    expect(curveFromHistory({ acquisition: 'random', runId: 'b-s0-random', history: history.map(({ auto: _a, ...h }) => h), stopReason: 'max-phases' }).auto).toBeUndefined();
+    const data = multiSeedRun();
+    data.seeds![0].curves.push({ ...curve, acquisition: 'auto', points: data.seeds![0].curves[1].points });
+    for (const seed of data.seeds!.slice(1)) seed.curves.push({ ...seed.curves[1], acquisition: 'auto', runId: `b-s${seed.seed}-auto` });
+    const md = text(await renderReport(data), REPORT_FILES.markdown);
+    expect(md).toContain('## What auto chose');
+    expect(md).toContain('- seed 0, auto: explored in phases 0, 1 (mean error of each candidate\'s frames: random 0.280, mfe:clasp 0.300, mfe:badge 0.500); chose **mfe:badge** from phase 2.');
+    expect(md).not.toContain('- seed 1, auto');
+    expect(text(await renderReport(multiSeedRun()), REPORT_FILES.markdown)).not.toContain('What auto chose');
+  });
+});
