@@ -95,6 +95,11 @@ describe('client.ts usage', () => {
       [['benchmark', 'start', '--dataset', 'x', '--no-search', '--trials', '3'], /error: --trials configures the search, which --no-search skips/],
       [['dataset', 'import', '--format', 'pairs', '--dir', '.', '--views', '2CH'], /error: --views does not apply to --format pairs/],
       [['dataset', 'import', '--format', 'synthetic', '--mask-pattern', '{stem}.png'], /error: --mask-pattern does not apply to --format synthetic/],
+      [['al', 'start', '--dataset', 'x', '--auto', '--acquisition', 'random'], /error: --auto chooses the acquisition and selection itself; drop --acquisition/],
+      [['al', 'start', '--dataset', 'x', '--auto-phases', '3'], /error: --auto-phases applies to the strategy auto \(--auto\)/],
+      [['benchmark', 'start', '--dataset', 'x', '--no-search', '--strategies', 'random,mfe', '--auto-candidates', 'random,mfe'], /error: --auto-candidates applies to the strategy auto \(auto in --strategies\)/],
+      [['benchmark', 'start', '--dataset', 'x', '--no-search', '--strategies', 'random,auto', '--auto-candidates', 'random'], /error: --auto-candidates: auto needs at least two candidates/],
+      [['pipeline', 'start', '--dataset', 'x', '--auto', '--auto-candidates', 'random,random:badge'], /error: --auto-candidates: selection 'badge' reads the uncertainty model's features/],
     ];
     for (const [args, message] of cases) {
       const run = await cli(args, unreachable);
