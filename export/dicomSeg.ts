@@ -139,8 +139,7 @@ export function writeDicomSeg(options: DicomSegOptions): Uint8Array {
 
 /**
  * The SEG object (Part 10 bytes) for masks of some frames of instances of one series. Frames are ordered by source
- * instance (as given), then frame number; the dimension index is (segment, source frame number), which identifies a
- * frame only together with the instance its Source Image Sequence references when the series holds several.
+ * instance (as given), then frame number.
  */
 export function writeSeriesSeg(options: SeriesSegOptions): Uint8Array {
   const uid = options.uid ?? (() => DicomMetaDictionary.uid());
@@ -216,10 +215,11 @@ export function writeSeriesSeg(options: SeriesSegOptions): Uint8Array {
       AlgorithmVersion: longString(options.algorithm.version),
     }],
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganization }],
-    // Frames are ordered by segment (always 1), then by the source frame they segment.
+    // 2D ultrasound has no patient coordinates to index frames by, so the one dimension is the segment (as highdicom
+    // writes such SEGs); each frame's source instance and frame number are in its Source Image Sequence. A pointer into
+    // that nested sequence is not a valid dimension: readers look for the attribute in the functional group's item.
     DimensionIndexSequence: [
       { DimensionOrganizationUID: dimensionOrganization, DimensionIndexPointer: 0x0062000b, FunctionalGroupPointer: 0x0062000a, DimensionDescriptionLabel: 'Segment number' },
-      { DimensionOrganizationUID: dimensionOrganization, DimensionIndexPointer: 0x00081160, FunctionalGroupPointer: 0x00089124, DimensionDescriptionLabel: 'Source frame number' },
     ],
     SharedFunctionalGroupsSequence: [pixelMeasures ? { PixelMeasuresSequence: pixelMeasures } : {}],
     PerFrameFunctionalGroupsSequence: segFrames.map(({ frameNumber, sopClass, sopInstance }) => ({
@@ -228,11 +228,13 @@ export function writeSeriesSeg(options: SeriesSegOptions): Uint8Array {
           ReferencedSOPClassUID: sopClass,
           ReferencedSOPInstanceUID: sopInstance,
           ReferencedFrameNumber: frameNumber,
+          // The mask is at the source frame's own size and place (crop and resize undone).
+          SpatialLocationsPreserved: 'YES',
           PurposeOfReferenceCodeSequence: code({ CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' }),
         }],
         DerivationCodeSequence: code({ CodeValue: '113076', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Segmentation' }),
       }],
-      FrameContentSequence: [{ DimensionIndexValues: [1, frameNumber] }],
+      FrameContentSequence: [{ DimensionIndexValues: [1] }],
       SegmentIdentificationSequence: [{ ReferencedSegmentNumber: 1 }],
     })),
     NumberOfFrames: segFrames.length,
