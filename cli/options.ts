@@ -2,11 +2,13 @@
  * Option groups shared by several commands, each defined once with its default and help text, and the check that
  * rejects options a command would ignore.
  */
+import fs from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, LR_SCHEDULES, MC_DROPOUT_STRATEGIES, MC_MODES,
   DEFAULT_AUTO_CANDIDATES, DEFAULT_AUTO_PHASES, DEFAULT_PSEUDO_LABEL_IOU, parseStrategy, PIXEL_REDUCTIONS, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
+import { authorizationFromToken } from '../data/import/dicomwebClient';
 import { UsageError } from './context';
 import {
   duration, intIn, listOf, nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber, integer,
@@ -28,6 +30,18 @@ export function flagOf(command: Command, attribute: string): string {
 export function rejectUnlessAllowed(command: Command, allowed: readonly string[], why: (flag: string) => string): void {
   const stray = givenOptions(command).filter((name) => !allowed.includes(name));
   if (stray.length > 0) throw new UsageError(why(flagOf(command, stray[0])));
+}
+
+/** The Authorization header value from a DICOMweb `--token-file` (a bare token is a bearer token); exit 2 when unreadable. */
+export function authorizationFromTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--token-file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (text.trim() === '') throw new UsageError(`--token-file ${file} is empty`);
+  return authorizationFromToken(text);
 }
 
 export function addRunOptions(command: Command, idPrefix: string): Command {

@@ -3,6 +3,7 @@
  *
  *   predict (--run ID | --model KEY | --package DIR) (--input DIR | --dataset ID) --out DIR [--engine tf|onnx]
  *           [--uncertainty [--samples 30] [--seed 0]] [--overlay] [--batch 8] [--local | --workflow [--id ID]] [--json]
+ *           [--dicom-seg DIR] [--stow URL [--token-file F]]
  *
  * Where it runs: up to `LOCAL_MAX_IMAGES` images in this process, more as the `predict` workflow on the workers
  * (`--local` / `--workflow` decide). For the workflow, a local folder's frames are uploaded first (decoded, as 16-bit
@@ -14,6 +15,9 @@
  * `--package` takes a tfjs package or an ONNX one (`export --format onnx`, or a `.onnx` file): an ONNX file is checked
  * before anything is written (a truncated, foreign or mismatched file is refused with the reason) and runs in this
  * process on ONNX Runtime, without uncertainty (the file holds no dropout model).
+ *
+ * `--dicom-seg` / `--stow` (DICOM folder inputs only): the masks also as DICOM SEG objects, one per source series,
+ * and sent to a DICOMweb server with STOW-RS (cli/predictSeg.ts, export/segResults.ts).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -35,11 +39,12 @@ import { flagOf, givenOptions } from './options';
 import { integer, positiveInt } from './parse';
 import { createProgress, type Progress } from './progress';
 import type { InputSkip } from './predictInputs';
+import { checkSegInputs, runSegResults, segAlgorithm, type SegCliOptions, segRequest, segSummaryLines } from './predictSeg';
 
 /** Inputs up to this many images run in the CLI process unless `--workflow` is given; larger ones on the workers. */
 export const LOCAL_MAX_IMAGES = 64;
 
-interface PredictCliOptions {
+interface PredictCliOptions extends SegCliOptions {
   run?: string;
   model?: string;
   package?: string;
@@ -342,12 +347,17 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
     .option('--workflow', `run as a workflow on the workers (default above ${LOCAL_MAX_IMAGES} images)`)
     .option('--id <id>', 'workflow id (default predict-<timestamp>); the same id again resumes a failed run')
     .addOption(new Option('--engine <engine>', 'what computes the masks: tfjs, or ONNX Runtime on the model converted in-process').choices(PREDICT_ENGINES).default(DEFAULT_PREDICT_ENGINE))
+    .option('--dicom-seg <dir>', 'also write the masks as DICOM SEG objects, one per source series (--input of DICOM files only)')
+    .option('--stow <url>', 'send the SEG objects to this DICOMweb server with STOW-RS (e.g. http://127.0.0.1:8042/dicom-web)')
+    .option('--token-file <file>', 'with --stow: a file holding the access token (a bare token is sent as Bearer)')
     .option('--json', 'print the outcome as JSON')
     .action(async (options: PredictCliOptions, command: Command) => {
       const modelPackage = checkOptions(options, command);
       const started = Date.now();
       const out = path.resolve(options.out);
+      const seg = segRequest(options, out);
       const { items, skipped, description } = await inputItems(ctx, options);
+      if (seg) await checkSegInputs(items);
       const source = await modelSource(ctx, options, modelPackage);
       const engine = source.kind === 'onnx-package' ? 'onnx' : options.engine;
       const predictOptions: PredictOptions = {
@@ -366,11 +376,15 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
         progress.stop();
       }
       const seconds = (Date.now() - started) / 1000;
+      const segOutcome = seg
+        ? await runSegResults(seg, items, out, await segAlgorithm(ctx, { package: modelPackage, ...(source.kind === 'store' ? { modelKey: source.modelKey } : {}) }))
+        : undefined;
       const modelName = source.kind === 'package' ? source.dir : source.kind === 'onnx-package' ? source.file : source.modelKey;
       if (options.json) {
         console.log(JSON.stringify({
           mode: local ? 'local' : 'workflow', ...outcome, model: modelName, engine, out, seconds, imagesPerSecond: outcome.images / seconds,
           predictionsCsv: path.join(out, predictKeys.imagesCsv('')), videosCsv: path.join(out, predictKeys.videosCsv('')), skippedInputs: skipped,
+          ...(segOutcome ? { dicomSeg: segOutcome } : {}),
         }, null, 2));
         return;
       }
@@ -378,6 +392,7 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
         ` in ${seconds.toFixed(1)} s${outcome.skippedBatches ? `; ${outcome.skippedBatches} of ${outcome.batches} batches were already written` : ''}` +
         `${outcome.stopped ? '; stopped before the end' : ''}\n  ${out}: masks/${options.overlay ? ', overlays/' : ''}${options.uncertainty ? ', uncertainty/maps/' : ''}` +
         `, ${predictKeys.imagesCsv('')}, ${predictKeys.videosCsv('')}`);
+      for (const line of segOutcome ? segSummaryLines(segOutcome) : []) console.log(line);
       for (const skip of skipped) console.log(`  skipped ${skip.file}: ${skip.reason}`);
     });
 }

@@ -1,13 +1,14 @@
 /**
  * Writes predicted masks as a DICOM Segmentation object (SEG), the form viewers (OHIF, 3D Slicer, vendors') read and
- * PACSs store beside the images: one binary segment, "Left ventricle", per source instance (one echo video), one SEG
- * frame per segmented source frame. Each frame references its source SOP Instance and frame number, the geometry is
+ * PACSs store beside the images: one binary segment, "Left ventricle", per source series (its instances are echo
+ * videos of one size), one SEG frame per segmented source frame. Each frame references its source SOP Instance and
+ * frame number, the geometry is
  * the source's (masks at the original frame size: crop and resize undone before this), and the model's name and
  * version are the segment's algorithm identification.
  *
  * The patient and study attributes are copied from the source so the archive files the SEG with its study: this
  * object goes back to the hospital, never into this project's store. Encoding is dcmjs's (Part 10, explicit VR little
- * endian); this module only decides what the dataset holds. Not yet wired to `predict` (see the README).
+ * endian); this module only decides what the dataset holds. `predict --dicom-seg` writes through it (segResults.ts).
  */
 import dcmjs from 'dcmjs';
 
@@ -34,10 +35,16 @@ export interface SegFrame {
   mask: Uint8Array;
 }
 
-export interface DicomSegOptions {
+/** One source instance and the masks of some of its frames. */
+export interface SegSource {
   /** The source instance's Part 10 file (its identifiers and geometry are read from it). */
   source: Uint8Array;
   frames: readonly SegFrame[];
+}
+
+export interface SeriesSegOptions {
+  /** Instances of one series, all of one frame size. */
+  sources: readonly SegSource[];
   /** The model: its name (e.g. the run and architecture) and version (e.g. the checkpoint's hash). */
   algorithm: { name: string; version: string };
   /** New UIDs (default dcmjs's 2.25 generator); tests fix them. */
@@ -47,11 +54,16 @@ export interface DicomSegOptions {
   seriesNumber?: number;
 }
 
+export type DicomSegOptions = SegSource & Omit<SeriesSegOptions, 'sources'>;
+
 type Dataset = Record<string, unknown>;
 
 function code(value: { CodeValue: string; CodingSchemeDesignator: string; CodeMeaning: string }): Dataset[] {
   return [{ ...value }];
 }
+
+/** A Long String (LO) value: at most 64 characters. */
+const longString = (text: string) => text.slice(0, 64);
 
 function dicomDateTime(now: Date): { date: string; time: string } {
   const iso = now.toISOString();
@@ -94,21 +106,59 @@ function checkFrames(frames: readonly SegFrame[], rows: number, columns: number,
   }
 }
 
-/** The SEG object (Part 10 bytes) for masks of some frames of one source instance. */
-export function writeDicomSeg(options: DicomSegOptions): Uint8Array {
-  const uid = options.uid ?? (() => DicomMetaDictionary.uid());
-  const source = readSource(options.source);
-  const rows = Number(source.Rows);
-  const columns = Number(source.Columns);
-  const sourceFrames = Number(source.NumberOfFrames ?? 1) || 1;
-  const sopClass = source.SOPClassUID as string | undefined;
-  const sopInstance = source.SOPInstanceUID as string | undefined;
-  if (!sopClass || !sopInstance || !source.StudyInstanceUID || !source.SeriesInstanceUID) {
+interface ReadSource {
+  dataset: Dataset;
+  sopClass: string;
+  sopInstance: string;
+  rows: number;
+  columns: number;
+  frames: SegFrame[];
+}
+
+function checkedSource({ source, frames }: SegSource): ReadSource {
+  const dataset = readSource(source);
+  const rows = Number(dataset.Rows);
+  const columns = Number(dataset.Columns);
+  const sourceFrames = Number(dataset.NumberOfFrames ?? 1) || 1;
+  const sopClass = dataset.SOPClassUID as string | undefined;
+  const sopInstance = dataset.SOPInstanceUID as string | undefined;
+  if (!sopClass || !sopInstance || !dataset.StudyInstanceUID || !dataset.SeriesInstanceUID) {
     throw new DicomSegError('the source has no SOP Class, SOP Instance, Study or Series Instance UID: a SEG must reference them');
   }
   if (!(rows > 0 && columns > 0)) throw new DicomSegError('the source has no image size (Rows, Columns)');
-  const frames = [...options.frames].sort((a, b) => a.frameNumber - b.frameNumber);
-  checkFrames(frames, rows, columns, sourceFrames);
+  const sorted = [...frames].sort((a, b) => a.frameNumber - b.frameNumber);
+  checkFrames(sorted, rows, columns, sourceFrames);
+  return { dataset, sopClass, sopInstance, rows, columns, frames: sorted };
+}
+
+/** The SEG object (Part 10 bytes) for masks of some frames of one source instance. */
+export function writeDicomSeg(options: DicomSegOptions): Uint8Array {
+  const { source, frames, ...rest } = options;
+  return writeSeriesSeg({ ...rest, sources: [{ source, frames }] });
+}
+
+/**
+ * The SEG object (Part 10 bytes) for masks of some frames of instances of one series. Frames are ordered by source
+ * instance (as given), then frame number.
+ */
+export function writeSeriesSeg(options: SeriesSegOptions): Uint8Array {
+  const uid = options.uid ?? (() => DicomMetaDictionary.uid());
+  if (options.sources.length === 0) throw new DicomSegError('no source instance to segment');
+  const sources = options.sources.map(checkedSource);
+  const [first] = sources;
+  const source = first.dataset;
+  const { rows, columns } = first;
+  for (const other of sources.slice(1)) {
+    if (other.dataset.SeriesInstanceUID !== source.SeriesInstanceUID || other.dataset.StudyInstanceUID !== source.StudyInstanceUID) {
+      throw new DicomSegError('the source instances are not all of one series: a SEG here covers one series');
+    }
+    if (other.rows !== rows || other.columns !== columns) {
+      throw new DicomSegError(`the source instances of one series differ in size (${columns}×${rows} and ${other.columns}×${other.rows}): a SEG has one frame size`);
+    }
+  }
+  const instances = new Set(sources.map((s) => s.sopInstance));
+  if (instances.size !== sources.length) throw new DicomSegError('a source instance is given twice');
+  const segFrames = sources.flatMap((s) => s.frames.map((frame) => ({ ...frame, sopClass: s.sopClass, sopInstance: s.sopInstance })));
 
   const { date, time } = dicomDateTime(options.now ?? new Date());
   const segInstance = uid();
@@ -131,17 +181,17 @@ export function writeDicomSeg(options: DicomSegOptions): Uint8Array {
     Modality: 'SEG',
     SeriesInstanceUID: uid(),
     SeriesNumber: options.seriesNumber ?? 900,
-    SeriesDescription: `${LEFT_VENTRICLE_SEGMENT.label} (${options.algorithm.name})`,
+    SeriesDescription: longString(`${LEFT_VENTRICLE_SEGMENT.label} (${options.algorithm.name})`),
     Manufacturer: 'echo-al',
-    ManufacturerModelName: options.algorithm.name,
-    DeviceSerialNumber: options.algorithm.version,
-    SoftwareVersions: options.algorithm.version,
+    ManufacturerModelName: longString(options.algorithm.name),
+    DeviceSerialNumber: longString(options.algorithm.version),
+    SoftwareVersions: longString(options.algorithm.version),
     InstanceNumber: 1,
     ContentDate: date,
     ContentTime: time,
     ImageType: ['DERIVED', 'PRIMARY'],
     ContentLabel: 'LEFT_VENTRICLE',
-    ContentDescription: `${LEFT_VENTRICLE_SEGMENT.label} predicted by ${options.algorithm.name}`,
+    ContentDescription: longString(`${LEFT_VENTRICLE_SEGMENT.label} predicted by ${options.algorithm.name}`),
     ContentCreatorName: 'echo-al',
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',
@@ -159,37 +209,40 @@ export function writeDicomSeg(options: DicomSegOptions): Uint8Array {
       SegmentedPropertyCategoryCodeSequence: code(LEFT_VENTRICLE_SEGMENT.category),
       SegmentedPropertyTypeCodeSequence: code(LEFT_VENTRICLE_SEGMENT.type),
       SegmentAlgorithmType: 'AUTOMATIC',
-      SegmentAlgorithmName: options.algorithm.name,
+      SegmentAlgorithmName: longString(options.algorithm.name),
       AlgorithmFamilyCodeSequence: code({ CodeValue: '123109', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Artificial Intelligence' }),
-      AlgorithmName: options.algorithm.name,
-      AlgorithmVersion: options.algorithm.version,
+      AlgorithmName: longString(options.algorithm.name),
+      AlgorithmVersion: longString(options.algorithm.version),
     }],
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganization }],
-    // Frames are ordered by segment (always 1), then by the source frame they segment.
+    // 2D ultrasound has no patient coordinates to index frames by, so the one dimension is the segment (as highdicom
+    // writes such SEGs); each frame's source instance and frame number are in its Source Image Sequence. A pointer into
+    // that nested sequence is not a valid dimension: readers look for the attribute in the functional group's item.
     DimensionIndexSequence: [
       { DimensionOrganizationUID: dimensionOrganization, DimensionIndexPointer: 0x0062000b, FunctionalGroupPointer: 0x0062000a, DimensionDescriptionLabel: 'Segment number' },
-      { DimensionOrganizationUID: dimensionOrganization, DimensionIndexPointer: 0x00081160, FunctionalGroupPointer: 0x00089124, DimensionDescriptionLabel: 'Source frame number' },
     ],
     SharedFunctionalGroupsSequence: [pixelMeasures ? { PixelMeasuresSequence: pixelMeasures } : {}],
-    PerFrameFunctionalGroupsSequence: frames.map(({ frameNumber }) => ({
+    PerFrameFunctionalGroupsSequence: segFrames.map(({ frameNumber, sopClass, sopInstance }) => ({
       DerivationImageSequence: [{
         SourceImageSequence: [{
           ReferencedSOPClassUID: sopClass,
           ReferencedSOPInstanceUID: sopInstance,
           ReferencedFrameNumber: frameNumber,
+          // The mask is at the source frame's own size and place (crop and resize undone).
+          SpatialLocationsPreserved: 'YES',
           PurposeOfReferenceCodeSequence: code({ CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' }),
         }],
         DerivationCodeSequence: code({ CodeValue: '113076', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Segmentation' }),
       }],
-      FrameContentSequence: [{ DimensionIndexValues: [1, frameNumber] }],
+      FrameContentSequence: [{ DimensionIndexValues: [1] }],
       SegmentIdentificationSequence: [{ ReferencedSegmentNumber: 1 }],
     })),
-    NumberOfFrames: frames.length,
+    NumberOfFrames: segFrames.length,
     ReferencedSeriesSequence: [{
       SeriesInstanceUID: source.SeriesInstanceUID,
-      ReferencedInstanceSequence: [{ ReferencedSOPClassUID: sopClass, ReferencedSOPInstanceUID: sopInstance }],
+      ReferencedInstanceSequence: sources.map((s) => ({ ReferencedSOPClassUID: s.sopClass, ReferencedSOPInstanceUID: s.sopInstance })),
     }],
-    PixelData: [packFrames(frames, rows * columns).buffer],
+    PixelData: [packFrames(segFrames, rows * columns).buffer],
     _vrMap: { PixelData: 'OB' },
   };
   const meta = {

@@ -1,6 +1,7 @@
 /**
  * The optional PyTorch tools venv (`<tools dir>/torch-venv`: `.tools/`, or ECHO_TOOLS_DIR): torch, smp 0.6 and
- * safetensors, created on first use by bench-torch and parity-smp; `onnx` (ONNX's checker) added by onnx-check.
+ * safetensors, created on first use by bench-torch and parity-smp; `onnx` (ONNX's checker) added by onnx-check,
+ * `highdicom` and `pydicom` (DICOM SEG readers) by seg-check.
  * Never needed by `npm test` or `npm run demo`.
  */
 import { spawnSync } from 'node:child_process';
@@ -41,4 +42,10 @@ export function torchPython(explicit: string | undefined): string {
 export function onnxPython(explicit: string | undefined): string {
   if (explicit) return explicit;
   return venvPython('onnx', ['onnx'], 'onnx');
+}
+
+/** The venv's python with `highdicom` and `pydicom` (added to the venv; torch is not needed), or `explicit`. */
+export function segPython(explicit: string | undefined): string {
+  if (explicit) return explicit;
+  return venvPython('highdicom, pydicom', ['highdicom', 'pydicom'], 'highdicom and pydicom');
 }

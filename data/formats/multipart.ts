@@ -1,11 +1,12 @@
 /**
- * Reads a `multipart/related` body (RFC 2387 over RFC 2046's multipart syntax), the envelope DICOMweb's WADO-RS puts
- * instances in. Written here because the maintained client, `dicomweb-client`, needs the browser's XMLHttpRequest
- * (it fails in Node 20 with "XMLHttpRequest is not defined"); this is the one piece of it the import needs.
+ * Reads and writes `multipart/related` bodies (RFC 2387 over RFC 2046's multipart syntax), the envelope DICOMweb's
+ * WADO-RS puts instances in and STOW-RS takes them in. Written here because the maintained client, `dicomweb-client`, needs the browser's XMLHttpRequest
+ * (it fails in Node 20 with "XMLHttpRequest is not defined"); these are the pieces of it the import and STOW need.
  *
  * Whole bodies only (an instance is read into memory anyway to be decoded); a body that ends before its closing
  * delimiter is refused as truncated rather than returning a cut part.
  */
+import { randomUUID } from 'node:crypto';
 
 export class MultipartError extends Error {}
 
@@ -73,4 +74,14 @@ export function parseMultipart(body: Uint8Array, contentType: string): Multipart
     parts.push({ headers, body: new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start) });
     at = end + CRLF.length;
   }
+}
+
+/** A `multipart/related` body of `parts` of one media type, and its Content-Type (`boundary` random unless given). */
+export function buildMultipart(parts: readonly Uint8Array[], type: string, boundary = `echo-al-${randomUUID()}`): { body: Uint8Array; contentType: string } {
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Type: ${type}\r\n\r\n`, 'latin1'), Buffer.from(part.buffer, part.byteOffset, part.byteLength), CRLF);
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`, 'latin1'));
+  return { body: new Uint8Array(Buffer.concat(chunks)), contentType: `multipart/related; type="${type}"; boundary=${boundary}` };
 }

@@ -1,14 +1,22 @@
 /**
- * The few DICOMweb calls the import makes, over Node's fetch: QIDO-RS searches (studies, the instances of a study) and
- * WADO-RS retrieval of one instance as stored (`transfer-syntax=*`: no transcoding by the server, so the same bytes
- * the folder importer would read). Paging uses `limit`/`offset`, which servers cap differently.
+ * The few DICOMweb calls the import and `predict --stow` make, over Node's fetch: QIDO-RS searches (studies, the
+ * instances of a study), WADO-RS retrieval of one instance as stored (`transfer-syntax=*`: no transcoding by the
+ * server, so the same bytes the folder importer would read), and STOW-RS storage of new instances (the SEG objects
+ * predict writes). Paging uses `limit`/`offset`, which servers cap differently.
  *
  * Messages name no UID (study and instance UIDs are identifiers the import never prints); callers say which item.
  */
-import { mediaType, parseMultipart } from '../formats/multipart';
+import { buildMultipart, mediaType, parseMultipart } from '../formats/multipart';
 
-/** (0020,000D) Study, (0020,000E) Series, (0008,0018) SOP Instance UID in DICOM JSON. */
-const TAG = { study: '0020000D', series: '0020000E', instance: '00080018' } as const;
+/**
+ * (0020,000D) Study, (0020,000E) Series, (0008,0018) SOP Instance UID in DICOM JSON; in a STOW-RS answer, (0008,1199)
+ * Referenced SOP Sequence (stored), (0008,1198) Failed SOP Sequence, (0008,1155) Referenced SOP Instance UID and
+ * (0008,1197) Failure Reason.
+ */
+const TAG = {
+  study: '0020000D', series: '0020000E', instance: '00080018',
+  stored: '00081199', failed: '00081198', referencedInstance: '00081155', failureReason: '00081197',
+} as const;
 const PAGE = 500;
 
 export class DicomWebError extends Error {}
@@ -30,6 +38,12 @@ export interface InstanceRef {
 }
 
 type DicomJson = Record<string, { Value?: unknown[] } | undefined>;
+
+/** What a STOW-RS request stored: SOP Instance UIDs the server lists as stored, and those it refused with its reason code. */
+export interface StowOutcome {
+  stored: string[];
+  failed: Array<{ instance: string; reason?: number }>;
+}
 
 function firstString(record: DicomJson, tag: string): string | undefined {
   const value = record[tag]?.Value?.[0];
@@ -60,10 +74,15 @@ export class DicomWebClient {
   }
 
   private async get(pathAndQuery: string, accept: string, what: string): Promise<Response> {
+    return this.send(pathAndQuery, { headers: { Accept: accept } }, what);
+  }
+
+  private async send(pathAndQuery: string, init: { method?: string; headers: Record<string, string>; body?: Uint8Array }, what: string, acceptStatus: number[] = []): Promise<Response> {
     let response: Response;
     try {
       response = await this.fetch(`${this.root}${pathAndQuery}`, {
-        headers: { Accept: accept, ...(this.options.authorization ? { Authorization: this.options.authorization } : {}) },
+        ...init,
+        headers: { ...init.headers, ...(this.options.authorization ? { Authorization: this.options.authorization } : {}) },
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 300_000),
       });
     } catch (error) {
@@ -73,7 +92,7 @@ export class DicomWebClient {
       await response.body?.cancel();
       throw new DicomWebError(`${what}: the DICOMweb server refused access (HTTP ${response.status}); give a valid token with --token-file`);
     }
-    if (!response.ok) {
+    if (!response.ok && !acceptStatus.includes(response.status)) {
       const text = (await response.text()).slice(0, 200);
       throw new DicomWebError(`${what}: HTTP ${response.status} from the DICOMweb server${text ? ` (${text})` : ''}`);
     }
@@ -129,5 +148,31 @@ export class DicomWebClient {
     const parts = parseMultipart(body, contentType).filter((p) => mediaType(p.headers.get('content-type') ?? 'application/dicom') === 'application/dicom');
     if (parts.length !== 1) throw new DicomWebError(`${what}: expected one DICOM instance in the WADO-RS answer, got ${parts.length}`);
     return parts[0].body;
+  }
+
+  /**
+   * Stores instances with STOW-RS (`POST /studies`, one multipart/related request). The answer's Referenced and Failed
+   * SOP Sequences say what was stored: 200 all, 202 some, 409 none (its failures are returned, not thrown).
+   */
+  async storeInstances(instances: readonly Uint8Array[], what: string): Promise<StowOutcome> {
+    const { body, contentType } = buildMultipart(instances, 'application/dicom');
+    const response = await this.send('/studies', { method: 'POST', headers: { 'Content-Type': contentType, Accept: 'application/dicom+json' }, body }, what, [409]);
+    const text = await response.text();
+    let answer: unknown;
+    try {
+      answer = text.trim() === '' ? {} : JSON.parse(text);
+    } catch {
+      answer = undefined;
+    }
+    const record = (Array.isArray(answer) ? answer[0] : answer) as DicomJson | undefined;
+    if (!record || typeof record !== 'object') throw new DicomWebError(`${what}: HTTP ${response.status} and an answer that is not DICOM JSON; the server's STOW-RS may not be at this URL`);
+    const items = (tag: string) => (record[tag]?.Value ?? []) as DicomJson[];
+    const stored = items(TAG.stored).map((item) => firstString(item, TAG.referencedInstance)).filter((uid): uid is string => uid !== undefined);
+    const failed = items(TAG.failed).map((item) => {
+      const reason = item[TAG.failureReason]?.Value?.[0];
+      return { instance: firstString(item, TAG.referencedInstance) ?? '', ...(typeof reason === 'number' ? { reason } : {}) };
+    });
+    if (response.status === 409 && failed.length === 0) throw new DicomWebError(`${what}: HTTP 409 from the DICOMweb server: nothing was stored`);
+    return { stored, failed };
   }
 }

@@ -1,5 +1,6 @@
 /** The DICOMweb client's contract with a server, against a stand-in fetch: credentials, paging, refusals, envelopes. */
 import { describe, expect, it } from 'vitest';
+import { contentTypeParameter, parseMultipart } from '../../data/formats/multipart';
 import { authorizationFromToken, DicomWebClient, DicomWebError } from '../../data/import/dicomwebClient';
 
 interface Seen {
@@ -68,5 +69,32 @@ describe('DicomWebClient', () => {
     const two = server(() => new Response(part('B', 2), { headers: { 'Content-Type': 'multipart/related; boundary=B' } }));
     await expect(new DicomWebClient({ url: 'http://pacs.test/dw', fetch: two.fetch }).retrieveInstance(ref, 'retrieving instance 3 of 9'))
       .rejects.toThrow('retrieving instance 3 of 9: expected one DICOM instance in the WADO-RS answer, got 2');
+  });
+
+  it('stores instances with one STOW-RS multipart request and tells stored from failed instances (200, 202, 409) and a server error', async () => {
+    const instances = [new Uint8Array([1, 13, 10, 45, 45, 2]), new Uint8Array([3, 4])];
+    const sop = (uid: string, reason?: number) => ({ '00081155': { vr: 'UI', Value: [uid] }, ...(reason ? { '00081197': { vr: 'US', Value: [reason] } } : {}) });
+    let posted: { url: string; method?: string; contentType: string; body: Uint8Array; authorization?: string } | undefined;
+    const stow = (status: number, answer: unknown): typeof fetch => (input, init) => {
+      const headers = init?.headers as Record<string, string>;
+      posted = { url: String(input), method: init?.method, contentType: headers['Content-Type'], body: init?.body as Uint8Array, authorization: headers.Authorization };
+      return Promise.resolve(new Response(typeof answer === 'string' ? answer : JSON.stringify(answer), { status, headers: { 'Content-Type': 'application/dicom+json' } }));
+    };
+    const client = (stub: typeof fetch) => new DicomWebClient({ url: 'http://pacs.test/dw', authorization: 'Bearer t', fetch: stub });
+
+    expect(await client(stow(200, { '00081199': { vr: 'SQ', Value: [sop('1.1'), sop('1.2')] } })).storeInstances(instances, 'storing')).toEqual({ stored: ['1.1', '1.2'], failed: [] });
+    expect(posted).toMatchObject({ url: 'http://pacs.test/dw/studies', method: 'POST', authorization: 'Bearer t' });
+    expect(posted!.contentType).toMatch(/^multipart\/related; type="application\/dicom"; boundary=/);
+    const parts = parseMultipart(posted!.body, posted!.contentType);
+    expect(parts.map((p) => [p.headers.get('content-type'), [...p.body]])).toEqual([['application/dicom', [...instances[0]]], ['application/dicom', [...instances[1]]]]);
+    expect(contentTypeParameter(posted!.contentType, 'type')).toBe('application/dicom');
+
+    const partial = { '00081199': { vr: 'SQ', Value: [sop('1.1')] }, '00081198': { vr: 'SQ', Value: [sop('1.2', 0xa700)] } };
+    expect(await client(stow(202, partial)).storeInstances(instances, 'storing')).toEqual({ stored: ['1.1'], failed: [{ instance: '1.2', reason: 0xa700 }] });
+    expect(await client(stow(409, { '00081198': { vr: 'SQ', Value: [sop('1.1', 0xc000), sop('1.2', 0xc000)] } })).storeInstances(instances, 'storing'))
+      .toEqual({ stored: [], failed: [{ instance: '1.1', reason: 0xc000 }, { instance: '1.2', reason: 0xc000 }] });
+    await expect(client(stow(409, {})).storeInstances(instances, 'storing')).rejects.toThrow('storing: HTTP 409 from the DICOMweb server: nothing was stored');
+    await expect(client(stow(500, 'disk full')).storeInstances(instances, 'storing')).rejects.toThrow('storing: HTTP 500 from the DICOMweb server (disk full)');
+    await expect(client(stow(200, '<html></html>')).storeInstances(instances, 'storing')).rejects.toThrow('an answer that is not DICOM JSON');
   });
 });

@@ -5,7 +5,7 @@
  */
 import dicomParser from 'dicom-parser';
 import { describe, expect, it } from 'vitest';
-import { LEFT_VENTRICLE_SEGMENT, SEGMENTATION_SOP_CLASS, writeDicomSeg } from '../../export/dicomSeg';
+import { LEFT_VENTRICLE_SEGMENT, SEGMENTATION_SOP_CLASS, writeDicomSeg, writeSeriesSeg } from '../../export/dicomSeg';
 import { fakeIdentity, sopClass, transferSyntax, writeDicom } from '../data/dicomFixtures';
 
 const rows = 24;
@@ -79,5 +79,29 @@ describe('writeDicomSeg', () => {
     expect(write([{ frameNumber: 1, mask: randomMask(1).map((v) => v * 255) }])).toThrow('is not binary');
     expect(write([])).toThrow('no frame to write');
     expect(write([{ frameNumber: 1, mask: randomMask(1) }], bytes.subarray(0, 100))).toThrow('the source is not a readable DICOM file');
+  });
+
+  it('covers a series of several instances in one SEG: frames reference each instance, one dimension (the segment), locations preserved', async () => {
+    const first = fakeIdentity(3, 1, 1);
+    const second = fakeIdentity(3, 1, 2);
+    const write = async (identity: typeof first, size = columns) => (await writeDicom({ transferSyntax: transferSyntax.explicit, photometric: 'MONOCHROME2', sopClass: sopClass.usMultiFrame, rows, columns: size, frames: 3, identity })).bytes;
+    const [a, b] = [await write(first), await write(second)];
+    const seg = writeSeriesSeg({ sources: [{ source: a, frames: [{ frameNumber: 3, mask: randomMask(7) }] }, { source: b, frames: [{ frameNumber: 1, mask: randomMask(8) }] }], algorithm });
+    const ds = dicomParser.parseDicom(seg);
+    const perFrame = ds.elements.x52009230.items!.map((item) => {
+      const sourceImage = item.dataSet!.elements.x00089124.items![0].dataSet!.elements.x00082112.items![0].dataSet!;
+      return { instance: sourceImage.string('x00081155'), frame: sourceImage.intString('x00081160'), preserved: sourceImage.string('x0028135a'), index: item.dataSet!.elements.x00209111.items![0].dataSet!.uint32('x00209157') };
+    });
+    expect(perFrame).toEqual([{ instance: first.instanceUid, frame: 3, preserved: 'YES', index: 1 }, { instance: second.instanceUid, frame: 1, preserved: 'YES', index: 1 }]);
+    expect(ds.elements.x00209222.items!.map((item) => item.dataSet!.attributeTag('x00209165'))).toEqual(['x0062000b']);
+    const referenced = ds.elements.x00081115.items![0].dataSet!.elements.x0008114a.items!.map((item) => item.dataSet!.string('x00081155'));
+    expect(referenced).toEqual([first.instanceUid, second.instanceUid]);
+
+    const one = (source: Uint8Array, size = columns) => ({ source, frames: [{ frameNumber: 1, mask: new Uint8Array(rows * size) }] });
+    const otherSeries = await write(fakeIdentity(3, 2, 1));
+    const wider = await write(second, columns + 2);
+    expect(() => writeSeriesSeg({ sources: [one(a), one(otherSeries)], algorithm })).toThrow('not all of one series');
+    expect(() => writeSeriesSeg({ sources: [one(a), one(wider, columns + 2)], algorithm })).toThrow('differ in size');
+    expect(() => writeSeriesSeg({ sources: [one(a), one(a)], algorithm })).toThrow('a source instance is given twice');
   });
 });
