@@ -6,13 +6,13 @@ import { CAMUS_FRAMES, CAMUS_VIEWS, type CamusFrame, type CamusView, IMPORT_FORM
 import { importCamus, importDicom, importFolderOfPairs, type ImportSummary, importSyntheticEcho } from '../data/import';
 import { locateDicomTokens } from '../data/import/dicom';
 import { dicomWebCacheFolder, importDicomWeb } from '../data/import/dicomweb';
-import { authorizationFromToken } from '../data/import/dicomwebClient';
 import { HETEROGENEITY_KINDS, type HeterogeneityKind, type HeterogeneityOptions } from '../data/synthetic';
 import { DEFAULT_VAL_SHARE, listUnfinishedDatasets, removeUnfinishedDataset, splitByGroup } from '../data/import/importCore';
 import { datasetKeys, listDatasets, readItems, readManifest, readSplit, splitNames, writeDataset } from '../data/manifest';
 import { MissingKeyError } from '../store/blobStore';
 import { type CliContext, CliError, UsageError } from './context';
 import { dicomSalt } from './dicomSalt';
+import { dicomWebAuthorization } from './dicomWebToken';
 import { rejectUnlessAllowed } from './options';
 import { duration, integer, listOf, nonNegativeInt, numberIn, oneOf, positiveInt, regex } from './parse';
 import { createProgress } from './progress';
@@ -203,17 +203,7 @@ function dicomWebRequest(ctx: CliContext, options: ImportOptions) {
   if (!options.study?.length && !options.query) throw new UsageError('--format dicomweb needs --study UID… or --query, e.g. --query \'ModalitiesInStudy=US&StudyDate=20240101-20241231\'');
   const badStudy = options.study?.find((uid) => !/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64);
   if (badStudy !== undefined) throw new UsageError(`--study takes Study Instance UIDs (digits and dots, up to 64 characters); '${badStudy}' is not one`);
-  let authorization: string | undefined;
-  if (options.tokenFile) {
-    let text: string;
-    try {
-      text = fs.readFileSync(options.tokenFile, 'utf8');
-    } catch (error) {
-      throw new UsageError(`--token-file ${options.tokenFile} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-    if (text.trim() === '') throw new UsageError(`--token-file ${options.tokenFile} is empty`);
-    authorization = authorizationFromToken(text);
-  }
+  const authorization = dicomWebAuthorization(options.tokenFile);
   const cacheDir = path.join(ctx.config.dataDir, 'dicomweb');
   return {
     cacheFolder: dicomWebCacheFolder(cacheDir, options.url),

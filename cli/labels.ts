@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { REQUEST_FORMATS, type RequestFormat } from '../contracts';
+import { DicomWebClient, DicomWebError } from '../data/import/dicomwebClient';
+import { pollDicomWebSegs } from '../labelling/dicomSegPoll';
 import { type LabelStudioConnection, pollRun } from '../labelling/labelStudioBridge';
 import {
   createLabelServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT_MS, isLoopback,
@@ -12,6 +14,7 @@ import { type SegFile, SegLabelsRefused, segMaskUploads } from '../labelling/dic
 import { type MaskUpload, pendingRequest, SubmissionError, submitMasks } from '../labelling/submit';
 import { type CliContext, CliError, UsageError } from './context';
 import { existingDicomSalt } from './dicomSalt';
+import { dicomWebAuthorization } from './dicomWebToken';
 import { duration, listOf, nonNegativeInt, port, positiveInt } from './parse';
 import { activeLearningId } from './runs';
 
@@ -63,6 +66,29 @@ function labelStudioConnection(ctx: CliContext): LabelStudioConnection {
   const { url, token } = ctx.config.labelStudio;
   if (!url || !token) throw new UsageError('Label Studio is not configured: set LABEL_STUDIO_URL and LABEL_STUDIO_TOKEN');
   return { url, token };
+}
+
+/** `labels sync --dicomweb`: the requested frames' DICOM SEGs from the archive, each submitted on its own. */
+async function syncDicomWeb(ctx: CliContext, runId: string, options: { dicomweb: string; query?: string; tokenFile?: string; label?: number | string; json?: boolean }) {
+  const salt = existingDicomSalt(ctx);
+  let pacs: DicomWebClient;
+  try {
+    pacs = new DicomWebClient({ url: options.dicomweb, authorization: dicomWebAuthorization(options.tokenFile) });
+  } catch (error) {
+    if (error instanceof DicomWebError) throw new UsageError(error.message.replace('--url', '--dicomweb'));
+    throw error;
+  }
+  const client = await ctx.temporal();
+  const id = await activeLearningId(client, runId);
+  const outcomes = await asCliError(() => pollDicomWebSegs(client, ctx.store(), pacs, id, {
+    salt, ...(options.label !== undefined ? { segment: options.label } : {}), ...(options.query ? { query: new URLSearchParams(options.query) } : {}),
+  }));
+  if (options.json) return console.log(JSON.stringify({ workflowId: id, segs: outcomes }, null, 2));
+  const count = (pick: (o: (typeof outcomes)[number]) => boolean) => outcomes.filter(pick).length;
+  console.log(`${outcomes.length} SEGs of the requested studies: ${count((o) => Boolean(o.outcome?.accepted.length))} accepted, ` +
+    `${count((o) => Boolean(o.outcome?.replaced.length))} replaced, ${count((o) => Boolean(o.outcome?.duplicates.length))} already received, ` +
+    `${count((o) => o.skipped !== undefined)} left alone, ${count((o) => o.rejected !== undefined)} rejected`);
+  for (const o of outcomes.filter((x) => x.rejected)) console.log(`  rejected ${o.seg}: ${o.rejected}`);
 }
 
 export function registerLabelsCommands(program: Command, ctx: CliContext): void {
@@ -205,10 +231,16 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
       });
     });
 
-  labels.command('sync').description('read a run\'s annotations from Label Studio once (for a Label Studio that cannot reach the labels server)')
+  labels.command('sync').description('read a run\'s annotations from Label Studio once (for a Label Studio that cannot reach the labels server), or with --dicomweb its doctors\' DICOM SEGs from an archive')
     .argument('<id>', 'active-learning or pipeline id')
-    .option('--json', 'print what happened per image as JSON')
-    .action(async (runId: string, options: { json?: boolean }) => {
+    .option('--dicomweb <url>', 'poll this DICOMweb root (e.g. http://127.0.0.1:8042/dicom-web) for DICOM SEGs of the requested frames instead of Label Studio')
+    .option('--query <params>', 'dicomweb: more QIDO-RS parameters for the SEG search, e.g. \'StudyDate=20240101-\'')
+    .option('--token-file <file>', 'dicomweb: a file holding the access token (sent as a bearer token) or a whole Authorization value (\'Basic …\')')
+    .option('--label <n>', 'dicomweb: in SEGs with several segments, the segment number or label', labelChoice)
+    .option('--json', 'print what happened per image (per SEG with --dicomweb) as JSON')
+    .action(async (runId: string, options: { dicomweb?: string; query?: string; tokenFile?: string; label?: number | string; json?: boolean }) => {
+      if (!options.dicomweb && (options.query || options.tokenFile || options.label !== undefined)) throw new UsageError('--query, --token-file and --label go with --dicomweb');
+      if (options.dicomweb) return syncDicomWeb(ctx, runId, { ...options, dicomweb: options.dicomweb });
       const connection = labelStudioConnection(ctx);
       const client = await ctx.temporal();
       const id = await activeLearningId(client, runId);

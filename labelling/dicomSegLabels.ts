@@ -31,6 +31,11 @@ export interface SegLabelOptions {
   segment?: string | number;
   /** Who sends them (recorded with a refusal), e.g. 'cli'. */
   source: string;
+  /**
+   * Polling an archive, which holds every SEG ever made: leave alone (not refuse) SEGs none of whose frames the phase
+   * requested, and SEGs whose segment a model made (Segment Algorithm Type AUTOMATIC, e.g. `predict`'s).
+   */
+  onlyDoctorsForRequest?: boolean;
 }
 
 /** SEG files that cannot be used, each with its reason; nothing was stored. */
@@ -47,9 +52,15 @@ const frameKey = (instanceHash: string, frame: number) => `${instanceHash}\0${fr
 /** The uploads (canonical PNG masks at the request's size) of one SEG, or the reason it is refused. */
 async function segUploads(
   file: SegFile, request: LabellingRequest, requested: Map<string, DatasetItem>, datasetInstances: Set<string>, options: SegLabelOptions,
-): Promise<MaskUpload[]> {
+): Promise<MaskUpload[] | { skipped: string }> {
   const seg = readDicomSeg(file.bytes);
   const segment = chooseSegment(seg, options.segment);
+  if (options.onlyDoctorsForRequest) {
+    if (segment.algorithmType === 'AUTOMATIC') return { skipped: 'an automatic segmentation (a model\'s), not a doctor\'s' };
+    const requestedFrames = seg.frames.filter((f) => f.segment === segment.number
+      && requested.has(frameKey(dicomUidHash(options.salt, f.sourceInstanceUid), f.sourceFrame)));
+    if (requestedFrames.length === 0) return { skipped: `none of its frames was requested in phase ${request.phase}` };
+  }
   const uploads: MaskUpload[] = [];
   const seen = new Set<string>();
   for (const frame of seg.frames.filter((f) => f.segment === segment.number)) {
@@ -80,7 +91,7 @@ async function segUploads(
 /** Matches every SEG to the request's frames among the dataset's `items`: the uploads, and each unusable file's reason. */
 export async function matchSegFiles(
   request: LabellingRequest, items: readonly DatasetItem[], files: readonly SegFile[], options: SegLabelOptions,
-): Promise<{ uploads: MaskUpload[]; refused: { file: string; reason: string }[] }> {
+): Promise<{ uploads: MaskUpload[]; refused: { file: string; reason: string }[]; skipped: { file: string; reason: string }[] }> {
   const requestedIds = new Set(request.items.map((i) => i.id));
   const requested = new Map<string, DatasetItem>();
   const datasetInstances = new Set<string>();
@@ -92,15 +103,18 @@ export async function matchSegFiles(
   }
   const uploads: MaskUpload[] = [];
   const refused: { file: string; reason: string }[] = [];
+  const skipped: { file: string; reason: string }[] = [];
   for (const file of files) {
     try {
-      uploads.push(...await segUploads(file, request, requested, datasetInstances, options));
+      const result = await segUploads(file, request, requested, datasetInstances, options);
+      if ('skipped' in result) skipped.push({ file: file.name, reason: result.skipped });
+      else uploads.push(...result);
     } catch (error) {
       if (!(error instanceof DicomSegRefusal)) throw error;
       refused.push({ file: file.name, reason: error.message });
     }
   }
-  return { uploads, refused };
+  return { uploads, refused, skipped };
 }
 
 /**
@@ -112,11 +126,15 @@ export async function segMaskUploads(
 ): Promise<MaskUpload[]> {
   const { uploads, refused } = await matchSegFiles(request, await readItems(store, request.datasetId), files, options);
   if (refused.length > 0) {
-    await recordRejection(store, workflowId, {
-      at: new Date().toISOString(), phase: request.phase, source: options.source,
-      rejected: refused.map((r) => ({ reason: `DICOM SEG: ${r.reason}` })),
-    });
+    await recordSegRefusals(store, workflowId, request.phase, options.source, refused);
     throw new SegLabelsRefused(refused);
   }
   return uploads;
+}
+
+/** Records refused SEGs beside the run (where `status` shows them), by their reasons only: file names may name the patient. */
+export async function recordSegRefusals(store: ObjectStore, workflowId: string, phase: number, source: string, refused: readonly { reason: string }[]): Promise<void> {
+  await recordRejection(store, workflowId, {
+    at: new Date().toISOString(), phase, source, rejected: refused.map((r) => ({ reason: `DICOM SEG: ${r.reason}` })),
+  });
 }

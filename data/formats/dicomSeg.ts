@@ -30,6 +30,8 @@ export interface SegSegment {
   number: number;
   /** Segment Label (0062,0005); '' when absent. */
   label: string;
+  /** Segment Algorithm Type (0062,0008): MANUAL, SEMIAUTOMATIC or AUTOMATIC (a model's); '' when absent. */
+  algorithmType: string;
 }
 
 export interface SegFrame {
@@ -59,6 +61,7 @@ const tags = {
   segmentSequence: 'x00620002',
   segmentNumber: 'x00620004',
   segmentLabel: 'x00620005',
+  segmentAlgorithmType: 'x00620008',
   segmentIdentification: 'x0062000a',
   referencedSegmentNumber: 'x0062000b',
   maxFractionalValue: 'x0062000e',
@@ -83,7 +86,8 @@ function group(perFrame: DataSet | undefined, shared: DataSet | undefined, tag: 
 function readSegments(dataSet: DataSet): SegSegment[] {
   const segments = (dataSet.elements[tags.segmentSequence]?.items ?? []).flatMap((item) => {
     const number = item.dataSet?.uint16(tags.segmentNumber);
-    return number === undefined ? [] : [{ number, label: (item.dataSet!.string(tags.segmentLabel) ?? '').trim() }];
+    if (number === undefined) return [];
+    return [{ number, label: (item.dataSet!.string(tags.segmentLabel) ?? '').trim(), algorithmType: (item.dataSet!.string(tags.segmentAlgorithmType) ?? '').trim().toUpperCase() }];
   });
   if (segments.length === 0) throw new DicomSegRefusal('the SEG has no segment (Segment Sequence 0062,0002 is empty)');
   if (new Set(segments.map((s) => s.number)).size !== segments.length) throw new DicomSegRefusal('the SEG numbers two segments alike');

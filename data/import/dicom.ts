@@ -76,6 +76,11 @@ export function dicomUidHash(salt: string, uid: string): string {
   return saltedHash(salt, uid);
 }
 
+/** The split group of a study's frames: `study-<study UID hash>`. */
+export function dicomStudyGroup(salt: string, studyUid: string): string {
+  return `study-${saltedHash(salt, studyUid)}`;
+}
+
 /** The item id of one frame: `s<series hash>_i<instance hash>_f0003` (the instance hash stands in for a missing series). */
 export function dicomItemId(seriesHash: string, instanceHash: string, frame: number): string {
   return `s${seriesHash}_i${instanceHash}_f${String(frame).padStart(4, '0')}`;
@@ -290,7 +295,7 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
     candidates.push({
       file: token,
       group,
-      splitGroup: header.uids.study ? `study-${saltedHash(salt, header.uids.study)}` : group,
+      splitGroup: header.uids.study ? dicomStudyGroup(salt, header.uids.study) : group,
       load: () => loadFile(entry, frames, (frame) => dicomItemId(series ?? instance, instance, frame), size, options.label, maskToken),
     });
   }

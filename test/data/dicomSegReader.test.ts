@@ -3,13 +3,12 @@
  * every frame's source instance, source frame and exact mask; FRACTIONAL SEGs are thresholded at half; several
  * segments need a choice; damaged or foreign files are refused with a reason that quotes no UID.
  */
-import dcmjs from 'dcmjs';
 import { describe, expect, it } from 'vitest';
 import { chooseSegment, DicomSegRefusal, readDicomSeg } from '../../data/formats/dicomSeg';
 import { writeDicomSeg } from '../../export/dicomSeg';
 import { fakeIdentity, sopClass, transferSyntax, writeDicom } from './dicomFixtures';
+import { rewriteSeg as rewrite } from './segFixtures';
 
-const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
 const rows = 12;
 const columns = 17;
 const algorithm = { name: 'test-model', version: 'v1' };
@@ -26,16 +25,6 @@ async function sourceFile(frames = 4) {
   const identity = fakeIdentity(5, 1, 2);
   const { bytes } = await writeDicom({ transferSyntax: transferSyntax.explicit, photometric: 'MONOCHROME2', sopClass: sopClass.usMultiFrame, rows, columns, frames, identity });
   return { identity, bytes };
-}
-
-/** A SEG re-encoded after `edit` changed its naturalized data set (dcmjs), for SEGs the writer does not make. */
-function rewrite(seg: Uint8Array, edit: (dataset: Record<string, unknown>) => void): Uint8Array {
-  const read = DicomMessage.readFile(seg.buffer.slice(seg.byteOffset, seg.byteOffset + seg.byteLength) as ArrayBuffer);
-  const dataset = DicomMetaDictionary.naturalizeDataset(read.dict);
-  edit(dataset);
-  const dict = new DicomDict(read.meta);
-  dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
-  return new Uint8Array(dict.write());
 }
 
 function refusal(work: () => unknown): string {

@@ -11,6 +11,7 @@ import { normaliseMaskBytes } from '../../data/masks';
 import { writeDicomSeg } from '../../export/dicomSeg';
 import { matchSegFiles } from '../../labelling/dicomSegLabels';
 import { fakeIdentity, type Identity, sopClass, transferSyntax, writeDicom } from '../data/dicomFixtures';
+import { rewriteSeg } from '../data/segFixtures';
 
 const salt = 'a-private-test-salt';
 const rows = 30;
@@ -92,5 +93,25 @@ describe('matchSegFiles', () => {
     const wrongSalt = await matchSegFiles(request, dataset, files.slice(0, 1), { salt: 'another-salt-entirely', source: 'cli' });
     expect(wrongSalt.refused[0].reason).toMatch(/not in dataset/);
     for (const { reason } of [...refused, ...wrongSalt.refused]) expect(reason).not.toContain(identity.instanceUid);
+  });
+
+  it('polling an archive: leaves a model\'s SEG and SEGs of no requested frame alone, still refuses a SEG of requested and other frames', async () => {
+    const manual = (bytes: Uint8Array) => rewriteSeg(bytes, (ds) => {
+      (ds.SegmentSequence as Array<Record<string, unknown>>)[0].SegmentAlgorithmType = 'MANUAL';
+    });
+    const files = [
+      { name: 'model.dcm', bytes: await seg(identity, [{ frameNumber: 1, mask: drawnMask() }]) },
+      { name: 'earlier-phase.dcm', bytes: manual(await seg(identity, [{ frameNumber: 2, mask: drawnMask() }])) },
+      { name: 'doctor.dcm', bytes: manual(await seg(identity, [{ frameNumber: 3, mask: drawnMask() }])) },
+      { name: 'mixed.dcm', bytes: manual(await seg(identity, [{ frameNumber: 1, mask: drawnMask() }, { frameNumber: 2, mask: drawnMask() }])) },
+    ];
+    const { uploads, refused, skipped } = await matchSegFiles(request, dataset, files, { salt, source: 'dicomweb', onlyDoctorsForRequest: true });
+    expect(skipped).toEqual([
+      { file: 'model.dcm', reason: 'an automatic segmentation (a model\'s), not a doctor\'s' },
+      { file: 'earlier-phase.dcm', reason: 'none of its frames was requested in phase 2' },
+    ]);
+    expect(uploads.map((u) => u.id)).toEqual([itemId(identity, 3)]);
+    expect(refused.map((r) => r.file)).toEqual(['mixed.dcm']);
+    expect(refused[0].reason).toMatch(/SEG frame 2 .* is not among the frames phase 2 requested/);
   });
 });

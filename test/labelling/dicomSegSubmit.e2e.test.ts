@@ -1,9 +1,8 @@
 /**
  * Doctors' masks as DICOM SEG, end to end: a dataset imported from DICOM (the real CLI, a private salt, frames cut to
  * the ultrasound region and halved), a human-labelled run on the real worker asks for frames, the masks come back as
- * SEG objects (made by the project's writer, as a viewer would save them) through `labels submit --dir`, and the run
- * merges them: the stored masks are exactly the drawings cut and halved. A SEG of a frame that was not requested is
- * refused (exit 2) and nothing is stored.
+ * SEG objects (as a viewer saves them) through `labels submit --dir`, and the run merges them: the stored masks are
+ * exactly the drawings cut and halved. A SEG of a frame that was not requested is refused (exit 2), nothing stored.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,39 +14,13 @@ import { type LabelledItem, runKeys } from '../../contracts';
 import { statusQuery, stopSignal } from '../../contracts/messages';
 import { dicomItemFrame, dicomUidHash } from '../../data/import/dicom';
 import { normaliseMaskBytes } from '../../data/masks';
-import { writeDicomSeg } from '../../export/dicomSeg';
 import { activeLearning } from '../../workflows';
-import { fakeIdentity, type Identity, maskPng, sopClass, transferSyntax, writeDicom } from '../data/dicomFixtures';
+import { doctorsSeg, echo, type EchoStudy, expectedMask, writeEchoStudies } from '../data/segFixtures';
 import { type RunningWorkers, startWorkers, testConfig, tinyActiveLearning, waitFor } from '../helpers';
 
 const config = testConfig('dicom-seg-labels');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-seg-labels-'));
 const salt = 'seg-labels-test-salt';
-const rows = 72;
-const columns = 80;
-/** The tissue region (0-based, inclusive): 64 × 64 from (8, 4); the dataset is 32 × 32, so each region pixel pair halves exactly. */
-const region = { spatialFormat: 1, minX: 8, minY: 4, maxX: 71, maxY: 67 };
-const S = 32;
-const FRAMES = 4;
-
-/** Study s, frame f's structure in dataset space: a block with its own extent (end exclusive). */
-const block = (study: number, frame: number) => ({ x0: 2 + study, x1: 10 + study + frame, y0: 3, y1: 12 + frame });
-
-/** The doctor's drawing on the whole original frame: the block doubled, moved into the region, and a stray pixel outside it. */
-function drawing(study: number, frame: number): Uint8Array {
-  const { x0, x1, y0, y1 } = block(study, frame);
-  const mask = new Uint8Array(rows * columns);
-  for (let y = region.minY + 2 * y0; y < region.minY + 2 * y1; y++) for (let x = region.minX + 2 * x0; x < region.minX + 2 * x1; x++) mask[y * columns + x] = 1;
-  mask[0] = 1;
-  return mask;
-}
-
-function expected(study: number, frame: number): Uint8Array {
-  const { x0, x1, y0, y1 } = block(study, frame);
-  const mask = new Uint8Array(S * S);
-  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) mask[y * S + x] = 1;
-  return mask;
-}
 
 function cli(args: string[]): Promise<{ status: number; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -58,33 +31,17 @@ function cli(args: string[]): Promise<{ status: number; out: string; err: string
   });
 }
 
-interface Study {
-  number: number;
-  identity: Identity;
-  bytes: Uint8Array;
-}
-
 describe('labels submit --dir with DICOM SEG files', () => {
   let running: RunningWorkers;
   let workflowId: string;
-  const studies: Study[] = [];
+  let studies: EchoStudy[];
 
   beforeAll(async () => {
     const dir = path.join(scratch, 'studies');
     const masks = path.join(scratch, 'masks');
-    fs.mkdirSync(dir);
-    fs.mkdirSync(masks);
-    for (let number = 1; number <= 6; number++) {
-      const identity = fakeIdentity(number, 1, 1);
-      const { bytes } = await writeDicom({
-        transferSyntax: transferSyntax.explicit, photometric: 'MONOCHROME2', sopClass: sopClass.usMultiFrame, rows, columns, frames: FRAMES, identity, regions: [region],
-      });
-      fs.writeFileSync(path.join(dir, `study${number}.dcm`), bytes);
-      for (let frame = 1; frame <= FRAMES; frame++) fs.writeFileSync(path.join(masks, `study${number}_${frame}.png`), await maskPng(drawing(number, frame), columns, rows));
-      studies.push({ number, identity, bytes });
-    }
+    studies = await writeEchoStudies(dir, masks, 6);
     running = await startWorkers(config);
-    const imported = await cli(['dataset', 'import', '--format', 'dicom', '--dir', dir, '--masks', masks, '--size', String(S), '--initial', '4',
+    const imported = await cli(['dataset', 'import', '--format', 'dicom', '--dir', dir, '--masks', masks, '--size', String(echo.size), '--initial', '4',
       '--test-videos', '1', '--val-videos', '1', '--json']);
     expect(imported.status, imported.err).toBe(0);
     const { datasetId } = JSON.parse(imported.out) as { datasetId: string };
@@ -111,14 +68,13 @@ describe('labels submit --dir with DICOM SEG files', () => {
     });
     expect(requested).toHaveLength(2);
     expect(requested.every((r) => r.study !== undefined)).toBe(true);
-    const segDir = (name: string, extra?: { study: Study; frame: number }) => {
+    const segDir = (name: string, extra?: { study: EchoStudy; frame: number }) => {
       const dir = path.join(scratch, name);
       fs.mkdirSync(dir);
       for (const study of new Set(requested.map((r) => r.study))) {
         const frames = requested.filter((r) => r.study === study).map((r) => r.frame);
         if (extra?.study === study) frames.push(extra.frame);
-        const seg = writeDicomSeg({ source: study.bytes, frames: frames.map((frame) => ({ frameNumber: frame, mask: drawing(study.number, frame) })), algorithm: { name: 'OHIF', version: '3' } });
-        fs.writeFileSync(path.join(dir, `seg-study${study.number}.dcm`), seg);
+        fs.writeFileSync(path.join(dir, `seg-study${study.number}.dcm`), doctorsSeg(study, frames));
       }
       return dir;
     };
@@ -142,9 +98,9 @@ describe('labels submit --dir with DICOM SEG files', () => {
     for (const { id, study, frame } of requested) {
       const item = labelled.find((l) => l.id === id);
       expect(item?.maskKey, id).toContain(runKeys.phaseLabelsPrefix(workflowId, 0));
-      const stored = await normaliseMaskBytes(await running.store.getBytes(item!.maskKey), { size: [S, S] });
+      const stored = await normaliseMaskBytes(await running.store.getBytes(item!.maskKey), { size: [echo.size, echo.size] });
       if (!stored.ok) throw new Error(stored.reason);
-      expect(stored.mask).toEqual(expected(study.number, frame));
+      expect(stored.mask).toEqual(expectedMask(study.number, frame));
     }
     await waitFor(async () => ((await handle.query(statusQuery)).phase >= 1 ? true : undefined), 'the next phase', 60_000);
   });
