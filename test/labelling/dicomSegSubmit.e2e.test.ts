@@ -87,6 +87,10 @@ describe('labels submit --dir with DICOM SEG files', () => {
     expect(refused.err).toMatch(new RegExp(`seg-study${first.study.number}\\.dcm was refused: SEG frame \\d \\(source i[0-9a-f]{16} frame ${unrequestedFrame}\\) is not among the frames phase 0 requested`));
     expect(refused.err).not.toContain(first.study.identity.instanceUid);
     expect(await storedLabels()).toEqual([]);
+    // The refusal is recorded beside the run, without the file's name, where `status` shows it.
+    const status = await cli(['status', workflowId]);
+    expect(status.out).toMatch(/rejected .* from cli: {2}— DICOM SEG: SEG frame \d \(source i[0-9a-f]{16} frame \d\) is not among the frames phase 0 requested/);
+    expect(status.out).not.toContain('seg-study');
 
     const accepted = await cli(['labels', 'submit', workflowId, '--dir', segDir('accepted'), '--json']);
     expect(accepted.status, accepted.err).toBe(0);
