@@ -1,5 +1,4 @@
 /** dataset list | show | import: what the runs train on. */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -12,7 +11,9 @@ import { DEFAULT_VAL_SHARE, listUnfinishedDatasets, removeUnfinishedDataset, spl
 import { datasetKeys, listDatasets, readItems, readManifest, readSplit, splitNames, writeDataset } from '../data/manifest';
 import { MissingKeyError } from '../store/blobStore';
 import { type CliContext, CliError, UsageError } from './context';
-import { authorizationFromTokenFile, rejectUnlessAllowed } from './options';
+import { dicomSalt } from './dicomSalt';
+import { dicomWebAuthorization } from './dicomWebToken';
+import { rejectUnlessAllowed } from './options';
 import { duration, integer, listOf, nonNegativeInt, numberIn, oneOf, positiveInt, regex } from './parse';
 import { createProgress } from './progress';
 
@@ -70,24 +71,6 @@ function heterogeneity(value: string): HeterogeneityOptions | undefined {
     spec[kind as HeterogeneityKind] = n;
   }
   return spec;
-}
-
-/**
- * The secret behind the hashes that replace DICOM identifiers: DICOM_ID_SALT, or one generated on first use and kept
- * in the data folder with owner-only permissions. Never stored with the dataset.
- */
-function dicomSalt(ctx: CliContext): string {
-  if (ctx.config.dicomSalt) {
-    if (ctx.config.dicomSalt.length < 8) throw new UsageError('DICOM_ID_SALT must be at least 8 characters');
-    return ctx.config.dicomSalt;
-  }
-  const file = path.join(ctx.config.dataDir, 'dicom-salt');
-  if (!fs.existsSync(file)) {
-    fs.mkdirSync(ctx.config.dataDir, { recursive: true });
-    fs.writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    console.error(`generated the DICOM id salt in ${file}: keep it (the same salt gives the same dataset ids) and keep it private`);
-  }
-  return fs.readFileSync(file, 'utf8').trim();
 }
 
 function maskPattern(value: string): string {
@@ -220,7 +203,7 @@ function dicomWebRequest(ctx: CliContext, options: ImportOptions) {
   if (!options.study?.length && !options.query) throw new UsageError('--format dicomweb needs --study UID… or --query, e.g. --query \'ModalitiesInStudy=US&StudyDate=20240101-20241231\'');
   const badStudy = options.study?.find((uid) => !/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64);
   if (badStudy !== undefined) throw new UsageError(`--study takes Study Instance UIDs (digits and dots, up to 64 characters); '${badStudy}' is not one`);
-  const authorization = options.tokenFile ? authorizationFromTokenFile(options.tokenFile) : undefined;
+  const authorization = dicomWebAuthorization(options.tokenFile);
   const cacheDir = path.join(ctx.config.dataDir, 'dicomweb');
   return {
     cacheFolder: dicomWebCacheFolder(cacheDir, options.url),

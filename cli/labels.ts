@@ -4,28 +4,41 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { REQUEST_FORMATS, type RequestFormat } from '../contracts';
+import { DicomWebClient, DicomWebError } from '../data/import/dicomwebClient';
+import { pollDicomWebSegs } from '../labelling/dicomSegPoll';
 import { type LabelStudioConnection, pollRun } from '../labelling/labelStudioBridge';
 import {
   createLabelServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_QUEUE_TIMEOUT_MS, isLoopback,
 } from '../labelling/server';
+import { type SegFile, SegLabelsRefused, segMaskUploads } from '../labelling/dicomSegLabels';
 import { type MaskUpload, pendingRequest, SubmissionError, submitMasks } from '../labelling/submit';
 import { type CliContext, CliError, UsageError } from './context';
+import { existingDicomSalt } from './dicomSalt';
+import { dicomWebAuthorization } from './dicomWebToken';
 import { duration, listOf, nonNegativeInt, port, positiveInt } from './parse';
 import { activeLearningId } from './runs';
 
 /** Mask files `labels submit` reads (the normaliser decides whether each is usable). */
 const MASK_EXTENSIONS = ['.png', '.tif', '.tiff', '.jpg', '.jpeg'];
+/** DICOM SEG files `labels submit` reads (any name: their frames say which images they segment). */
+const SEG_EXTENSIONS = ['.dcm'];
+
+/** `--label`: a grey value (image masks) or segment number (SEG), or a segment's label (SEG only). */
+function labelChoice(value: string): number | string {
+  return /^\d+$/.test(value) ? positiveInt(value) : value;
+}
 
 function csvCell(value: unknown): string {
   const text = value === undefined ? '' : String(value);
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** Submission errors are the user's to fix: one line (plus each rejected item), exit 1. */
+/** Submission errors are the user's to fix: one line (plus each rejected item), exit 1; refused SEG files exit 2. */
 async function asCliError<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
+    if (error instanceof SegLabelsRefused) throw new UsageError(error.message);
     if (error instanceof SubmissionError) {
       const details = error.rejected.length > 1 ? `: ${error.rejected.map((r) => `${r.id ?? '?'}: ${r.reason}`).join('; ')}` : '';
       throw new CliError(`${error.message}${details}`);
@@ -55,6 +68,29 @@ function labelStudioConnection(ctx: CliContext): LabelStudioConnection {
   return { url, token };
 }
 
+/** `labels sync --dicomweb`: the requested frames' DICOM SEGs from the archive, each submitted on its own. */
+async function syncDicomWeb(ctx: CliContext, runId: string, options: { dicomweb: string; query?: string; tokenFile?: string; label?: number | string; json?: boolean }) {
+  const salt = existingDicomSalt(ctx);
+  let pacs: DicomWebClient;
+  try {
+    pacs = new DicomWebClient({ url: options.dicomweb, authorization: dicomWebAuthorization(options.tokenFile) });
+  } catch (error) {
+    if (error instanceof DicomWebError) throw new UsageError(error.message.replace('--url', '--dicomweb'));
+    throw error;
+  }
+  const client = await ctx.temporal();
+  const id = await activeLearningId(client, runId);
+  const outcomes = await asCliError(() => pollDicomWebSegs(client, ctx.store(), pacs, id, {
+    salt, ...(options.label !== undefined ? { segment: options.label } : {}), ...(options.query ? { query: new URLSearchParams(options.query) } : {}),
+  }));
+  if (options.json) return console.log(JSON.stringify({ workflowId: id, segs: outcomes }, null, 2));
+  const count = (pick: (o: (typeof outcomes)[number]) => boolean) => outcomes.filter(pick).length;
+  console.log(`${outcomes.length} SEGs of the requested studies: ${count((o) => Boolean(o.outcome?.accepted.length))} accepted, ` +
+    `${count((o) => Boolean(o.outcome?.replaced.length))} replaced, ${count((o) => Boolean(o.outcome?.duplicates.length))} already received, ` +
+    `${count((o) => o.skipped !== undefined)} left alone, ${count((o) => o.rejected !== undefined)} rejected`);
+  for (const o of outcomes.filter((x) => x.rejected)) console.log(`  rejected ${o.seg}: ${o.rejected}`);
+}
+
 export function registerLabelsCommands(program: Command, ctx: CliContext): void {
   const labels = program.command('labels').description('the doctors\' side: pending requests, mask submission, the labelling-tool endpoint, Label Studio sync');
 
@@ -76,33 +112,47 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
     });
 
   labels.command('submit')
-    .description('check a folder of masks (<image id>.png, .tif or .jpg) for the pending request; if all are good, store them and send them to the run')
+    .description('check a folder of masks (<image id>.png, .tif or .jpg, and DICOM SEG .dcm files) for the pending request; if all are good, store them and send them to the run')
     .argument('<id>', 'active-learning or pipeline id')
-    .option('--dir <dir>', 'folder of <image id>.<ext> masks')
+    .option('--dir <dir>', 'folder of <image id>.<ext> masks and DICOM SEG objects (*.dcm, matched to frames through DICOM_ID_SALT)')
     .option('--unusable <ids>', 'comma-separated ids of requested frames that cannot be labelled (no LV visible, off-axis): they leave the pool and are replaced', listOf((s) => s))
     .option('--phase <n>', 'the phase these masks answer (default: the one waiting)', nonNegativeInt)
-    .option('--label <n>', 'grey value of the structure in multi-label masks (default: the run\'s)', positiveInt)
+    .option('--label <n>', 'grey value of the structure in multi-label masks (default: the run\'s); in DICOM SEGs with several segments, the segment number or label', labelChoice)
     .option('--allow-empty [ids]', 'accept empty masks (the frame truly shows no LV): for all, or only these comma-separated ids', listOf((s) => s))
     .option('--json', 'print the outcome as JSON')
-    .action(async (runId: string, options: { dir?: string; unusable?: string[]; phase?: number; label?: number; allowEmpty?: true | string[]; json?: boolean }) => {
+    .action(async (runId: string, options: { dir?: string; unusable?: string[]; phase?: number; label?: number | string; allowEmpty?: true | string[]; json?: boolean }) => {
       if (!options.dir && !options.unusable) throw new UsageError('give --dir with masks, --unusable with frame ids, or both');
       const uploads: MaskUpload[] = [];
+      const segFiles: SegFile[] = [];
+      const emptyAllowed = (id: string) => options.allowEmpty === true || (Array.isArray(options.allowEmpty) && options.allowEmpty.includes(id));
       if (options.dir) {
         const dir = path.resolve(options.dir);
         if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UsageError(`--dir ${dir} is not a folder`);
-        const files = fs.readdirSync(dir).filter((f) => MASK_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
-        if (files.length === 0) throw new UsageError(`--dir ${dir} has no masks (${MASK_EXTENSIONS.join(', ')})`);
-        const emptyAllowed = (id: string) => options.allowEmpty === true || (Array.isArray(options.allowEmpty) && options.allowEmpty.includes(id));
+        const files = fs.readdirSync(dir).filter((f) => [...MASK_EXTENSIONS, ...SEG_EXTENSIONS].includes(path.extname(f).toLowerCase())).sort();
+        if (files.length === 0) throw new UsageError(`--dir ${dir} has no masks (${[...MASK_EXTENSIONS, ...SEG_EXTENSIONS].join(', ')})`);
         for (const f of files) {
+          const bytes = new Uint8Array(fs.readFileSync(path.join(dir, f)));
+          if (SEG_EXTENSIONS.includes(path.extname(f).toLowerCase())) {
+            segFiles.push({ name: f, bytes });
+            continue;
+          }
           const id = f.slice(0, -path.extname(f).length);
           if (options.unusable?.includes(id)) throw new UsageError(`'${id}' has a mask in --dir and is listed in --unusable: keep one`);
-          uploads.push({ id, bytes: new Uint8Array(fs.readFileSync(path.join(dir, f))), ...(emptyAllowed(id) ? { allowEmpty: true } : {}) });
+          if (typeof options.label === 'string') throw new UsageError(`--label ${options.label}: image masks need a grey value (a number); a label names a segment of DICOM SEGs only`);
+          uploads.push({ id, bytes, ...(emptyAllowed(id) ? { allowEmpty: true } : {}) });
         }
       }
+      const salt = segFiles.length > 0 ? existingDicomSalt(ctx) : undefined;
       for (const id of options.unusable ?? []) uploads.push({ id, unusable: true });
       const id = await activeLearningId(await ctx.temporal(), runId);
+      if (salt) {
+        const { request } = await asCliError(async () => pendingRequest(await ctx.temporal(), ctx.store(), id));
+        const fromSegs = await asCliError(() => segMaskUploads(ctx.store(), id, request, segFiles, { salt, segment: options.label, source: 'cli' }));
+        uploads.push(...fromSegs.map((upload) => ({ ...upload, ...(emptyAllowed(upload.id) ? { allowEmpty: true } : {}) })));
+      }
       if (!options.json) console.log(`checking ${uploads.length} masks for ${id}…`);
-      const outcome = await asCliError(async () => submitMasks(await ctx.temporal(), ctx.store(), id, uploads, { phase: options.phase, source: 'cli', label: options.label }));
+      const maskLabel = typeof options.label === 'number' ? options.label : undefined;
+      const outcome = await asCliError(async () => submitMasks(await ctx.temporal(), ctx.store(), id, uploads, { phase: options.phase, source: 'cli', label: maskLabel }));
       if (options.json) return console.log(JSON.stringify({ workflowId: id, ...outcome }, null, 2));
       console.log(`accepted ${outcome.accepted.length}, replaced ${outcome.replaced.length}, already received ${outcome.duplicates.length}; ` +
         `still waiting for ${outcome.remaining.length}`);
@@ -181,10 +231,16 @@ export function registerLabelsCommands(program: Command, ctx: CliContext): void 
       });
     });
 
-  labels.command('sync').description('read a run\'s annotations from Label Studio once (for a Label Studio that cannot reach the labels server)')
+  labels.command('sync').description('read a run\'s annotations from Label Studio once (for a Label Studio that cannot reach the labels server), or with --dicomweb its doctors\' DICOM SEGs from an archive')
     .argument('<id>', 'active-learning or pipeline id')
-    .option('--json', 'print what happened per image as JSON')
-    .action(async (runId: string, options: { json?: boolean }) => {
+    .option('--dicomweb <url>', 'poll this DICOMweb root (e.g. http://127.0.0.1:8042/dicom-web) for DICOM SEGs of the requested frames instead of Label Studio')
+    .option('--query <params>', 'dicomweb: more QIDO-RS parameters for the SEG search, e.g. \'StudyDate=20240101-\'')
+    .option('--token-file <file>', 'dicomweb: a file holding the access token (sent as a bearer token) or a whole Authorization value (\'Basic …\')')
+    .option('--label <n>', 'dicomweb: in SEGs with several segments, the segment number or label', labelChoice)
+    .option('--json', 'print what happened per image (per SEG with --dicomweb) as JSON')
+    .action(async (runId: string, options: { dicomweb?: string; query?: string; tokenFile?: string; label?: number | string; json?: boolean }) => {
+      if (!options.dicomweb && (options.query || options.tokenFile || options.label !== undefined)) throw new UsageError('--query, --token-file and --label go with --dicomweb');
+      if (options.dicomweb) return syncDicomWeb(ctx, runId, { ...options, dicomweb: options.dicomweb });
       const connection = labelStudioConnection(ctx);
       const client = await ctx.temporal();
       const id = await activeLearningId(client, runId);

@@ -32,18 +32,6 @@ export function rejectUnlessAllowed(command: Command, allowed: readonly string[]
   if (stray.length > 0) throw new UsageError(why(flagOf(command, stray[0])));
 }
 
-/** The Authorization header value from a DICOMweb `--token-file` (a bare token is a bearer token); exit 2 when unreadable. */
-export function authorizationFromTokenFile(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`--token-file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (text.trim() === '') throw new UsageError(`--token-file ${file} is empty`);
-  return authorizationFromToken(text);
-}
-
 export function addRunOptions(command: Command, idPrefix: string): Command {
   return command
     .requiredOption('--dataset <id>', 'dataset id (`dataset list` shows them)')

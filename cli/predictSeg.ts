@@ -10,7 +10,7 @@ import type { PredictItem } from '../contracts';
 import type { ModelPackage } from '../export/package';
 import type { SegAlgorithm, StowReport, WrittenSeg } from '../export/segResults';
 import { type CliContext, CliError, UsageError } from './context';
-import { authorizationFromTokenFile } from './options';
+import { dicomWebAuthorization } from './dicomWebToken';
 
 export interface SegCliOptions {
   dicomSeg?: string;
@@ -48,7 +48,7 @@ export function segRequest(options: SegCliOptions, out: string): SegRequest | un
     throw new UsageError(`--stow ${options.stow} is not a URL; give the DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web`);
   }
   if (!['http:', 'https:'].includes(url.protocol)) throw new UsageError(`--stow must be an http or https URL, not ${url.protocol}`);
-  return { segDir, stow: { url: options.stow, ...(options.tokenFile ? { authorization: authorizationFromTokenFile(options.tokenFile) } : {}) } };
+  return { segDir, stow: { url: options.stow, ...(options.tokenFile ? { authorization: dicomWebAuthorization(options.tokenFile) } : {}) } };
 }
 
 /** Refuses inputs a SEG cannot be made from (exit 2), before the model runs. */

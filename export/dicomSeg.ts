@@ -11,10 +11,11 @@
  * endian); this module only decides what the dataset holds. `predict --dicom-seg` writes through it (segResults.ts).
  */
 import dcmjs from 'dcmjs';
+import { SEGMENTATION_SOP_CLASS } from '../data/formats/dicom';
 
 const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
-export const SEGMENTATION_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
+export { SEGMENTATION_SOP_CLASS };
 const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 /** This project's UID root would be registered by a deployment; dcmjs's generator gives valid 2.25 UIDs meanwhile. */
 const IMPLEMENTATION_CLASS_UID = '2.25.270689745240846262372911436370591338091';

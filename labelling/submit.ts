@@ -38,6 +38,8 @@ export interface MaskUpload extends Partial<Omit<LabelProvenance, 'source'>> {
   allowEmpty?: boolean;
   /** The doctor cannot label this frame (no LV visible, off-axis): no mask; it leaves the pool and is replaced. */
   unusable?: boolean;
+  /** Null: the mask is already binary (e.g. made from a DICOM SEG segment), so no label value applies to it. */
+  label?: null;
 }
 
 export interface SubmitOptions {
@@ -117,7 +119,7 @@ async function checkUpload(store: ObjectStore, runId: string, request: Labelling
     }
   }
   const result = await normaliseMaskBytes(bytes, {
-    size: request.size, label: options.label ?? request.maskLabel, allowEmpty: upload.allowEmpty ?? options.allowEmpty,
+    size: request.size, label: upload.label === null ? undefined : options.label ?? request.maskLabel, allowEmpty: upload.allowEmpty ?? options.allowEmpty,
   });
   if (!result.ok) return reject(result.reason);
   const contentHash = maskContentHash(result.mask, request.size);

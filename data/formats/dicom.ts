@@ -81,6 +81,9 @@ export const supportedSopClasses: Readonly<Record<string, string>> = {
   '1.2.840.10008.5.1.4.1.1.7.4': 'Multi-frame True Color Secondary Capture Image Storage',
 };
 
+/** Segmentation Storage: DICOM SEG objects (read by ./dicomSeg.ts, not imported as images). */
+export const SEGMENTATION_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
+
 const otherSopClassNames: Readonly<Record<string, string>> = {
   '1.2.840.10008.1.3.10': 'Media Storage Directory Storage (DICOMDIR)',
   '1.2.840.10008.5.1.4.1.1.6.2': 'Enhanced US Volume Storage',
@@ -93,7 +96,7 @@ const otherSopClassNames: Readonly<Record<string, string>> = {
   '1.2.840.10008.5.1.4.1.1.88.33': 'Comprehensive SR Storage',
   '1.2.840.10008.5.1.4.1.1.104.1': 'Encapsulated PDF Storage',
   '1.2.840.10008.5.1.4.1.1.11.1': 'Grayscale Softcopy Presentation State Storage',
-  '1.2.840.10008.5.1.4.1.1.66.4': 'Segmentation Storage',
+  [SEGMENTATION_SOP_CLASS]: 'Segmentation Storage',
   '1.2.840.10008.5.1.4.1.1.9.1.1': '12-lead ECG Waveform Storage',
 };
 
@@ -252,6 +255,11 @@ function readHeader(dataSet: DataSet): DicomHeader {
     ...(slope !== undefined && intercept !== undefined && Number.isFinite(slope) && slope !== 0 && Number.isFinite(intercept) ? { rescale: { slope, intercept } } : {}),
     hasPixelData: dataSet.elements[pixelDataTag] !== undefined,
   };
+}
+
+/** The whole data set of a Part-10 file (any SOP class); throws DicomFormatError when it does not parse. */
+export function parseDicomDataSet(bytes: Uint8Array): DataSet {
+  return parse(bytes, false);
 }
 
 /**

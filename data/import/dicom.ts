@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from '../../store/blobStore';
-import { cropGrey, cropPlane, DicomFormatError, frameGeometry, readDicom, readDicomHeader, unsupportedReason, type DicomHeader } from '../formats/dicom';
+import { cropGrey, cropPlane, DicomFormatError, frameGeometry, readDicom, readDicomHeader, unsupportedReason, type DicomHeader, type FrameGeometry } from '../formats/dicom';
 import { listFiles, relativePosix } from './files';
 import { fingerprintInputs, runImport, type ImportCandidate, type ImportSkip, type ImportSummary, type LoadedItem, type SplitOptions } from './importCore';
 import { binariseMask, decodeMaskFile, InputFileError, parseSize, resizeImage, resizeMask } from './preprocess';
@@ -69,6 +69,29 @@ const hashLength = 16;
 
 function saltedHash(salt: string, value: string): string {
   return createHash('sha256').update(salt).update('\0').update(value).digest('hex').slice(0, hashLength);
+}
+
+/** The hash that stands for a DICOM UID in item ids, groups and split groups. */
+export function dicomUidHash(salt: string, uid: string): string {
+  return saltedHash(salt, uid);
+}
+
+/** The split group of a study's frames: `study-<study UID hash>`. */
+export function dicomStudyGroup(salt: string, studyUid: string): string {
+  return `study-${saltedHash(salt, studyUid)}`;
+}
+
+/** The item id of one frame: `s<series hash>_i<instance hash>_f0003` (the instance hash stands in for a missing series). */
+export function dicomItemId(seriesHash: string, instanceHash: string, frame: number): string {
+  return `s${seriesHash}_i${instanceHash}_f${String(frame).padStart(4, '0')}`;
+}
+
+const itemIdPattern = /^s[0-9a-f]+_i([0-9a-f]+)_f(\d+)$/;
+
+/** The instance hash and frame number a DICOM item id names; undefined for another importer's ids. */
+export function dicomItemFrame(id: string): { instanceHash: string; frame: number } | undefined {
+  const match = itemIdPattern.exec(id);
+  return match ? { instanceHash: match[1], frame: Number(match[2]) } : undefined;
 }
 
 /** The token naming a DICOM file (path relative to the import folder) in sources and skip lists. */
@@ -266,14 +289,14 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
       skipped.push({ file: token, reason: `none of the selected frames exists (the file has ${header.pixel.frames})` });
       continue;
     }
-    const instance = saltedHash(salt, header.uids.instance!);
-    const series = header.uids.series ? saltedHash(salt, header.uids.series) : undefined;
+    const instance = dicomUidHash(salt, header.uids.instance!);
+    const series = header.uids.series ? dicomUidHash(salt, header.uids.series) : undefined;
     const group = series ? `series-${series}` : `instance-${instance}`;
     candidates.push({
       file: token,
       group,
-      splitGroup: header.uids.study ? `study-${saltedHash(salt, header.uids.study)}` : group,
-      load: () => loadFile(entry, frames, `s${series ?? instance}_i${instance}`, size, options.label, maskToken),
+      splitGroup: header.uids.study ? dicomStudyGroup(salt, header.uids.study) : group,
+      load: () => loadFile(entry, frames, (frame) => dicomItemId(series ?? instance, instance, frame), size, options.label, maskToken),
     });
   }
 
@@ -307,7 +330,7 @@ export async function importDicom(store: BlobStore, options: DicomImportOptions)
 async function loadFile(
   entry: FileEntry,
   frames: readonly number[],
-  idPrefix: string,
+  itemId: (frame: number) => string,
   size: [number, number],
   label: number | undefined,
   maskToken: (file: string) => string,
@@ -341,7 +364,7 @@ async function loadFile(
       mask = await loadMask(maskFile, maskName, rows, columns, label, geometry.crop, size, `${token} frame ${frame}`);
     }
     items.push({
-      id: `${idPrefix}_f${String(frame).padStart(4, '0')}`,
+      id: itemId(frame),
       image: { width, height, data: pixels },
       ...(mask ? { mask, maskFile: maskName } : {}),
       ...(geometry.spacing ? { spacing: geometry.spacing } : {}),
@@ -359,7 +382,7 @@ async function loadMask(
   rows: number,
   columns: number,
   label: number | undefined,
-  crop: ReturnType<typeof frameGeometry>['crop'],
+  crop: FrameGeometry['crop'],
   size: [number, number],
   frame: string,
 ): Promise<Uint8Array> {
@@ -378,12 +401,28 @@ async function loadMask(
   } catch (error) {
     throw new InputFileError(name, (error as Error).message);
   }
-  const inRegion = crop ? cropPlane(mask, columns, crop) : mask;
-  const [regionWidth, regionHeight] = crop ? [crop.width, crop.height] : [columns, rows];
-  if (!inRegion.some((v) => v === 1)) {
+  const { mask: resized, regionForeground } = await maskToDatasetSpace(mask, columns, crop, size);
+  if (regionForeground === 0) {
     throw new InputFileError(name, crop ? 'mask has no pixel of the structure inside the ultrasound region the frame is cropped to' : 'mask is empty: no pixel has the chosen label');
   }
-  const resized = await resizeMask(inRegion, regionWidth, regionHeight, size);
   if (!resized.some((v) => v === 1)) throw new InputFileError(name, `mask vanishes when resized to ${size[0]}×${size[1]}; import at a larger size`);
   return resized;
+}
+
+/**
+ * A 0/1 mask drawn on the whole original frame (`columns` wide) → the dataset's space, as its frame was imported: cut
+ * to the ultrasound region (`crop`, absent: the whole frame), then resized to `size` ([height, width]). Also says how
+ * many structure pixels lay inside the region, so callers can tell "outside the region" from "lost in resizing".
+ */
+export async function maskToDatasetSpace(
+  mask: Uint8Array,
+  columns: number,
+  crop: FrameGeometry['crop'],
+  size: [number, number],
+): Promise<{ mask: Uint8Array; regionForeground: number }> {
+  const inRegion = crop ? cropPlane(mask, columns, crop) : mask;
+  const [regionWidth, regionHeight] = crop ? [crop.width, crop.height] : [columns, mask.length / columns];
+  let regionForeground = 0;
+  for (const v of inRegion) if (v === 1) regionForeground++;
+  return { mask: await resizeMask(inRegion, regionWidth, regionHeight, size), regionForeground };
 }

@@ -126,6 +126,17 @@ export class DicomWebClient {
     return [...new Set(studies.map((s) => firstString(s, TAG.study)).filter((uid): uid is string => uid !== undefined))];
   }
 
+  /** Instances matching QIDO-RS query parameters across all studies (e.g. Modality=SEG), with their study and series. */
+  async searchInstances(query: URLSearchParams, what: string): Promise<InstanceRef[]> {
+    const instances = await this.searchAll(query, '/instances', what);
+    const refs: InstanceRef[] = [];
+    for (const record of instances) {
+      const [study, series, instance] = [firstString(record, TAG.study), firstString(record, TAG.series), firstString(record, TAG.instance)];
+      if (study && series && instance) refs.push({ study, series, instance });
+    }
+    return refs;
+  }
+
   /** The instances of one study (series and SOP Instance UIDs). */
   async studyInstances(study: string, what: string): Promise<InstanceRef[]> {
     const instances = await this.searchAll(new URLSearchParams(), `/studies/${encodeURIComponent(study)}/instances`, what);
