@@ -6,9 +6,11 @@ import * as fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type * as tf from '@tensorflow/tfjs';
 import { type DatasetManifest, loadTensors, readSplit } from '../data/manifest';
+import { SeededRng } from '../ml/train/rng';
 import {
-  type AcquisitionFunction, checkpointKeys, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys,
+  type AcquisitionFunction, checkpointKeys, MEAN_TEACHER_MAX_FRAMES, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys,
   SCORE_BLOCK, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
   type TrainRequest, weightsKeys, type WeightsRef,
 } from '../contracts';
@@ -193,7 +195,7 @@ function withoutWeights(model: ModelChoice): Omit<ModelChoice, 'initWeights'> {
 }
 
 /** Trains with checkpoints each epoch; resumes from the heartbeat's checkpoint after a crash or a retry. */
-export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset, val?: SegDataset): Promise<TrainOutcome> {
+export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, data: SegDataset, val?: SegDataset, unlabelled?: tf.Tensor4D): Promise<TrainOutcome> {
   const ctx = Context.current();
   const started = Date.now();
   const config: ModelConfig = {
@@ -216,6 +218,8 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
   }
   let lastCheckpointKey = resumeFrom;
   const initWeights = core.model.initWeights;
+  // Mean teacher: the student's architecture, its weights set from the student when training starts (also on resume).
+  const teacher = unlabelled ? build(config) : undefined;
   try {
     // A warm start (the previous phase's model) supersedes the PyTorch weights the first phase started from.
     if (!resumeFrom && core.initFrom) await warmStart(store, net, core.initFrom);
@@ -232,6 +236,7 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
       checkpoint: { store, prefix: checkpointPrefix },
       resumeFrom,
       signal: ctx.cancellationSignal,
+      ...(unlabelled && teacher ? { meanTeacher: { images: unlabelled, teacher: teacher.model } } : {}),
       onProgress: (p) => {
         if (p.checkpointKey) lastCheckpointKey = p.checkpointKey;
         const epochDone = p.kind === 'epoch' ? p.epoch : p.epoch - 1;
@@ -261,6 +266,7 @@ export async function trainWithCheckpoints(store: ObjectStore, core: TrainCore, 
     throw classify(error);
   } finally {
     net.model.dispose();
+    teacher?.model.dispose();
   }
 }
 
@@ -296,6 +302,15 @@ export async function storePredictedMasks(
   return keys;
 }
 
+/** Mean teacher's unlabelled frames: the pool's, or a seeded draw of MEAN_TEACHER_MAX_FRAMES of them (in pool order). */
+async function loadUnlabelled(store: ObjectStore, manifest: DatasetManifest, poolKey: string, seed: number): Promise<tf.Tensor4D> {
+  const pool = await jsonOrFail<string[]>(store, poolKey, 'pool id list');
+  if (pool.length === 0) throw invalidInput('mean teacher needs unlabelled frames, and the pool is empty');
+  const keep = pool.length <= MEAN_TEACHER_MAX_FRAMES ? pool
+    : new SeededRng(seed).permutation(pool.length).slice(0, MEAN_TEACHER_MAX_FRAMES).sort((a, b) => a - b).map((i) => pool[i]);
+  return (await loadTensors(store, manifest, keep, { masks: 'none', onProgress: heartbeatLoading() })).images;
+}
+
 export function trainingActivities(store: ObjectStore) {
   return {
     async trainSegmentationModel(req: TrainRequest): Promise<TrainOutcome> {
@@ -307,11 +322,13 @@ export function trainingActivities(store: ObjectStore) {
       const items = [...labelled, ...extra.filter((item) => !real.has(item.id))];
       const data = await loadLabelled(store, manifest, items, heartbeatLoading());
       const val = req.valIdsKey ? await loadValidation(store, manifest, req.valIdsKey) : undefined;
+      const unlabelled = req.unlabelledKey ? await loadUnlabelled(store, manifest, req.unlabelledKey, req.hyper.seed) : undefined;
       try {
-        return await trainWithCheckpoints(store, { ...req, inputShape: [manifest.size[0], manifest.size[1], 1] }, data, val);
+        return await trainWithCheckpoints(store, { ...req, inputShape: [manifest.size[0], manifest.size[1], 1] }, data, val, unlabelled);
       } finally {
         dispose(data);
         if (val) dispose(val);
+        unlabelled?.dispose();
       }
     },
 

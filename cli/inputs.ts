@@ -111,7 +111,7 @@ export async function activeLearningInput(
     }),
     // On unless --no-warm-start (bench-gain: higher AULC and every seed within 0.01 of the full-data IoU, scratch none).
     ...(o.warmStart !== false ? { warmStart: true } : {}),
-    ...(o.semiSupervised !== 'none' ? { semiSupervised: o.semiSupervised, pseudoLabelIoU: o.pseudoLabelIou } : {}),
+    ...(o.semiSupervised !== 'none' ? { semiSupervised: o.semiSupervised, ...(o.semiSupervised === 'pseudo-label' ? { pseudoLabelIoU: o.pseudoLabelIou } : {}) } : {}),
     reduce: o.reduce,
     mcSamples: o.mcSamples,
     mcMode: o.mcMode,

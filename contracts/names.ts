@@ -88,8 +88,11 @@ export const LR_SCHEDULES = ['constant', 'cosine', 'poly'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 export const isLrSchedule = member(LR_SCHEDULES);
 
-/** Use of the unlabelled pool in training: none, or pseudo-labels for the frames the models are sure about. */
-export const SEMI_SUPERVISED_MODES = ['none', 'pseudo-label'] as const;
+/**
+ * Use of the unlabelled pool in training: none; pseudo-labels for the frames the models are sure about; or a mean
+ * teacher whose predictions of pool frames the segmentation model must agree with (ml/train/trainer.ts).
+ */
+export const SEMI_SUPERVISED_MODES = ['none', 'pseudo-label', 'mean-teacher'] as const;
 export type SemiSupervisedMode = (typeof SEMI_SUPERVISED_MODES)[number];
 export const isSemiSupervisedMode = member(SEMI_SUPERVISED_MODES);
 /** Mean validation IoU of the frames at or below the pseudo-label threshold, unless the run says otherwise. */

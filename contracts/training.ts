@@ -18,7 +18,12 @@ export interface TrainRequest {
   initFrom?: string;
   /** Object key of more labelled items to train on ({ id, maskKey }[]): pseudo-labels, never evaluated on. */
   extraItemsKey?: string;
+  /** Mean teacher: object key of the unlabelled pool's id list, whose frames (at most MEAN_TEACHER_MAX_FRAMES, drawn by the seed) train the consistency term. */
+  unlabelledKey?: string;
 }
+
+/** Mean teacher: at most this many pool frames are held in memory for the consistency term (a seeded draw of them). */
+export const MEAN_TEACHER_MAX_FRAMES = 512;
 
 /**
  * Pseudo-labels for the next phase (`--semi-supervised pseudo-label`): the validation split sets how sure is sure

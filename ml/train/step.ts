@@ -32,8 +32,11 @@ export interface TrainStep {
   forward(x: tf.Tensor4D): tf.Tensor4D;
   /** The loss and the gradients of every trainable weight, without updating anything but batch-norm statistics. */
   gradients(x: tf.Tensor4D, y: tf.Tensor4D): { loss: tf.Scalar; grads: tf.NamedTensorMap };
-  /** Forward, backward and the Adam update; returns the batch's loss (the caller disposes it). */
-  run(x: tf.Tensor4D, y: tf.Tensor4D): tf.Scalar;
+  /**
+   * Forward, backward and the Adam update; returns the batch's loss (the caller disposes it). `extra` adds a term to
+   * the loss, computed inside the same gradient tape (mean teacher's consistency on unlabelled images).
+   */
+  run(x: tf.Tensor4D, y: tf.Tensor4D, extra?: () => tf.Scalar): tf.Scalar;
   dispose(): void;
 }
 
@@ -56,7 +59,10 @@ export function createTrainStep(model: tf.LayersModel, opts: TrainStepOptions): 
   const optimizer = createAdam(opts.learningRate, opts.adam ?? (fused ? 'native' : 'tfjs'));
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const inMode = <T>(fn: () => T): T => (fused ? withFusedTraining(model, fn) : fn());
-  const lossOf = (x: tf.Tensor4D, y: tf.Tensor4D) => segmentationLoss(y, model.apply(x, { training: true }) as tf.Tensor4D);
+  const lossOf = (x: tf.Tensor4D, y: tf.Tensor4D, extra?: () => tf.Scalar) => {
+    const loss = segmentationLoss(y, model.apply(x, { training: true }) as tf.Tensor4D);
+    return extra ? tf.add(loss, extra()) as tf.Scalar : loss;
+  };
   return {
     optimizer,
     forward: (x) => inMode(() => model.apply(x, { training: true }) as tf.Tensor4D),
@@ -64,7 +70,7 @@ export function createTrainStep(model: tf.LayersModel, opts: TrainStepOptions): 
       const { value, grads } = inMode(() => tf.variableGrads(() => lossOf(x, y), variables));
       return { loss: value, grads };
     },
-    run: (x, y) => inMode(() => tf.tidy(() => optimizer.minimize(() => lossOf(x, y), true, variables) as tf.Scalar)),
+    run: (x, y, extra) => inMode(() => tf.tidy(() => optimizer.minimize(() => lossOf(x, y, extra), true, variables) as tf.Scalar)),
     dispose: () => optimizer.dispose(),
   };
 }

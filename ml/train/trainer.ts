@@ -67,6 +67,42 @@ export interface TrainOptions {
   restoreBestWeights?: boolean;
   /** Fused batch-norm / ReLU kernels and one-pass Adam where the backend allows (default true); false: tfjs' stock ones. */
   fusedKernels?: boolean;
+  /** Mean teacher on unlabelled images (`--semi-supervised mean-teacher`; see MeanTeacherOptions). */
+  meanTeacher?: MeanTeacherOptions;
+}
+
+/**
+ * Mean teacher (Tarvainen & Valpola, 2017): `teacher` (the student's architecture) starts as a copy of the model and
+ * follows it as an exponential moving average of its weights after every step; each step adds weight(epoch) × the mean
+ * squared difference between the student's probabilities of a batch of unlabelled images with Gaussian noise added
+ * (training mode) and the teacher's of the same images without it (inference mode). weight(epoch) ramps up as
+ * weight · exp(−5 (1 − t)²), t = epoch / (the first 30 % of the epochs), so the first epochs learn from the masks.
+ */
+export interface MeanTeacherOptions {
+  images: tf.Tensor4D;
+  teacher: tf.LayersModel;
+  /** Consistency weight after the ramp-up (default 1). */
+  weight?: number;
+  /** EMA decay of the teacher's weights (default 0.99). */
+  ema?: number;
+  /** Standard deviation of the noise on the student's input, images in [0, 1] (default 0.05). */
+  noise?: number;
+}
+
+export const MEAN_TEACHER_DEFAULTS = { weight: 1, ema: 0.99, noise: 0.05, rampShare: 0.3 } as const;
+
+/** The consistency weight of an epoch (1-based) under the ramp-up. */
+export function consistencyWeight(weight: number, epoch: number, epochs: number): number {
+  const ramp = Math.max(1, Math.round(MEAN_TEACHER_DEFAULTS.rampShare * epochs));
+  const t = Math.min(1, epoch / ramp);
+  return weight * Math.exp(-5 * (1 - t) ** 2);
+}
+
+/** The teacher's weights ← ema · teacher + (1 − ema) · student (batch-norm statistics included). */
+export function updateTeacher(teacher: tf.LayersModel, student: tf.LayersModel, ema: number): void {
+  const target = teacher.weights;
+  const source = student.weights;
+  tf.tidy(() => target.forEach((w, i) => w.write(tf.add(tf.mul(w.read(), ema), tf.mul(source[i].read(), 1 - ema)))));
 }
 
 export interface TrainResult {
@@ -263,6 +299,23 @@ async function resumeState(
 }
 
 /**
+ * Mean teacher's term for one step: a random batch of the unlabelled images (drawn from the run's RNG), the teacher's
+ * probabilities of them as the target, the student's of them with noise as the prediction.
+ */
+function consistencyTerm(model: tf.LayersModel, mt: MeanTeacherOptions, size: number, weight: number, rng: SeededRng): () => tf.Scalar {
+  const n = mt.images.shape[0];
+  const picked = Array.from({ length: size }, () => rng.nextUint32() % n);
+  const noiseSeed = rng.nextUint32();
+  return () => {
+    const xu = tf.gather(mt.images, tf.tensor1d(picked, 'int32'));
+    // The teacher's weights are not among the variables the step differentiates: no gradient reaches them.
+    const target = mt.teacher.predict(xu) as tf.Tensor4D;
+    const noisy = tf.add(xu, tf.randomNormal(xu.shape, 0, mt.noise ?? MEAN_TEACHER_DEFAULTS.noise, 'float32', noiseSeed)) as tf.Tensor4D;
+    return tf.mul(weight, tf.losses.meanSquaredError(target, model.apply(noisy, { training: true }) as tf.Tensor4D)) as tf.Scalar;
+  };
+}
+
+/**
  * Trains `model` in place with Adam on Dice + cross-entropy, calling it with `training: true` (batch statistics,
  * dropout on). Returns the history; with a validation set the model ends holding its best-IoU weights.
  */
@@ -282,6 +335,12 @@ export async function trainModel(
   const store = opts.checkpoint?.store;
   const prefix = opts.checkpoint?.prefix.replace(/\/+$/, '');
   const trainStep = createTrainStep(model, { learningRate: opts.learningRate, fused: opts.fusedKernels ?? true });
+  const mt = opts.meanTeacher;
+  if (mt) {
+    checkDataset(model, { images: mt.images, masks: mt.images }, 'Mean-teacher images');
+    if (mt.teacher.weights.length !== model.weights.length) throw new Error('The mean teacher must have the model\'s architecture.');
+    mt.teacher.setWeights(model.getWeights());
+  }
   const optimizer = trainStep.optimizer;
   let bestWeights: tf.Tensor[] | undefined;
 
@@ -307,10 +366,11 @@ export async function trainModel(
           let x = tf.gather(train.images, picked);
           let y = tf.gather(train.masks, picked);
           if (augment) ({ images: x, masks: y } = augmentBatch(x, y, augment, state.rng));
-          return trainStep.run(x, y);
+          return trainStep.run(x, y, mt ? consistencyTerm(model, mt, indices.length, consistencyWeight(mt.weight ?? MEAN_TEACHER_DEFAULTS.weight, epoch, opts.epochs), state.rng) : undefined);
         });
         const loss = (await lossTensor.data())[0];
         lossTensor.dispose();
+        if (mt) updateTeacher(mt.teacher, model, mt.ema ?? MEAN_TEACHER_DEFAULTS.ema);
         state.step += 1;
         if (!Number.isFinite(loss)) {
           throw new Error(`The loss became ${loss} at epoch ${epoch}, step ${state.step}; lower the learning rate (now ${opts.learningRate}) or check the data for NaNs.`);

@@ -117,4 +117,14 @@ describe('activeLearning on the real dev server, worker and MinIO', () => {
     const request = await store.getJson<LabellingRequest>(`runs/${workflowId}/phase-0/request.json`);
     expect(request.items).toHaveLength(3);
   }, 600_000);
+
+  it('--semi-supervised mean-teacher: the segmentation models train with the pool as unlabelled frames, and the run goes on', async () => {
+    const workflowId = `test-al-mt-${Date.now()}`;
+    const result = await client.workflow.execute(activeLearning, {
+      taskQueue: config.taskQueues.light, workflowId, args: [tinyActiveLearning(config, datasetId, { maxPhases: 2, semiSupervised: 'mean-teacher' })],
+    });
+    expect(result.history.map((h) => h.labelled)).toEqual([4, 7]);
+    for (const h of result.history) expect(h.iou).toBeGreaterThanOrEqual(0);
+    expect(result.history.every((h) => h.pseudoLabels === undefined)).toBe(true);
+  }, 600_000);
 });

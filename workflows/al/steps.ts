@@ -44,6 +44,7 @@ export async function trainPair(run: AlRun, start: 'default' | 'scratch' = 'defa
       ...common, outputPrefix: (scratch ? runKeys.segmentationModelFromScratch : runKeys.segmentationModel)(runId, state.phase),
       dropout: { strategy: 'none', rate: 0 }, ...(from ? { initFrom: from.seg } : {}),
       ...(state.pseudoLabels?.count ? { extraItemsKey: state.pseudoLabels.key } : {}),
+      ...(input.semiSupervised === 'mean-teacher' ? { unlabelledKey: state.poolKey } : {}),
     }),
     // Pseudo-labelling needs the uncertainty model's judgement even when the acquisition is random.
     needsUncertainty(run) || pseudoLabelling(input)

@@ -267,6 +267,18 @@ describe('active learning (workflow logic, stubbed activities)', () => {
     expect(plain.calls.some((c) => c.startsWith('makePseudoLabels'))).toBe(false);
   });
 
+  it('with --semi-supervised mean-teacher, each phase\'s segmentation model (not the uncertainty model) trains with that phase\'s pool as its unlabelled frames', async () => {
+    const queues = uniqueQueues('mean-teacher');
+    const world = alWorld(rising);
+    await withWorkers(env, queues, world, async () => env.client.workflow.execute(activeLearning, {
+      taskQueue: queues.light, workflowId: `logic-mt-${Date.now()}`, args: [input(queues, { semiSupervised: 'mean-teacher' })],
+    }));
+    expect(world.calls.filter((c) => c.startsWith('train:')).sort()).toEqual([
+      'train:seg:0:unlabelled:pool/phase-0', 'train:seg:1:unlabelled:pool/phase-1', 'train:seg:2:unlabelled:pool/phase-2', 'train:unc:0', 'train:unc:1', 'train:unc:2',
+    ]);
+    expect(world.calls.some((c) => c.startsWith('makePseudoLabels'))).toBe(false);
+  });
+
   it('with the strategy auto, the first requests are split among the candidates, and the one whose frames the model got most wrong selects after', async () => {
     const queues = uniqueQueues('auto');
     const world = alWorld({ ...rising, pickError: (name) => (name === 'mfe:badge' ? 0.6 : name === 'random' ? 0.2 : 0.4) });

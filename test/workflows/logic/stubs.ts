@@ -126,7 +126,7 @@ export function alWorld(script: AlScript): AlWorld {
   const accel: StubAccel = {
     async trainSegmentationModel(req) {
       calls.push(`train:${req.dropout.strategy === 'none' ? 'seg' : 'unc'}:${phaseOf(req.outputPrefix)}${req.outputPrefix.endsWith('-scratch') ? ':scratch' : ''}${req.initFrom ? `:from:${req.initFrom}` : ''}`
-        + `${req.extraItemsKey ? `:extra:${req.extraItemsKey}` : ''}`);
+        + `${req.extraItemsKey ? `:extra:${req.extraItemsKey}` : ''}${req.unlabelledKey ? `:unlabelled:${req.unlabelledKey}` : ''}`);
       return { modelKey: req.outputPrefix, params: 1, epochsRun: req.hyper.epochs, finalLoss: 0.1, ms: 1, resumedFromEpoch: 0, attempt: 1 };
     },
     async evaluateSegmentationModel(input) {
