@@ -45,7 +45,7 @@ const PRESETS: Record<string, Preset> = {
       '--trials', '2', '--search-epochs', '1', '--archs', 'Unet,FPN', '--encoders', 'resnet18', '--lrs', '0.001', '--batches', '4', '--target', '0.95'],
   },
   default: {
-    synthetic: [16, 16], heterogeneity: 'default', size: 64, initial: 8, strategies: 'mfe:clasp,random', seeds: 2,
+    synthetic: [16, 16], heterogeneity: 'default', size: 64, initial: 8, strategies: 'auto,random', seeds: 2,
     benchmark: [...common, '--depth', '4', '--width', '0.25', '--epochs', '10', '--k', '8', '--max-phases', '4', '--mc-samples', '12',
       '--trials', '2', '--search-epochs', '5', '--archs', 'Unet,FPN', '--encoders', 'resnet18', '--lrs', '0.003', '--batches', '8', '--target', '0.9'],
   },
