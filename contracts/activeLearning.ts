@@ -1,7 +1,7 @@
 /** The active-learning workflow's input, state (carried across continueAsNew), status query and result. */
 import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { LabelProvenance, SubmittedLabel } from './labelling';
-import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, SelectionMode, SemiSupervisedMode, StopReason } from './names';
+import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, PredictEngine, SelectionMode, SemiSupervisedMode, StopReason } from './names';
 
 export interface ActiveLearningInput {
   datasetId: string;
@@ -15,6 +15,12 @@ export interface ActiveLearningInput {
   reduce: PixelReduction;
   mcSamples: number;
   mcMode: MCMode;
+  /**
+   * What evaluates the segmentation model on validation and test and runs the MC prefix of pool scoring: ONNX Runtime
+   * on the trained model converted in-process, or tfjs (training is tfjs either way). The CLI always writes it;
+   * absent in runs recorded before it did, which means `tf` (`recordedEngine`).
+   */
+  engine?: PredictEngine;
   /** Images requested per phase (paper: 50). */
   labelsPerPhase: number;
   /** Stop when the segmentation model's IoU on `stopOn` reaches this (paper: 0.87). */
