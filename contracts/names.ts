@@ -34,6 +34,14 @@ export const isPredictEngine = member(PREDICT_ENGINES);
 export const DEFAULT_PREDICT_ENGINE: PredictEngine = 'onnx';
 
 /**
+ * The engine of a new active-learning run's evaluation and pool scoring when none is asked for (`al`, `pipeline`,
+ * `benchmark start --engine`): tfjs, because fast MC scoring with its prefix in ONNX Runtime measured slower than all
+ * in tfjs on the busy development machine (bench-mc, the two alternating in one process: 0.64× at load ≈ 10), while a
+ * plain forward pass (evaluation) was about even (1.06×). Runs record their engine either way.
+ */
+export const DEFAULT_RUN_ENGINE: PredictEngine = 'tf';
+
+/**
  * The engine of a request or run configuration recorded without one: `tf`, the only engine there was before
  * requests recorded it. Readers of recorded inputs go through this, never through the default of new ones.
  */
