@@ -106,10 +106,10 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 /**
  * Loads a trained model and scores it on the ids listed under `idsKey` (mean per-image foreground IoU and Dice),
  * in chunks, heartbeating after each so a large split never outlasts the heartbeat timeout. With `engine` 'onnx'
- * the probabilities come from ONNX Runtime on the model converted in-process.
+ * the probabilities come from ONNX Runtime on the model converted in-process (absent: `tf`).
  */
 export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, modelKey: string, idsKey: string, batchSize: number,
-  engine: PredictEngine = 'tf'): Promise<EvaluationOutcome> {
+  engine?: PredictEngine): Promise<EvaluationOutcome> {
   const ctx = Context.current();
   const ids = await jsonOrFail<string[]>(store, idsKey, 'evaluation id list');
   if (ids.length === 0) throw invalidInput(`the evaluation split '${idsKey}' is empty`);
@@ -120,7 +120,7 @@ export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, 
   const groups = await itemsById(store, manifest);
   let onnx: SegmentationEngine | undefined;
   try {
-    if (engine === 'onnx') onnx = await (await import('../export/onnx/session')).onnxEngine(net);
+    if (recordedEngine(engine) === 'onnx') onnx = await (await import('../export/onnx/session')).onnxEngine(net);
     for (let start = 0; start < ids.length; start += EVAL_CHUNK) {
       const chunk = ids.slice(start, start + EVAL_CHUNK);
       const { images, masks } = await loadTensors(store, manifest, chunk, { masks: 'require' });
@@ -324,7 +324,7 @@ export function trainingActivities(store: ObjectStore) {
 
     async evaluateSegmentationModel(input: EvaluationRequest): Promise<EvaluationOutcome> {
       const manifest = await manifestOrFail(store, input.datasetId);
-      return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize, recordedEngine(input.engine));
+      return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize, input.engine);
     },
 
     /**
