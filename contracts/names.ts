@@ -36,8 +36,9 @@ export const DEFAULT_PREDICT_ENGINE: PredictEngine = 'onnx';
 /**
  * The engine of a new active-learning run's evaluation and pool scoring when none is asked for (`al`, `pipeline`,
  * `benchmark start --engine`): tfjs, because fast MC scoring with its prefix in ONNX Runtime measured slower than all
- * in tfjs on the busy development machine (bench-mc, the two alternating in one process: 0.64× at load ≈ 10), while a
- * plain forward pass (evaluation) was about even (1.06×). Runs record their engine either way.
+ * in tfjs on the busy development machine (bench-mc, alternating in one process, best of 2 at load 7–11: 0.64× with
+ * `head` dropout, 0.80× with `decoder`), though a plain forward pass (evaluation) was faster (1.06×, 1.67×); README
+ * "Engines of a run". Runs record their engine either way.
  */
 export const DEFAULT_RUN_ENGINE: PredictEngine = 'tf';
 
