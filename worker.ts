@@ -153,7 +153,11 @@ async function main(): Promise<void> {
   const accelerator = split ? new AcceleratorSupervisor() : undefined;
   accelerator?.start();
   console.log(`[worker] role ${role}${split ? ' (+ accelerator child process)' : ''}, TF backend ${backend}, Temporal ${config.temporal.address}, ` +
-    `queues ${workers.map((w) => w.options.taskQueue).join(', ')}`);
+    `queues ${workers.map((w) => w.options.taskQueue).join(', ')}${role === 'light' ? '' : `, ONNX Runtime on ${config.onnxProvider}`}`);
+  // The GPU image's CUDA 11.2 serves tfjs-node-gpu; onnxruntime-node's CUDA provider needs CUDA 12 (README, "Compute backend").
+  if (backend === 'tfjs-node-gpu' && config.onnxProvider === 'cpu') {
+    console.log('[worker] note: work with --engine onnx (the default) runs on this host\'s CPU; start it with --engine tf to use the GPU');
+  }
   try {
     await Promise.all(workers.map((w) => w.run()));
   } finally {

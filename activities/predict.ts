@@ -6,8 +6,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
-  datasetKeys, DEFAULT_PREDICT_ENGINE, type PredictBatchOutcome, type PredictEngine, type PredictBatchRequest, type PredictItem, type PredictModel, type PredictPlan,
-  type PredictTablesOutcome, type PredictTablesRequest,
+  datasetKeys, type PredictBatchOutcome, type PredictEngine, type PredictBatchRequest, type PredictItem, type PredictModel, type PredictPlan,
+  type PredictTablesOutcome, type PredictTablesRequest, recordedEngine,
 } from '../contracts';
 import { type DatasetManifest, decodeImage, readManifest } from '../data/manifest';
 import { MissingKeyError } from '../store/blobStore';
@@ -135,7 +135,7 @@ export function predictAccelActivities(store: ObjectStore) {
         const items = batchItems(plan.items, plan.batchSize, req.batch);
         if (items.length === 0) throw invalidInput(`batch ${req.batch} is beyond the plan's ${batchCount(plan.items.length, plan.batchSize)} batches`);
         beat('loading the model');
-        const { models, release } = await acquireModels(store, req.model, req.options.uncertainty, req.options.engine ?? DEFAULT_PREDICT_ENGINE);
+        const { models, release } = await acquireModels(store, req.model, req.options.uncertainty, recordedEngine(req.options.engine));
         try {
           const result = await predictBatch({
             batch: req.batch, items, models, frames: storeFrameSource(store), out: store, root: req.outputPrefix, options: req.options,

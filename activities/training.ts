@@ -12,14 +12,15 @@ import { SeededRng } from '../ml/train/rng';
 import {
   type AcquisitionFunction, checkpointKeys, MEAN_TEACHER_MAX_FRAMES, type EvaluationOutcome, type EvaluationRequest, type LabelledItem, modelKeys, type ModelChoice, runKeys,
   SCORE_BLOCK, type ScoreShardOutcome, type ScoreShardRequest, searchKeys, type SearchTrialOutcome, type SearchTrialRequest, type TrainHeartbeat, type TrainOutcome,
-  type TrainRequest, weightsKeys, type WeightsRef,
+  type TrainRequest, type PredictEngine, recordedEngine, weightsKeys, type WeightsRef,
 } from '../contracts';
 import { randomScores } from '../ml/acquisition';
 import { applyTorchWeights, planTorchWeights, WeightsMismatchError } from '../ml/weights/load';
 import { SafetensorsError } from '../ml/weights/safetensors';
 import { mcScorePool } from '../ml/mcSampling';
 import { checkpointExists, loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../ml/train/checkpoint';
-import { evaluateModel, predictMasks as predictBinaryMasks, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
+import { evaluateModel, evaluateWithEngine, predictMasks as predictBinaryMasks, type SegDataset, trainModel, TrainingAbortedError } from '../ml/train/trainer';
+import type { MCPrefixEngine, SegmentationEngine } from '../ml/predict';
 import { encodeCanonicalMask } from '../data/masks';
 import type { ModelConfig } from '../ml/types';
 import { scoresDocument, UncertaintyMapWriter } from '../ml/uncertaintyMap';
@@ -106,9 +107,11 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 
 /**
  * Loads a trained model and scores it on the ids listed under `idsKey` (mean per-image foreground IoU and Dice),
- * in chunks, heartbeating after each so a large split never outlasts the heartbeat timeout.
+ * in chunks, heartbeating after each so a large split never outlasts the heartbeat timeout. With `engine` 'onnx'
+ * the probabilities come from ONNX Runtime on the model converted in-process (absent: `tf`).
  */
-export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, modelKey: string, idsKey: string, batchSize: number): Promise<EvaluationOutcome> {
+export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, modelKey: string, idsKey: string, batchSize: number,
+  engine?: PredictEngine): Promise<EvaluationOutcome> {
   const ctx = Context.current();
   const ids = await jsonOrFail<string[]>(store, idsKey, 'evaluation id list');
   if (ids.length === 0) throw invalidInput(`the evaluation split '${idsKey}' is empty`);
@@ -117,12 +120,15 @@ export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, 
   const iou: number[] = [];
   const dice: number[] = [];
   const groups = await itemsById(store, manifest);
+  let onnx: SegmentationEngine | undefined;
   try {
+    if (recordedEngine(engine) === 'onnx') onnx = await (await import('../export/onnx/session')).onnxEngine(net);
     for (let start = 0; start < ids.length; start += EVAL_CHUNK) {
       const chunk = ids.slice(start, start + EVAL_CHUNK);
       const { images, masks } = await loadTensors(store, manifest, chunk, { masks: 'require' });
       try {
-        const result = evaluateModel(net.model, { images, masks: masks! }, batchSize);
+        const data = { images, masks: masks! };
+        const result = onnx ? await evaluateWithEngine(net.model, (batch) => onnx!.probabilities(batch), data, batchSize) : evaluateModel(net.model, data, batchSize);
         iou.push(...result.perImageIoU);
         dice.push(...result.perImageDice);
       } finally {
@@ -133,6 +139,7 @@ export async function evaluateOn(store: ObjectStore, manifest: DatasetManifest, 
       await yieldToEventLoop();
     }
   } finally {
+    onnx?.dispose();
     net.model.dispose();
   }
   const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -334,7 +341,7 @@ export function trainingActivities(store: ObjectStore) {
 
     async evaluateSegmentationModel(input: EvaluationRequest): Promise<EvaluationOutcome> {
       const manifest = await manifestOrFail(store, input.datasetId);
-      return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize);
+      return evaluateOn(store, manifest, input.modelKey, input.idsKey, input.batchSize, input.engine);
     },
 
     /**
@@ -388,10 +395,13 @@ export function trainingActivities(store: ObjectStore) {
       }
       if (!input.modelKey) throw invalidInput(`acquisition '${input.acquisition}' needs the uncertainty model`);
       const net = await loadTrained(store, input.modelKey);
+      // Fast MC's deterministic prefix on ONNX Runtime when the run asks for it (naive MC has no prefix to move).
+      let onnxPrefix: MCPrefixEngine | undefined;
       const maps = new UncertaintyMapWriter(store, prefix, functions.find((fn) => fn !== 'random') ?? 'mfe');
       const results: { id: string; scores: Partial<Record<AcquisitionFunction, number>>; area?: number }[] = [];
       const features = new Map<string, Float32Array>();
       try {
+        if (recordedEngine(input.engine) === 'onnx' && (input.mode === 'fast' || input.features)) onnxPrefix = await (await import('../export/onnx/session')).onnxMcPrefix(net);
         // Block by block, each with its own dropout seed: the same images get the same masks whatever the sharding.
         for (let offset = 0; offset < ids.length; offset += SCORE_BLOCK) {
           const block = (start + offset) / SCORE_BLOCK;
@@ -410,10 +420,12 @@ export function trainingActivities(store: ObjectStore) {
             dropoutSeed: blockDropoutSeed(input.seed, block),
             // The 'random' column beside uncertainty ones (auto's candidates): the same scores as a random-only run's.
             ...(functions.includes('random') ? { randomSeed: input.seed } : {}),
+            ...(onnxPrefix ? { prefix: onnxPrefix.run } : {}),
             onProgress: (p) => ctx.heartbeat({ imagesDone: offset + p.imagesDone, imagesTotal: ids.length }),
           }));
         }
       } finally {
+        onnxPrefix?.dispose();
         net.model.dispose();
       }
       let featureRows: { key: string; dim: number } | undefined;

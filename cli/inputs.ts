@@ -2,7 +2,7 @@
 import type { ProjectConfig } from '../config';
 import {
   type AcquisitionFunction, type ActiveLearningInput, type ArchName, type AutoChoice, DEFAULT_TIMEOUTS, parseAutoCandidates, type EvaluationSplit, type LrSchedule, type MCDropoutStrategy, type MCMode,
-  type PixelReduction, type SearchInput, type SemiSupervisedMode, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
+  type PixelReduction, type PredictEngine, type SearchInput, type SemiSupervisedMode, type SelectionMode, selectionProblem, type SearchScheduler, SEARCH_SPACES, type SearchSpaceName, spaceSize,
 } from '../contracts';
 import { UsageError } from './context';
 
@@ -32,6 +32,7 @@ export interface ActiveLearningOptions {
   reduce: PixelReduction;
   mcSamples: number;
   mcMode: MCMode;
+  engine: PredictEngine;
   k: number;
   target: number;
   maxLabelled?: number;
@@ -115,6 +116,8 @@ export async function activeLearningInput(
     reduce: o.reduce,
     mcSamples: o.mcSamples,
     mcMode: o.mcMode,
+    // Always written: a run recorded without an engine means `tf`.
+    engine: o.engine,
     labelsPerPhase: o.k,
     targetIoU: o.target,
     maxLabelled: o.maxLabelled ?? 1_000_000,

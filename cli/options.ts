@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import {
   ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, LR_SCHEDULES, MC_DROPOUT_STRATEGIES, MC_MODES,
-  DEFAULT_AUTO_CANDIDATES, DEFAULT_AUTO_PHASES, DEFAULT_PSEUDO_LABEL_IOU, parseStrategy, PIXEL_REDUCTIONS, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
+  DEFAULT_AUTO_CANDIDATES, DEFAULT_AUTO_PHASES, DEFAULT_PSEUDO_LABEL_IOU, DEFAULT_RUN_ENGINE, parseStrategy, PIXEL_REDUCTIONS, PREDICT_ENGINES, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
 import { authorizationFromToken } from '../data/import/dicomwebClient';
 import { UsageError } from './context';
@@ -71,6 +71,8 @@ export function addActiveLearningOptions(command: Command, options: { oracle: bo
     .addOption(new Option('--reduce <how>', 'per-image reduction of pixel uncertainty').choices(PIXEL_REDUCTIONS).default('mean'))
     .option('--mc-samples <T>', 'Monte Carlo dropout samples', positiveInt, 30)
     .addOption(new Option('--mc-mode <mode>', 'fast: the deterministic prefix once, the dropout tail T times').choices(MC_MODES).default('fast'))
+    .addOption(new Option('--engine <engine>', 'what evaluates on validation/test and runs fast MC\'s deterministic prefix: ONNX Runtime on the trained model converted in-process ' +
+      'or tfjs (the default: README "Engines of a run"); training is tfjs either way').choices(PREDICT_ENGINES).default(DEFAULT_RUN_ENGINE))
     .option('--k <n>', 'images requested per phase', positiveInt, 50)
     .option('--target <iou>', 'stop when the segmentation model\'s IoU reaches this', numberIn(0, 1, 'an IoU in (0, 1]'), 0.87)
     .option('--max-labelled <n>', 'stop when this many images are labelled', positiveInt)

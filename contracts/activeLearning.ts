@@ -2,7 +2,7 @@
 import type { ActivityTimeouts, MCDropoutChoice, ModelChoice, TaskQueues, TrainHyper } from './common';
 import type { LabelProvenance, SubmittedLabel } from './labelling';
 import type { AutoChoice } from './strategy';
-import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, SelectionMode, SemiSupervisedMode, StopReason } from './names';
+import type { AcquisitionFunction, EvaluationSplit, LabelPurpose, MCMode, PixelReduction, PredictEngine, SelectionMode, SemiSupervisedMode, StopReason } from './names';
 
 export interface ActiveLearningInput {
   datasetId: string;
@@ -21,6 +21,12 @@ export interface ActiveLearningInput {
   reduce: PixelReduction;
   mcSamples: number;
   mcMode: MCMode;
+  /**
+   * What evaluates the segmentation model on validation and test and runs the MC prefix of pool scoring: ONNX Runtime
+   * on the trained model converted in-process, or tfjs (training is tfjs either way). The CLI always writes it;
+   * absent in runs recorded before it did, which means `tf` (`recordedEngine`).
+   */
+  engine?: PredictEngine;
   /** Images requested per phase (paper: 50). */
   labelsPerPhase: number;
   /** Stop when the segmentation model's IoU on `stopOn` reaches this (paper: 0.87). */

@@ -26,8 +26,29 @@ export const isUncertaintyFunction = member(UNCERTAINTY_FUNCTIONS);
 export const PREDICT_ENGINES = ['tf', 'onnx'] as const;
 export type PredictEngine = (typeof PREDICT_ENGINES)[number];
 export const isPredictEngine = member(PREDICT_ENGINES);
-/** `tf` until bench-torch has measured ONNX Runtime faster for the zoo's models on a quiet machine. */
-export const DEFAULT_PREDICT_ENGINE: PredictEngine = 'tf';
+/**
+ * The engine of a new request when none is asked for: ONNX Runtime, measured faster on the development machine
+ * (bench-torch, quiet: 1.46× PyTorch's inference img/s for Unet-resnet34 against tfjs' 1.05×, 1.43× for
+ * PAN-regnety_120 against 1.00×). New requests always record their engine.
+ */
+export const DEFAULT_PREDICT_ENGINE: PredictEngine = 'onnx';
+
+/**
+ * The engine of a new active-learning run's evaluation and pool scoring when none is asked for (`al`, `pipeline`,
+ * `benchmark start --engine`): tfjs, because fast MC scoring with its prefix in ONNX Runtime measured slower than all
+ * in tfjs on the busy development machine (bench-mc, alternating in one process, best of 2 at load 7–11: 0.64× with
+ * `head` dropout, 0.80× with `decoder`), though a plain forward pass (evaluation) was faster (1.06×, 1.67×); README
+ * "Engines of a run". Runs record their engine either way.
+ */
+export const DEFAULT_RUN_ENGINE: PredictEngine = 'tf';
+
+/**
+ * The engine of a request or run configuration recorded without one: `tf`, the only engine there was before
+ * requests recorded it. Readers of recorded inputs go through this, never through the default of new ones.
+ */
+export function recordedEngine(engine: PredictEngine | undefined): PredictEngine {
+  return engine ?? 'tf';
+}
 
 /**
  * ONNX Runtime's execution provider for `--engine onnx` (`ONNX_PROVIDER`): the CPU, or CUDA on a GPU host whose

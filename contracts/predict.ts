@@ -81,8 +81,9 @@ export interface PredictOptions {
   /** Dropout masks are seeded (seed + batch index): the same inputs give the same maps, locally and on workers. */
   seed: number;
   /**
-   * What computes the segmentation probabilities; absent: `tf`. Given only when not `tf`, so a run recorded before
-   * engines existed keeps its batch fingerprints. MC-dropout sampling runs in tfjs either way.
+   * What computes the segmentation probabilities (and the MC prefix with uncertainty; the stochastic tail runs in
+   * tfjs either way). The CLI always writes it; absent in requests recorded before it did, which means `tf`
+   * (`recordedEngine`).
    */
   engine?: PredictEngine;
 }

@@ -1,6 +1,6 @@
 /** Payloads of the accelerator activities: training, evaluation, scoring. */
 import type { DropoutChoice, ModelChoice, TrainHyper } from './common';
-import type { AcquisitionFunction, MCMode, PixelReduction, UncertaintyFunction } from './names';
+import type { AcquisitionFunction, MCMode, PixelReduction, PredictEngine, UncertaintyFunction } from './names';
 
 export interface TrainRequest {
   runId: string;
@@ -93,6 +93,8 @@ export interface EvaluationRequest {
   /** Object key of the JSON id list to evaluate on. */
   idsKey: string;
   batchSize: number;
+  /** What computes the probabilities (`ActiveLearningInput.engine`); absent: `tf` (`recordedEngine`). */
+  engine?: PredictEngine;
 }
 
 export interface EvaluationOutcome {
@@ -129,6 +131,8 @@ export interface ScoreShardRequest {
   areas?: boolean;
   /** Score these functions (default: the acquisition function alone), e.g. every uncertainty function for 'auto'. */
   functions?: AcquisitionFunction[];
+  /** Where fast MC's deterministic prefix runs (the stochastic tail stays in tfjs); absent: `tf` (`recordedEngine`). */
+  engine?: PredictEngine;
 
   shard: number;
   /** Pool images per shard: a multiple of SCORE_BLOCK. */

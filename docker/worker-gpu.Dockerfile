@@ -8,5 +8,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-ENV TF_BACKEND=gpu
+# ONNX Runtime (--engine onnx) stays on the CPU: its CUDA provider needs CUDA 12 + cuDNN 9, not this image's 11.2.
+ENV TF_BACKEND=gpu ONNX_PROVIDER=cpu
 CMD ["npx", "tsx", "worker.ts"]

@@ -223,7 +223,9 @@ function overlayBackground(loaded: LoadedFrame, item: PredictItem): tf.Tensor2D 
 /** sha256 of what a batch's outputs depend on. */
 export function batchFingerprint(model: PredictModel, options: PredictOptions, batch: number, items: readonly PredictItem[]): string {
   const version = 'predict@1';
-  const used = { ...options, ...(options.uncertainty ? {} : { samples: 0, seed: 0 }) };
+  // `tf` is left out as it was before requests recorded their engine, so those runs' batches stay complete.
+  const { engine, ...rest } = options;
+  const used = { ...rest, ...(engine && engine !== 'tf' ? { engine } : {}), ...(options.uncertainty ? {} : { samples: 0, seed: 0 }) };
   const what = items.map(({ id, originalSize, crop, source }) => ({ id, originalSize, crop, source }));
   return createHash('sha256').update(JSON.stringify({ version, model, options: used, batch, what })).digest('hex');
 }

@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     id: file.replace(/\.png$/, ''), group: file.slice(0, 8), order: i, originalSize: args.inputSize,
     source: { kind: 'file', path: path.join(inputDir, file), format: 'png', frame: 1, stamp: '' },
   }));
-  const options = { uncertainty: args.uncertainty, overlay: false, samples: 30, seed: 0, ...(args.engine === DEFAULT_PREDICT_ENGINE ? {} : { engine: args.engine }) };
+  const options = { uncertainty: args.uncertainty, overlay: false, samples: 30, seed: 0, engine: args.engine };
   const models = await loadPredictionModels(store, { modelKey }, args.uncertainty, engineFactory(args.engine));
   const frames = { load: async (item: PredictItem) => ({ frame: await decodeFramePng(fs.readFileSync((item.source as { path: string }).path)) }) };
   const out = new FolderBlobStore(path.join(scratch, 'engine'));

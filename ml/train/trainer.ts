@@ -211,18 +211,44 @@ function forEachBatch(images: tf.Tensor4D, batchSize: number, fn: (batch: tf.Ten
 export function evaluateModel(model: tf.LayersModel, data: SegDataset, batchSize: number): EvaluationResult {
   checkDataset(model, data, 'Evaluation data');
   const counts = emptyCounts();
-  forEachBatch(data.images, batchSize, (batch, start) => {
-    const masks = tf.slice(data.masks, [start, 0, 0, 0], [batch.shape[0], -1, -1, -1]);
-    const pred = model.predict(batch) as tf.Tensor4D;
+  forEachBatch(data.images, batchSize, (batch, start) => addBatchCounts(counts, model.predict(batch) as tf.Tensor4D, data.masks, start));
+  return evaluationOf(counts);
+}
+
+/** What computes a batch's probabilities [batch, H, W, classes] other than the tfjs model (ONNX Runtime on it); the caller disposes them. */
+export type BatchProbabilities = (batch: tf.Tensor4D) => Promise<tf.Tensor4D>;
+
+/** `evaluateModel` with the probabilities computed by another engine on the same model (`model` checks the data). */
+export async function evaluateWithEngine(model: tf.LayersModel, probabilities: BatchProbabilities, data: SegDataset, batchSize: number): Promise<EvaluationResult> {
+  checkDataset(model, data, 'Evaluation data');
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
+  const counts = emptyCounts();
+  const n = data.images.shape[0];
+  for (let start = 0; start < n; start += batchSize) {
+    const batch = tf.slice(data.images, [start, 0, 0, 0], [Math.min(batchSize, n - start), -1, -1, -1]);
     try {
-      const c = foregroundCounts(pred, masks);
-      counts.intersection.push(...c.intersection);
-      counts.predicted.push(...c.predicted);
-      counts.actual.push(...c.actual);
+      addBatchCounts(counts, await probabilities(batch), data.masks, start);
     } finally {
-      tf.dispose([pred, masks]);
+      batch.dispose();
     }
-  });
+  }
+  return evaluationOf(counts);
+}
+
+/** Adds one batch's foreground counts against the masks from `start` on, and disposes `pred`. */
+function addBatchCounts(counts: ForegroundCounts, pred: tf.Tensor4D, allMasks: tf.Tensor4D, start: number): void {
+  const masks = tf.slice(allMasks, [start, 0, 0, 0], [pred.shape[0], -1, -1, -1]);
+  try {
+    const c = foregroundCounts(pred, masks);
+    counts.intersection.push(...c.intersection);
+    counts.predicted.push(...c.predicted);
+    counts.actual.push(...c.actual);
+  } finally {
+    tf.dispose([pred, masks]);
+  }
+}
+
+function evaluationOf(counts: ForegroundCounts): EvaluationResult {
   const s = scoresFromCounts(counts);
   return { iou: s.meanIoU, dice: s.meanDice, perImageIoU: s.perImageIoU, perImageDice: s.perImageDice, pooledIoU: s.pooledIoU };
 }

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../config';
-import { ACQUISITION_FUNCTIONS } from '../../contracts';
+import { ACQUISITION_FUNCTIONS, PREDICT_ENGINES } from '../../contracts';
 
 interface Run { status: number; out: string; err: string }
 
@@ -62,6 +62,12 @@ describe('client.ts usage', () => {
     const badChoice = await cli(['al', 'start', '--dataset', 'x', '--acquisition', 'entropy']);
     expect(badChoice.status).toBe(2);
     expect(oneErrorLine(badChoice)).toContain(`Allowed choices are ${ACQUISITION_FUNCTIONS.join(', ')}`);
+    // The engine of a run's evaluation and scoring, offered by every command that starts one, from the contracts' list.
+    for (const command of ['al', 'pipeline', 'benchmark']) {
+      const badEngine = await cli([command, 'start', '--dataset', 'x', '--engine', 'torch']);
+      expect(badEngine.status, command).toBe(2);
+      expect(oneErrorLine(badEngine)).toContain(`Allowed choices are ${PREDICT_ENGINES.join(', ')}`);
+    }
     const badNumber = await cli(['al', 'start', '--dataset', 'x', '--k', '0']);
     expect(badNumber.status).toBe(2);
     expect(oneErrorLine(badNumber)).toContain("'--k <n>' argument '0' is invalid. Needs a positive integer.");

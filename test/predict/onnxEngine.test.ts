@@ -12,7 +12,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineFactory } from '../../activities/predict';
-import type { PredictItem } from '../../contracts';
+import { DEFAULT_PREDICT_ENGINE, type PredictItem, recordedEngine } from '../../contracts';
 import { decodeModel } from '../../export/onnx';
 import { encodeModel } from '../../export/onnx/proto';
 import { METADATA_PROP, readOnnxModelMetadata } from '../../export/onnx/validate';
@@ -81,6 +81,19 @@ describe('the ONNX Runtime engine (in-process conversion)', () => {
       tfModels.dispose();
       onnxModels.dispose();
     }
+  });
+});
+
+describe('recorded requests without an engine', () => {
+  it('run on tfjs, and their batches stay complete when the same work comes with `--engine tf` written out', () => {
+    expect(DEFAULT_PREDICT_ENGINE).toBe('onnx');
+    expect(recordedEngine(undefined)).toBe('tf');
+    expect(recordedEngine('onnx')).toBe('onnx');
+    const items: PredictItem[] = [{ id: 'a', group: 'v', order: 0, originalSize: [40, 56], source: { kind: 'dataset', datasetId: 'd', itemId: 'a' } }];
+    const recorded = { uncertainty: true, overlay: false, samples: 30, seed: 0 };
+    const fingerprint = (engine?: 'tf' | 'onnx') => batchFingerprint({ modelKey: 'm' }, { ...recorded, ...(engine ? { engine } : {}) }, 0, items);
+    expect(fingerprint('tf')).toBe(fingerprint());
+    expect(fingerprint('onnx')).not.toBe(fingerprint());
   });
 });
 
@@ -182,12 +195,12 @@ describe('an .onnx file handed in (readModelPackage)', () => {
 });
 
 describe('predict --package with ONNX (the CLI, no services)', () => {
-  it('runs an ONNX package on ONNX Runtime and the tfjs package with --engine onnx: the tfjs package\'s masks', async () => {
-    const outs = ['tf', 'onnx-package', 'tfjs-package-onnx'].map((name) => path.join(scratch, `out-${name}`));
+  it('runs an ONNX package on ONNX Runtime and the tfjs package on either engine (ONNX Runtime by default): the same masks', async () => {
+    const outs = ['tf', 'onnx-package', 'tfjs-package-default'].map((name) => path.join(scratch, `out-${name}`));
     const runs = await Promise.all([
-      cli(['predict', '--package', tfjsDir, '--input', pngDir, '--out', outs[0], '--json'], offline),
+      cli(['predict', '--package', tfjsDir, '--engine', 'tf', '--input', pngDir, '--out', outs[0], '--json'], offline),
       cli(['predict', '--package', onnxDir, '--input', pngDir, '--out', outs[1], '--json'], offline),
-      cli(['predict', '--package', tfjsDir, '--engine', 'onnx', '--input', pngDir, '--out', outs[2], '--json'], offline),
+      cli(['predict', '--package', tfjsDir, '--input', pngDir, '--out', outs[2], '--json'], offline),
     ]);
     for (const run of runs) expect(run.status, run.err).toBe(0);
     expect(runs.map((r) => (JSON.parse(r.out) as { engine: string }).engine)).toEqual(['tf', 'onnx', 'onnx']);

@@ -109,7 +109,7 @@ async function evaluatePair(run: AlRun, pair: TrainedPair): Promise<PhaseRecord>
   const { input, state } = run;
   run.publish('evaluating');
   const evaluate = (idsKey: string) => run.accel.evaluateSegmentationModel({
-    datasetId: input.datasetId, modelKey: pair.seg.modelKey, idsKey, batchSize: input.hyper.batchSize,
+    datasetId: input.datasetId, modelKey: pair.seg.modelKey, idsKey, batchSize: input.hyper.batchSize, ...engineOf(input),
   });
   const [validation, test] = await Promise.all([
     state.valKey && state.valCount ? evaluate(state.valKey) : Promise.resolve(undefined),
@@ -152,7 +152,7 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
     runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
     acquisition: input.acquisition, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
     batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
-    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}),
+    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}), ...engineOf(input),
   };
   const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
   const shards = Math.ceil(state.poolCount / shardSize);
@@ -292,6 +292,14 @@ async function replaceUnusable(run: AlRun): Promise<void> {
   await run.light.extendLabellingRequest({ requestKey: pending.requestKey, ids: added, ...(pending.purposes ? { purposes: pending.purposes } : {}) });
   run.publish('waiting-labels');
   await pushToLabelStudio(run);
+}
+
+/**
+ * The run's engine for evaluation and scoring requests, only when it recorded one: a run recorded without one sends
+ * the same requests as before (its activities then read `tf`), so its history replays unchanged without a patch.
+ */
+function engineOf(input: AlRun['input']): { engine?: AlRun['input']['engine'] } {
+  return input.engine ? { engine: input.engine } : {};
 }
 
 /** Whether the run trains on pseudo-labels of the pool (`--semi-supervised pseudo-label`). */
