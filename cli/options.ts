@@ -8,7 +8,6 @@ import {
   ACQUISITION_FUNCTIONS, ARCHITECTURES, DEFAULT_BETA, DEFAULT_OUTAGE_WINDOW_MS, EVALUATION_SPLITS, LR_SCHEDULES, MC_DROPOUT_STRATEGIES, MC_MODES,
   DEFAULT_AUTO_CANDIDATES, DEFAULT_AUTO_PHASES, DEFAULT_PSEUDO_LABEL_IOU, DEFAULT_RUN_ENGINE, parseStrategy, PIXEL_REDUCTIONS, PREDICT_ENGINES, SEMI_SUPERVISED_MODES, SEARCH_SCHEDULERS, SEARCH_SPACES, SELECTION_MODES, type Strategy,
 } from '../contracts';
-import { authorizationFromToken } from '../data/import/dicomwebClient';
 import { UsageError } from './context';
 import {
   duration, intIn, listOf, nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber, integer,

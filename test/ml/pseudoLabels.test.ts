@@ -52,11 +52,12 @@ describe('the pool frames taken', () => {
 });
 
 describe('strategy names with semi-supervised training', () => {
-  it('parses <function>[:<selection>][+pseudo-label] and refuses other modes', () => {
+  it('parses <function>[:<selection>][+pseudo-label|+mean-teacher] and refuses other modes', () => {
     expect(parseStrategy('mfe:clasp+pseudo-label')).toEqual({ name: 'mfe:clasp+pseudo-label', acquisition: 'mfe', selection: 'clasp', semiSupervised: 'pseudo-label' });
     expect(parseStrategy('random+pseudo-label')).toEqual({ name: 'random+pseudo-label', acquisition: 'random', selection: 'top-k', semiSupervised: 'pseudo-label' });
     expect(parseStrategy('mfe')).toEqual({ name: 'mfe', acquisition: 'mfe', selection: 'top-k' });
-    expect(parseStrategy('mfe+mean-teacher')).toEqual({ error: "'+mean-teacher' is not a semi-supervised mode (pseudo-label)" });
+    expect(parseStrategy('mfe:badge+mean-teacher')).toEqual({ name: 'mfe:badge+mean-teacher', acquisition: 'mfe', selection: 'badge', semiSupervised: 'mean-teacher' });
+    expect(parseStrategy('mfe+co-training')).toEqual({ error: "'+co-training' is not a semi-supervised mode (pseudo-label, mean-teacher)" });
     expect(parseStrategy('mfe+none')).toMatchObject({ error: expect.stringContaining('is not a semi-supervised mode') });
     expect(parseStrategy('mfe+pseudo-label+x')).toMatchObject({ error: expect.stringContaining("more than one '+'") });
   });

@@ -179,7 +179,7 @@ async function scoreAndSelectAuto(run: AlRun, pair: TrainedPair, record: PhaseRe
     runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
     acquisition: functions.find((fn) => fn !== 'random') ?? ('random' as const), functions, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
     batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
-    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}),
+    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}), ...engineOf(input),
   };
   const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
   const shards = Math.ceil(state.poolCount / shardSize);
