@@ -5,7 +5,7 @@
  */
 import { allHandlersFinished, condition, log } from '@temporalio/workflow';
 import {
-  type ActiveLearningResult, type BootstrapRequestPlan, DEFAULT_PSEUDO_LABEL_IOU, isUncertaintyFunction, needsUncertaintyModel, selectionNeeds, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
+  type AcquisitionFunction, type ActiveLearningResult, type BootstrapRequestPlan, DEFAULT_PSEUDO_LABEL_IOU, isUncertaintyFunction, needsUncertaintyModel, selectionNeeds, type PhaseRecord, runKeys, SCORE_BLOCK, type StopReason, type TrainOutcome,
 } from '../../contracts';
 import { bestEffortActivityProxies } from '../proxies';
 import { remainingIds, unreplacedUnusable } from '../submissions';
@@ -137,33 +137,40 @@ export function stopRule(run: AlRun, record: PhaseRecord): StopReason | undefine
   return undefined;
 }
 
-/**
- * 4. MC-sample and score the pool in shards (one activity each, so several accelerator workers score one pool;
- * dropout is seeded from the run's seed and phase, so a run's selections repeat), then select K.
- */
+/** 4. Score the pool (`scoreInShards`), then select K: a run's selections repeat, as its dropout is seeded. */
 export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: PhaseRecord): Promise<{ ids: string[]; scoresKey: string; reserve: string[] }> {
   const { input, state, runId } = run;
   run.publish('scoring');
   const started = Date.now();
   const k = Math.min(input.labelsPerPhase, state.poolCount, input.maxLabelled - state.labelledCount);
   if (input.auto) return scoreAndSelectAuto(run, pair, record, k, started);
-  const needs = selectionNeeds(input.selection);
-  const scoreRequest = {
-    runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
-    acquisition: input.acquisition, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
-    batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
-    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}), ...engineOf(input),
-  };
-  const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
-  const shards = Math.ceil(state.poolCount / shardSize);
-  await Promise.all(Array.from({ length: shards }, (_, shard) => run.accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
-  const scored = await run.light.mergeScoreShards({ runId, phase: state.phase, shards });
+  const scoresKey = await scoreInShards(run, pair, { acquisition: input.acquisition, needs: selectionNeeds(input.selection) });
   const selection = await run.light.selectForLabelling({
-    scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup,
+    scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup,
     selection: input.selection, beta: input.selectionBeta, seed: input.hyper.seed, phase: state.phase,
   });
   record.scoreMs = Date.now() - started;
-  return { ids: selection.ids, scoresKey: scored.scoresKey, reserve: selection.reserve ?? [] };
+  return { ids: selection.ids, scoresKey, reserve: selection.reserve ?? [] };
+}
+
+/**
+ * MC-samples and scores the pool in shards, one activity each (so several accelerator workers score one pool;
+ * dropout is seeded from the run's seed and phase), and puts them together: the phase's scores key.
+ */
+async function scoreInShards(
+  run: AlRun, pair: TrainedPair, what: { acquisition: AcquisitionFunction; functions?: AcquisitionFunction[]; needs: { features: boolean; areas: boolean } },
+): Promise<string> {
+  const { input, state, runId } = run;
+  const request = {
+    runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
+    acquisition: what.acquisition, ...(what.functions ? { functions: what.functions } : {}), reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
+    batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
+    ...(what.needs.features ? { features: true } : {}), ...(what.needs.areas ? { areas: true } : {}), ...engineOf(input),
+  };
+  const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
+  const shards = Math.ceil(state.poolCount / shardSize);
+  await Promise.all(Array.from({ length: shards }, (_, shard) => run.accel.scorePoolShard({ ...request, shard, shardSize })));
+  return (await run.light.mergeScoreShards({ runId, phase: state.phase, shards })).scoresKey;
 }
 
 /**
@@ -171,22 +178,13 @@ export async function scoreAndSelect(run: AlRun, pair: TrainedPair, record: Phas
  * scoring of every function they use); then the chosen candidate alone. The picks wait in the state for their masks.
  */
 async function scoreAndSelectAuto(run: AlRun, pair: TrainedPair, record: PhaseRecord, k: number, started: number): Promise<{ ids: string[]; scoresKey: string; reserve: string[] }> {
-  const { input, state, runId } = run;
+  const { input, state } = run;
   const parts = splitK(k, phaseChoices(input, state), state.phase);
   const functions = [...new Set(parts.map((p) => p.choice.acquisition))];
   const needs = parts.map((p) => selectionNeeds(p.choice.selection)).reduce((a, b) => ({ features: a.features || b.features, areas: a.areas || b.areas }));
-  const scoreRequest = {
-    runId, phase: state.phase, datasetId: input.datasetId, poolKey: state.poolKey, modelKey: pair.unc?.modelKey,
-    acquisition: functions.find((fn) => fn !== 'random') ?? ('random' as const), functions, reduce: input.reduce, samples: input.mcSamples, mode: input.mcMode,
-    batchSize: input.hyper.batchSize, seed: input.hyper.seed + state.phase,
-    ...(needs.features ? { features: true } : {}), ...(needs.areas ? { areas: true } : {}), ...engineOf(input),
-  };
-  const shardSize = input.scoreShardSize ?? DEFAULT_SCORE_SHARD_SIZE;
-  const shards = Math.ceil(state.poolCount / shardSize);
-  await Promise.all(Array.from({ length: shards }, (_, shard) => run.accel.scorePoolShard({ ...scoreRequest, shard, shardSize })));
-  const scored = await run.light.mergeScoreShards({ runId, phase: state.phase, shards });
+  const scoresKey = await scoreInShards(run, pair, { acquisition: functions.find((fn) => fn !== 'random') ?? 'random', functions, needs });
   const selection = await run.light.selectForLabelling({
-    scoresKey: scored.scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup, seed: input.hyper.seed, phase: state.phase,
+    scoresKey, datasetId: input.datasetId, k, maxPerGroup: input.maxPerGroup, seed: input.hyper.seed, phase: state.phase,
     parts: parts.map((p) => ({ name: p.choice.name, acquisition: p.choice.acquisition, selection: p.choice.selection, beta: p.choice.beta, k: p.k })),
   });
   if (exploring(input, state)) {
@@ -196,7 +194,7 @@ async function scoreAndSelectAuto(run: AlRun, pair: TrainedPair, record: PhaseRe
     record.auto = { selectedBy: state.auto!.chosen! };
   }
   record.scoreMs = Date.now() - started;
-  return { ids: selection.ids, scoresKey: scored.scoresKey, reserve: selection.reserve ?? [] };
+  return { ids: selection.ids, scoresKey, reserve: selection.reserve ?? [] };
 }
 
 /**
