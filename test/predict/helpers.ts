@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
+import { expect } from 'vitest';
 import { projectRoot } from '../../config';
 import { modelKeys } from '../../contracts';
 import { generateSyntheticEcho, type SyntheticFrame } from '../../data/synthetic';
@@ -96,4 +97,15 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 300
       cwd: projectRoot, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env },
     }, (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, out: stdout, err: stderr }));
   });
+}
+
+/** Each command line was refused as a usage error: exit 2 and one error line matching its pattern. */
+export function expectUsageRefusals(cases: readonly (readonly [string[], RegExp])[], runs: readonly { status: number; err: string }[]): void {
+  for (const [index, [args, message]] of cases.entries()) {
+    const run = runs[index];
+    expect(run.status, `${args.join(' ')}: ${run.err}`).toBe(2);
+    const lines = run.err.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+  }
 }

@@ -21,7 +21,7 @@ import { initBackend } from '../../ml/backend';
 import { modelInput } from '../../ml/inference';
 import { batchFingerprint, loadPredictionModels, predictBatch, type PredictionModels } from '../../ml/predict';
 import { MemoryBlobStore } from '../../store/blobStore';
-import { cli, echoFrames, framePng, MODEL_SIZE, readMask, storeTinyModel } from './helpers';
+import { cli, echoFrames, expectUsageRefusals, framePng, MODEL_SIZE, readMask, storeTinyModel } from './helpers';
 
 const TOLERANCE = 1e-4;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-onnx-engine-'));
@@ -226,13 +226,7 @@ describe('predict --package with ONNX (the CLI, no services)', () => {
       [['--package', onnxDir, '--engine', 'tf'], /is an ONNX model: it runs on ONNX Runtime only/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(['predict', ...args, '--input', pngDir, '--out', out], offline, 60_000)));
-    for (const [index, [args, message]] of cases.entries()) {
-      const run = runs[index];
-      expect(run.status, `${args.join(' ')}: ${run.err}`).toBe(2);
-      const lines = run.err.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(message);
-    }
+    expectUsageRefusals(cases, runs);
     expect(fs.existsSync(out)).toBe(false);
   });
 });

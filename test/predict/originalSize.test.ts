@@ -20,7 +20,7 @@ import { MemoryBlobStore } from '../../store/blobStore';
 import { fromUint16, type GreyFrame, loadStoredModel, toUint16 } from '../../ml/predict';
 import type { SegmentationNet } from '../../ml/zoo';
 import { maskPng, transferSyntax, writeDicom } from '../data/dicomFixtures';
-import { cli, echoFrames, framePng, MODEL_SIZE, parseCsv, readMask, readPng, storeTinyModel } from './helpers';
+import { cli, echoFrames, expectUsageRefusals, framePng, MODEL_SIZE, parseCsv, readMask, readPng, storeTinyModel } from './helpers';
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'echo-predict-'));
 const packageDir = path.join(scratch, 'package');
@@ -233,12 +233,6 @@ describe('predict at the original size, in the CLI process, from a package', () 
     // Three CLI processes at a time: each mostly waits on its own start-up.
     const runs: Awaited<ReturnType<typeof cli>>[] = [];
     for (let i = 0; i < cases.length; i += 3) runs.push(...await Promise.all(cases.slice(i, i + 3).map(([args]) => cli(args, offline, 60_000))));
-    for (const [index, [args, message]] of cases.entries()) {
-      const run = runs[index];
-      expect(run.status, `${args.join(' ')}: ${run.err}`).toBe(2);
-      const lines = run.err.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(message);
-    }
+    expectUsageRefusals(cases, runs);
   });
 });
